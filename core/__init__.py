@@ -1,0 +1,77 @@
+"""brainbench: score deep networks against brain data.
+
+    >>> import brainbench
+    >>> result = brainbench.score("efficientnet_lite0", "synthetic.late")   # doctest: +SKIP
+
+``import brainbench`` is light: torch, timm, open_clip and lpips load only when a model does.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from ._version import __version__
+from .cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
+from .catalog import get_benchmark, get_leaderboard, load_catalog
+from .contracts import Dataset, Metric, MetricResult, Model, ModelMetric, Tuner, TuningResult
+from .errors import (
+    AssemblyError,
+    BrainbenchError,
+    ConfigError,
+    DataFileError,
+    DuplicateNameError,
+    PluginError,
+    ResultsStoreError,
+    SplitError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
+from .hookspecs import hookimpl
+from .plugin_manager import plugin_info, register_plugin, unregister_plugin
+from .registry import get_dataset, get_metric, get_model, get_tuner, list_entries
+
+__all__ = [
+    "AssemblyError", "BenchmarkSpec", "BrainbenchError", "ConfigError", "DataFileError", "Dataset", "DatasetCard",
+    "DuplicateNameError", "LeaderboardSpec", "Metric", "MetricCard", "MetricResult", "Model", "ModelCard",
+    "ModelMetric", "PluginError", "ResultsStoreError", "ScoreResult", "SplitError", "SplitSpec", "StimulusSet",
+    "Tuner", "TunerCard", "TuningResult", "UnknownNameError", "WeightsNotFoundError", "__version__",
+    "get_benchmark", "get_dataset", "get_leaderboard", "get_metric", "get_model", "get_tuner", "hookimpl",
+    "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
+    "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
+    "write_assembly", "ResultsStore", "wrap",
+]
+
+# Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
+_LAZY = {
+    "score": "scorer",
+    "ScoreResult": "result",
+    "ResultsStore": "store",
+    "leaderboard": "leaderboard",
+    "StimulusSet": "stimuli",
+    "read_assembly": "netcdf",
+    "write_assembly": "netcdf",
+    "wrap": "torch_model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'brainbench' has no attribute {name!r}")
+
+
+def _lister(kind: str):
+    def list_kind(include: Any = None, exclude: Any = None, where: dict[str, str] | None = None) -> list[str]:
+        return [entry.name for entry in list_entries(kind, include, exclude, where)]
+
+    list_kind.__name__ = f"list_{kind}s"
+    list_kind.__doc__ = f"Names of registered {kind}s matching fnmatch ``include``/``exclude`` and metadata ``where``."
+    return list_kind
+
+
+list_models = _lister("model")
+list_datasets = _lister("dataset")
+list_metrics = _lister("metric")
+list_tuners = _lister("tuner")
+list_benchmarks = _lister("benchmark")

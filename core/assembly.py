@@ -1,0 +1,168 @@
+"""Assemblies: xarray DataArrays with dims ``(presentation, neuroid)`` (optional ``time_bin``).
+
+Neural assemblies carry ``stimulus_id`` (and ``repetition``) on presentations and
+``neuroid_id``, ``region`` and ``subject`` on neuroids, as plain 1-D coords (Brain-Score's
+MultiIndex levels, flattened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from .errors import AssemblyError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .stimuli import StimulusSet
+
+__all__ = ["average_repetitions", "neural_assembly", "select", "validate_assembly"]
+
+PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
+REQUIRED = {
+    "neural": {PRESENTATION: ("stimulus_id",), NEUROID: ("neuroid_id", "region", "subject")},
+    "features": {PRESENTATION: ("stimulus_id",), NEUROID: ("layer", "unit")},
+}
+
+
+def neural_assembly(
+    values: np.ndarray,
+    *,
+    stimulus_id: Sequence[str],
+    neuroid_id: Sequence[str],
+    region: Sequence[str] | str,
+    subject: Sequence[str] | str,
+    repetition: Sequence[int] | None = None,
+    presentation_coords: dict[str, Sequence[object]] | None = None,
+    neuroid_coords: dict[str, Sequence[object]] | None = None,
+    attrs: dict[str, object] | None = None,
+) -> xr.DataArray:
+    """Build a validated neural assembly from a ``(presentation, neuroid)`` array."""
+    import xarray as xr
+
+    values = np.asarray(values)
+    n_neuroids = values.shape[1]
+    as_list = lambda v: [v] * n_neuroids if isinstance(v, str) else list(v)  # noqa: E731
+    pres = {"stimulus_id": (PRESENTATION, [str(s) for s in stimulus_id])}
+    if repetition is not None:
+        pres["repetition"] = (PRESENTATION, np.asarray(repetition, dtype=int))
+    pres.update({k: (PRESENTATION, list(v)) for k, v in (presentation_coords or {}).items()})
+    neur = {
+        "neuroid_id": (NEUROID, [str(n) for n in neuroid_id]),
+        "region": (NEUROID, as_list(region)),
+        "subject": (NEUROID, [str(s) for s in as_list(subject)]),
+    }
+    neur.update({k: (NEUROID, list(v)) for k, v in (neuroid_coords or {}).items()})
+    try:
+        assembly = xr.DataArray(values, dims=(PRESENTATION, NEUROID), coords={**pres, **neur}, attrs=attrs or {})
+    except ValueError as exc:
+        raise AssemblyError(f"cannot build assembly of shape {values.shape}: {exc}") from None
+    return validate_assembly(assembly)
+
+
+def validate_assembly(
+    assembly: xr.DataArray,
+    kind: Literal["neural", "features"] = "neural",
+    stimulus_set: StimulusSet | None = None,
+    *,
+    allow_nan: bool = False,
+) -> xr.DataArray:
+    """Check dims, coords, values and stimulus ids; raise one error listing every problem.
+
+    ``allow_nan`` admits NaN (not infinity) for raw trials padded to a common repetition count.
+    """
+    problems: list[str] = []
+    dims = tuple(assembly.dims)
+    if dims[:2] != (PRESENTATION, NEUROID) or (len(dims) == 3 and dims[2] != TIME_BIN) or len(dims) > 3:
+        problems.append(f"dims are {dims}; expected ('presentation', 'neuroid'[, 'time_bin'])")
+    for dim, names in REQUIRED[kind].items():
+        for name in names:
+            if name not in assembly.coords:
+                problems.append(f"coord {name!r} on {dim!r} is missing")
+            elif dim in assembly.dims and assembly.coords[name].dims != (dim,):
+                problems.append(f"coord {name!r} must lie along {dim!r}, not {assembly.coords[name].dims}")
+    if not problems:
+        values = np.asarray(assembly.values)
+        if not np.issubdtype(values.dtype, np.number):
+            problems.append(f"values have dtype {values.dtype}; expected numbers")
+        else:
+            bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
+            if bad.any():
+                where = np.argwhere(bad)[0]
+                problems.append(
+                    f"{int(bad.sum())} values are NaN or infinite (first at presentation {where[0]}, neuroid {where[1]}); "
+                    "drop or impute them before scoring"
+                )
+        if kind == "neural":
+            ids = assembly["neuroid_id"].values
+            if len(set(ids.tolist())) != len(ids):
+                problems.append("neuroid_id values are not unique")
+            if "repetition" not in assembly.coords:
+                stim = assembly["stimulus_id"].values
+                if len(set(stim.tolist())) != len(stim):
+                    problems.append("stimulus_id repeats but there is no 'repetition' coord to tell the trials apart")
+        if stimulus_set is not None:
+            known = set(stimulus_set.ids)
+            missing = sorted({str(s) for s in assembly["stimulus_id"].values} - known)
+            if missing:
+                problems.append(
+                    f"{len(missing)} stimulus ids are not in stimulus set {stimulus_set.identifier!r}, e.g. {missing[:5]}"
+                )
+    if problems:
+        name = assembly.name or assembly.attrs.get("identifier", "assembly")
+        raise AssemblyError(f"invalid {kind} assembly {name!r}:\n  - " + "\n  - ".join(problems))
+    return assembly
+
+
+def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None) -> xr.DataArray:
+    """Neuroids of the given region(s) and subject(s); an empty selection is an error naming what exists."""
+    mask = np.ones(assembly.sizes[NEUROID], dtype=bool)
+    for coord, wanted in (("region", region), ("subject", subjects)):
+        if wanted is None or wanted == "all":
+            continue
+        wanted = [wanted] if isinstance(wanted, str) else [str(w) for w in wanted]
+        values = assembly[coord].values.astype(str)
+        unknown = sorted(set(wanted) - set(values.tolist()))
+        if unknown:
+            raise AssemblyError(f"no neuroids with {coord} {unknown}; the assembly has {sorted(set(values.tolist()))}")
+        mask &= np.isin(values, wanted)
+    return assembly.isel({NEUROID: mask})
+
+
+def average_repetitions(assembly: xr.DataArray) -> xr.DataArray:
+    """Mean over trials of each stimulus (ignoring NaN padding), stimuli in first-seen order."""
+    if "repetition" not in assembly.coords:
+        return assembly
+    stim = assembly["stimulus_id"].values.astype(str)
+    order, inverse = np.unique(stim, return_inverse=True)
+    first = np.full(len(order), len(stim))
+    np.minimum.at(first, inverse, np.arange(len(stim)))
+    rank = np.argsort(first)
+    values = np.asarray(assembly.values, dtype=float)
+    sums = np.zeros((len(order),) + values.shape[1:])
+    counts = np.zeros((len(order),) + values.shape[1:])
+    finite = np.isfinite(values)
+    np.add.at(sums, inverse, np.where(finite, values, 0.0))
+    np.add.at(counts, inverse, finite)
+    with np.errstate(invalid="ignore"):
+        mean = (sums / counts)[rank]
+    keep = assembly.isel({PRESENTATION: first[rank]}).drop_vars("repetition")
+    return keep.copy(data=mean)
+
+
+def trials_by_repetition(assembly: xr.DataArray) -> tuple[list[str], np.ndarray]:
+    """Reshape trials to ``(repetition, stimulus, neuroid)``, NaN where a stimulus has fewer trials."""
+    if "repetition" not in assembly.coords:
+        raise AssemblyError("the assembly has no 'repetition' coord, so trial-to-trial reliability cannot be estimated")
+    stim = assembly["stimulus_id"].values.astype(str)
+    reps = assembly["repetition"].values.astype(int)
+    ids = list(dict.fromkeys(stim.tolist()))
+    index = {s: i for i, s in enumerate(ids)}
+    rep_values = sorted(set(reps.tolist()))
+    rep_index = {r: i for i, r in enumerate(rep_values)}
+    out = np.full((len(rep_values), len(ids), assembly.sizes[NEUROID]), np.nan)
+    out[[rep_index[r] for r in reps], [index[s] for s in stim]] = np.asarray(assembly.values, dtype=float)
+    return ids, out

@@ -1,0 +1,205 @@
+"""The ``brainbench`` command: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 the work failed (bad data, missing weights, store errors);
+2 the request was wrong (unknown names, bad options).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .errors import BrainbenchError, ConfigError, UnknownNameError
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
+LIST_COLUMNS = {
+    "model": ["source", "architecture", "task", "training_data", "input_size", "parameters", "offline_weights"],
+    "dataset": ["species", "recording", "regions", "subjects", "needs_download"],
+    "metric": ["version", "kind", "description"],
+    "tuner": ["version", "description"],
+    "benchmark": ["dataset", "region", "metric", "ceiling", "version"],
+}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (UnknownNameError, ConfigError, ValueError) as exc:
+            _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(EXIT_USAGE)
+        except BrainbenchError as exc:
+            _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    return table
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="brainbench")
+def main() -> None:
+    """Score deep networks against brain data, and keep the leaderboard."""
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(sorted(KIND_NAMES)))
+@click.argument("patterns", nargs=-1)
+@click.option("--exclude", "-x", multiple=True, help="fnmatch pattern to leave out (repeatable)")
+@click.option("--where", "-w", multiple=True, help="metadata filter key=value[,key=value] (values may be patterns)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@handle_errors
+def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], where: tuple[str, ...], as_json: bool) -> None:
+    """List registered KIND (models, datasets, metrics, tuners, benchmarks)."""
+    from .names import parse_where
+    from .registry import list_entries
+
+    singular = KIND_NAMES[kind]
+    entries = list_entries(singular, patterns or None, exclude, parse_where(where))
+    if as_json:
+        click.echo(json.dumps([{"name": e.name, "plugin": e.plugin, **e.card.metadata()} for e in entries], indent=2, default=str))
+        return
+    columns = LIST_COLUMNS[singular]
+    rows = [[e.name, *(_cell(e.card.metadata().get(c)) for c in columns), e.plugin] for e in entries]
+    _console().print(_table(f"{len(entries)} {kind}", ["name", *columns, "plugin"], rows))
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+@main.command()
+@handle_errors
+def plugins() -> None:
+    """Every plugin as JSON: name, version, hooks, status and (if it failed) the error."""
+    from .plugin_manager import plugin_info
+
+    click.echo(json.dumps([info.as_dict() for info in plugin_info()], indent=2))
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model name, e.g. resnet18 or resnet18.imagenet1k_v1")
+@click.option("--benchmark", "-b", "benchmarks", required=True, multiple=True, help="benchmark id or pattern (repeatable)")
+@click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seed for random weights")
+@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--batch-size", default=None, type=int)
+@click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
+@click.option("--no-store", is_flag=True, help="do not store the result")
+@click.option("--plot", "plot_path", default=None, help="write a layer-curve PNG here")
+@click.option("--json", "as_json", is_flag=True, help="print the full result(s) as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: str | None, seed: int,
+          layers: str | None, device: str | None, batch_size: int | None, db: str | None, no_store: bool,
+          plot_path: str | None, as_json: bool, quiet: bool) -> None:
+    """Score MODEL on one or more benchmarks, store and print the result."""
+    from .registry import get_model, list_entries
+    from .scorer import score as run_score
+    from .store import ResultsStore
+
+    ids: list[str] = []
+    for pattern in benchmarks:
+        found = [e.name for e in list_entries("benchmark", pattern)] if any(c in pattern for c in "*?[") else [pattern]
+        if not found:
+            raise UnknownNameError("benchmark", pattern, [e.name for e in list_entries("benchmark")])
+        ids += found
+    store = None if no_store else ResultsStore(db)
+    model_obj = get_model(model, weights=weights, seed=seed)
+    results = []
+    for benchmark in ids:
+        result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
+                           device=device, batch_size=batch_size, progress=not quiet, store=store)
+        results.append(result)
+        if not as_json:
+            _print_result(result)
+    if as_json:
+        click.echo(json.dumps([json.loads(r.to_json()) for r in results], indent=2))
+    if plot_path:
+        from .plots import plot_layers
+
+        _console(stderr=True).print(f"layer curves: {plot_layers(results, plot_path)}")
+
+
+def _print_result(result: Any) -> None:
+    rows = [[s, v.n_neuroids, v.raw, v.ceiling, v.normalised] for s, v in result.subjects.items()]
+    rows.append(["[bold]all[/]", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
+    title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
+    _console().print(_table(title, ["subject", "neuroids", "raw r", "ceiling", "normalised"], rows))
+
+
+@main.command()
+@click.option("--model", "-m", "models", multiple=True, help="model pattern (repeatable)")
+@click.option("--benchmark", "-b", "benchmarks", multiple=True, help="benchmark pattern (repeatable)")
+@click.option("--all", "all_rows", is_flag=True, help="every stored row, not only the newest per model x benchmark")
+@click.option("--id", "row_id", type=int, default=None, help="print one stored result in full (JSON)")
+@click.option("--db", default=None, help="results database URL")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool, row_id: int | None, db: str | None, as_json: bool) -> None:
+    """Query stored results."""
+    from .store import SUMMARY, ResultsStore
+
+    store = ResultsStore(db)
+    if row_id is not None:
+        click.echo(store.get(row_id).to_json(indent=2))
+        return
+    rows = store.rows(models or None, benchmarks or None, latest=not all_rows)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _console().print(_table(f"{len(rows)} results in {store.url}", list(SUMMARY), [[r[c] for c in SUMMARY] for r in rows]))
+
+
+@main.command()
+@click.argument("name", default="synthetic")
+@click.option("--value", type=click.Choice(["auto", "normalised", "raw"]), default="auto", show_default=True)
+@click.option("--db", default=None, help="results database URL")
+@click.option("--plot", "plot_path", default=None, help="write a bar-chart PNG here")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as_json: bool) -> None:
+    """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
+    from .leaderboard import leaderboard as build
+    from .store import ResultsStore
+
+    table = build(name, ResultsStore(db), value=value)
+    if as_json:
+        click.echo(table.reset_index().to_json(orient="records", indent=2))
+        return
+    if table.empty:
+        _console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
+        return
+    columns = ["rank", "model", *[c for c in table.columns]]
+    rows = [[i + 1, model, *[None if v != v else v for v in row]] for i, (model, row) in enumerate(table.iterrows())]
+    _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))
+    if plot_path:
+        from .plots import plot_leaderboard
+
+        _console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")

@@ -1,0 +1,136 @@
+"""Behaviour contracts: what a model, dataset, metric and tuner *do* (small ABCs).
+
+Hooks (:mod:`brainbench.hookspecs`) say what exists; these say what it does. Heavy
+libraries (torch, xarray) are only named in annotations, never imported here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .cards import DatasetCard, MetricCard, ModelCard, TunerCard
+    from .splits import Split
+    from .stimuli import StimulusSet
+
+__all__ = ["Dataset", "Metric", "MetricResult", "Model", "ModelMetric", "Tuner", "TuningResult"]
+
+
+class Model(ABC):
+    """A network whose named layers can be read out on a stimulus set.
+
+    ``extract`` returns, per layer, a feature assembly with dims ``(presentation, neuroid)``:
+    presentations carry ``stimulus_id``, neuroids carry ``layer`` and ``unit`` (flattened index).
+    """
+
+    card: ModelCard
+    weights: str
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def label(self) -> str:
+        """Name as shown on leaderboards: ``resnet18`` or ``resnet18[random]`` for non-default weights."""
+        default = self.card.weights[0] if self.card.weights else self.weights
+        return self.name if self.weights == default else f"{self.name}[{self.weights}]"
+
+    @property
+    @abstractmethod
+    def layers(self) -> list[str]:
+        """Every addressable layer, as dotted module paths, in forward order."""
+
+    @property
+    @abstractmethod
+    def default_layers(self) -> list[str]:
+        """The candidate layers a benchmark scores unless told otherwise."""
+
+    @abstractmethod
+    def extract(
+        self,
+        stimuli: StimulusSet,
+        layers: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        progress: bool = True,
+    ) -> dict[str, xr.DataArray]:
+        """Features of ``stimuli`` at ``layers`` (through forward hooks), one assembly per layer."""
+
+    @abstractmethod
+    def weights_hash(self) -> str:
+        """A content hash of the parameters actually used (for provenance and caching)."""
+
+
+class Dataset(ABC):
+    """A stimulus set and, for brain data, its neural assembly."""
+
+    card: DatasetCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @abstractmethod
+    def stimulus_set(self) -> StimulusSet:
+        """The stimuli, in a fixed order, with their metadata."""
+
+    @abstractmethod
+    def assembly(self, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None) -> xr.DataArray:
+        """Responses ``(presentation, neuroid)``: one presentation per trial, with a ``repetition`` coord
+        where trials were repeated; neuroids carry ``neuroid_id``, ``region`` and ``subject``."""
+
+
+@dataclass
+class MetricResult:
+    """Per-split, per-neuroid scores of one feature set against one target.
+
+    ``train`` and ``test`` have dims ``(split, neuroid)``; ``train`` is the score used to
+    select layers (e.g. leave-one-out r on the training stimuli), ``test`` the held-out score.
+    """
+
+    train: xr.DataArray
+    test: xr.DataArray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Metric(ABC):
+    """Features x target x splits -> per-split scores (see :class:`MetricResult`)."""
+
+    card: MetricCard
+
+    @abstractmethod
+    def __call__(self, features: xr.DataArray, target: xr.DataArray, splits: Sequence[Split]) -> MetricResult: ...
+
+
+class ModelMetric(ABC):
+    """A metric that needs only a model and images (e.g. the interpretability index)."""
+
+    card: MetricCard
+
+    @abstractmethod
+    def __call__(self, model: Model, stimuli: StimulusSet, layers: Sequence[str]) -> Mapping[str, float]: ...
+
+
+@dataclass
+class TuningResult:
+    """A tuned, scorable model and the record of how it was trained."""
+
+    model: Model
+    record: dict[str, Any]
+
+
+class Tuner(ABC):
+    """(model, data, config) -> a new model plus its training record."""
+
+    card: TunerCard
+
+    @abstractmethod
+    def tune(self, model: Model, data: Dataset, config: Mapping[str, Any]) -> TuningResult: ...

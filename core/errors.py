@@ -1,0 +1,73 @@
+"""Typed errors. Each message says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AssemblyError",
+    "BrainbenchError",
+    "ConfigError",
+    "DataFileError",
+    "DuplicateNameError",
+    "PluginError",
+    "ResultsStoreError",
+    "SplitError",
+    "UnknownNameError",
+    "WeightsNotFoundError",
+]
+
+
+class BrainbenchError(Exception):
+    """Base class of every error brainbench raises on purpose."""
+
+
+class UnknownNameError(BrainbenchError, KeyError):
+    """A model, dataset, metric, tuner, benchmark or leaderboard name that is not registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        from .names import close_matches
+
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        close = close_matches(name, self.known)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listing = "benchmarks" if kind == "benchmark" else f"{kind}s"
+        super().__init__(
+            f"unknown {kind} {name!r}.{hint} {len(self.known)} {listing} are registered; "
+            f"see them with `brainbench list {listing}` (a failed plugin may be missing: `brainbench plugins`)."
+        )
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(BrainbenchError):
+    """Two plugins registered the same name."""
+
+
+class PluginError(BrainbenchError):
+    """A plugin broke the contract (bad hook, wrong type, missing attribute)."""
+
+
+class ConfigError(BrainbenchError, ValueError):
+    """A bad entry in registry.toml or a contributed benchmark."""
+
+
+class AssemblyError(BrainbenchError, ValueError):
+    """An assembly that does not have the dims, coords or values brainbench needs."""
+
+
+class DataFileError(BrainbenchError, ValueError):
+    """A file that is missing, truncated, corrupt or not in the expected format."""
+
+
+class SplitError(BrainbenchError, ValueError):
+    """A split protocol that cannot be applied to the data (e.g. too few stimuli)."""
+
+
+class WeightsNotFoundError(BrainbenchError, FileNotFoundError):
+    """Pretrained weights are not available locally and cannot be downloaded."""
+
+
+class ResultsStoreError(BrainbenchError):
+    """The results store cannot be opened or written (read-only, locked, bad URL)."""

@@ -1,0 +1,195 @@
+"""Registries of models, datasets, metrics, tuners and benchmarks, filled from the plugin hooks.
+
+Each kind is built once, on first use, by calling its ``register_*`` hook on every plugin with
+a ``register`` callback bound to that plugin, so errors can name it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .cards import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard
+from .errors import DuplicateNameError, PluginError, UnknownNameError
+from .names import matches, where_matches
+
+__all__ = [
+    "Entry", "KINDS", "Registry", "build_all", "get_dataset", "get_metric", "get_model", "get_registry",
+    "get_tuner", "list_entries", "refresh",
+]
+
+C = TypeVar("C")
+
+@dataclass(frozen=True)
+class Entry(Generic[C]):
+    """One registered item: its card, its factory and the plugin that registered it."""
+
+    card: C
+    factory: Callable[..., Any] | None
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.card.id if isinstance(self.card, BenchmarkSpec) else self.card.name  # type: ignore[attr-defined]
+
+def natural_key(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+class Registry(Generic[C]):
+    """Name -> :class:`Entry` for one kind, with filtered listing and helpful lookups."""
+
+    def __init__(self, kind: str, card_type: type):
+        self.kind, self.card_type = kind, card_type
+        self._entries: dict[str, Entry[C]] = {}
+
+    def add(self, card: C, factory: Callable[..., Any] | None, *, plugin: str) -> None:
+        if not isinstance(card, self.card_type):
+            raise PluginError(
+                f"plugin {plugin!r} registered a {self.kind} with a {type(card).__name__} "
+                f"where a {self.card_type.__name__} is required"
+            )
+        if factory is not None and not callable(factory):
+            raise PluginError(f"plugin {plugin!r} registered {self.kind} with a non-callable factory {factory!r}")
+        entry = Entry(card, factory, plugin)
+        if entry.name in self._entries:
+            other = self._entries[entry.name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {entry.name!r} is registered twice: by plugin {other!r} and by plugin {plugin!r}. "
+                f"Rename one, or block a plugin with BRAINBENCH_DISABLE_PLUGINS={plugin}"
+            )
+        self._entries[entry.name] = entry
+
+    def drop_plugin(self, plugin: str) -> None:
+        self._entries = {k: e for k, e in self._entries.items() if e.plugin != plugin}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, name: str) -> Entry[C]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self._entries) from None
+
+    def list(
+        self,
+        include: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
+        where: Mapping[str, str] | None = None,
+    ) -> list[Entry[C]]:
+        out = [
+            e
+            for name, e in self._entries.items()
+            if matches(name, include, exclude) and where_matches(e.card.metadata(), where or {})  # type: ignore[attr-defined]
+        ]
+        return sorted(out, key=lambda e: natural_key(e.name))
+
+# kind -> (hook name, card type)
+KINDS: dict[str, tuple[str, type]] = {
+    "model": ("register_models", ModelCard),
+    "dataset": ("register_datasets", DatasetCard),
+    "metric": ("register_metrics", MetricCard),
+    "tuner": ("register_tuners", TunerCard),
+    "benchmark": ("register_benchmarks", BenchmarkSpec),
+}
+_cache: dict[str, Registry[Any]] = {}
+
+def _build(kind: str) -> Registry[Any]:
+    from .plugin_manager import get_plugin_manager, record_failure
+
+    hook_name, card_type = KINDS[kind]
+    registry: Registry[Any] = Registry(kind, card_type)
+    if kind == "benchmark":
+        from .catalog import load_catalog
+
+        for spec in load_catalog().benchmarks.values():
+            registry.add(spec, None, plugin="registry.toml")
+    for impl in getattr(get_plugin_manager().hook, hook_name).get_hookimpls():
+        plugin = impl.plugin_name
+        if kind == "benchmark":
+            from .catalog import benchmark_spec
+
+            def register(spec: Any, _plugin: str = plugin) -> None:
+                registry.add(benchmark_spec(spec, source=f"plugin {_plugin!r}"), None, plugin=_plugin)
+        else:
+
+            def register(card: Any, factory: Callable[..., Any], _plugin: str = plugin) -> None:
+                registry.add(card, factory, plugin=_plugin)
+
+        try:
+            impl.function(register=register)
+        except DuplicateNameError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the rest
+            registry.drop_plugin(plugin)
+            record_failure(plugin, exc)
+    return registry
+
+def get_registry(kind: str) -> Registry[Any]:
+    """The registry of one kind ("model", "dataset", "metric", "tuner", "benchmark")."""
+    if kind not in KINDS:
+        raise UnknownNameError("kind", kind, KINDS)
+    if kind not in _cache:
+        _cache[kind] = _build(kind)
+    return _cache[kind]
+
+def build_all() -> None:
+    for kind in KINDS:
+        get_registry(kind)
+
+def list_entries(kind: str, include: Any = None, exclude: Any = None, where: Mapping[str, str] | None = None) -> list[Entry[Any]]:
+    return get_registry(kind).list(include, exclude, where)
+
+def refresh() -> None:
+    """Drop the built registries (after plugins changed)."""
+    _cache.clear()
+
+
+
+def _checked(kind: str, entry: Entry[Any], obj: Any, base: str) -> Any:
+    from . import contracts
+
+    if not isinstance(obj, getattr(contracts, base)):
+        raise PluginError(
+            f"{kind} {entry.name!r} from plugin {entry.plugin!r}: its factory returned {type(obj).__name__}, "
+            f"not a brainbench.{base}"
+        )
+    return obj
+
+
+def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
+    """Build a registered model; ``family.weights`` (``resnet18.imagenet1k_v1``) picks weights by name."""
+    from .names import parse_name
+
+    registry = get_registry("model")
+    if name not in registry:
+        family, variant = parse_name(name)
+        if variant and family in registry and weights is None:
+            name, weights = family, variant
+    entry = registry.get(name)
+    return _checked("model", entry, entry.factory(weights=weights, seed=seed), "Model")  # type: ignore[misc]
+
+
+def get_dataset(name: str) -> Any:
+    entry = get_registry("dataset").get(name)
+    return _checked("dataset", entry, entry.factory(), "Dataset")  # type: ignore[misc]
+
+
+def get_metric(name: str, **options: Any) -> Any:
+    from .contracts import Metric, ModelMetric
+
+    entry = get_registry("metric").get(name)
+    metric = entry.factory(**options)  # type: ignore[misc]
+    if not isinstance(metric, (Metric, ModelMetric)):
+        _checked("metric", entry, metric, "Metric")
+    return metric
+
+
+def get_tuner(name: str, **config: Any) -> Any:
+    entry = get_registry("tuner").get(name)
+    return _checked("tuner", entry, entry.factory(**config), "Tuner")  # type: ignore[misc]

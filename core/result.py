@@ -1,0 +1,80 @@
+"""A benchmark score with everything needed to trust and reproduce it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["LayerScore", "Provenance", "ScoreResult", "SubjectScore"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(_Frozen):
+    model: str
+    weights: str
+    weights_hash: str
+    benchmark: str
+    benchmark_version: str
+    metric: str
+    metric_version: str
+    brainbench_version: str
+    split_seed: int
+    model_seed: int
+    stimulus_set: str
+    ceiling_rule: str
+    created: str
+    device: str
+
+
+class SubjectScore(_Frozen):
+    raw: float
+    ceiling: float | None
+    normalised: float | None
+    n_neuroids: int
+
+
+class LayerScore(_Frozen):
+    """Mean over neuroids of the split-mean score; ``train`` chooses the layer, ``test`` is held out."""
+
+    train: float
+    test: float
+
+
+class ScoreResult(_Frozen):
+    """Held-out score of ``model`` on ``benchmark`` at the layer chosen on the training splits."""
+
+    model: str
+    benchmark: str
+    metric: str
+    layer: str
+    raw: float
+    ceiling: float | None
+    normalised: float | None
+    subjects: dict[str, SubjectScore]
+    layers: dict[str, LayerScore]
+    neuroids: dict[str, list[Any]]
+    provenance: Provenance
+
+    def to_json(self, **kwargs: Any) -> str:
+        return self.model_dump_json(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScoreResult:
+        return cls.model_validate(json.loads(text))
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers a table shows (no per-neuroid values)."""
+        return {
+            "model": self.model,
+            "benchmark": self.benchmark,
+            "metric": self.metric,
+            "layer": self.layer,
+            "raw": self.raw,
+            "ceiling": self.ceiling,
+            "normalised": self.normalised,
+        }

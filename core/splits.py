@@ -1,0 +1,53 @@
+"""Fixed split protocols over stimuli (deterministic given the benchmark's seed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cards import SplitSpec
+from .errors import SplitError
+
+__all__ = ["MIN_TEST", "MIN_TRAIN", "Split", "make_splits"]
+
+MIN_TRAIN, MIN_TEST = 4, 3  # a held-out Pearson r needs >= 3 points; a fit needs a few more
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into the stimulus order."""
+
+    train: np.ndarray
+    test: np.ndarray
+
+
+def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None = None) -> list[Split]:
+    """The splits of ``spec`` over ``n_stimuli`` stimuli (stratified on ``strata`` when given).
+
+    ``kfold``: shuffled K-fold with ``seed``. ``shuffle``: ``n_splits`` random train/test splits
+    with ``test_size`` (stratified shuffle splits when ``strata`` is given, as Brain-Score does).
+    """
+    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+
+    test_size = spec.test_size or 1 / spec.n_splits
+    n_test = int(np.floor(n_stimuli / spec.n_splits)) if spec.kind == "kfold" else int(np.ceil(n_stimuli * test_size))
+    n_train = n_stimuli - (int(np.ceil(n_stimuli / spec.n_splits)) if spec.kind == "kfold" else n_test)
+    if n_test < MIN_TEST or n_train < MIN_TRAIN:
+        raise SplitError(
+            f"{n_stimuli} stimuli are too few for {spec.n_splits} {spec.kind} splits: each split needs at least "
+            f"{MIN_TRAIN} training and {MIN_TEST} test stimuli (it would get {n_train} and {n_test}); "
+            "use fewer splits or more stimuli"
+        )
+    X = np.zeros((n_stimuli, 1))
+    if spec.kind == "kfold":
+        splitter = (StratifiedKFold if strata is not None else KFold)(n_splits=spec.n_splits, shuffle=True, random_state=spec.seed)
+    else:
+        cls = StratifiedShuffleSplit if strata is not None else ShuffleSplit
+        splitter = cls(n_splits=spec.n_splits, test_size=test_size, random_state=spec.seed)
+    y = None if strata is None else np.asarray(strata).astype(str)
+    try:
+        return [Split(np.sort(tr), np.sort(te)) for tr, te in splitter.split(X, y)]
+    except ValueError as exc:
+        raise SplitError(f"cannot make {spec.kind} splits stratified by {spec.stratify_by!r}: {exc}") from None

@@ -1,0 +1,127 @@
+"""Stimulus sets: a table of stimuli (``stimulus_id`` + metadata) and a way to load each image."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import AssemblyError, DataFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image
+
+__all__ = ["StimulusSet", "to_rgb_image"]
+
+
+def to_rgb_image(array_or_image: object) -> Image.Image:
+    """A PIL RGB image from a PIL image or an (H, W[, C]) uint8/float array; gray and RGBA converted."""
+    from PIL import Image
+
+    if isinstance(array_or_image, Image.Image):
+        img = array_or_image
+    else:
+        arr = np.asarray(array_or_image)
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.round(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr)
+    if img.mode == "RGBA":  # composite on white, as viewers show transparent stimuli
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+class StimulusSet:
+    """Stimuli in a fixed order.
+
+    ``table`` has a unique ``stimulus_id`` column and metadata columns; images come either from
+    files (a ``filename`` column, relative to ``root``) or from ``loader(stimulus_id) -> array``.
+    """
+
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        *,
+        identifier: str,
+        root: str | Path | None = None,
+        loader: Callable[[str], object] | None = None,
+    ):
+        if "stimulus_id" not in table.columns:
+            raise AssemblyError(f"stimulus set {identifier!r} has no 'stimulus_id' column (columns: {list(table.columns)})")
+        ids = table["stimulus_id"].astype(str)
+        if ids.duplicated().any():
+            raise AssemblyError(f"stimulus set {identifier!r} repeats stimulus ids: {sorted(set(ids[ids.duplicated()]))[:5]}")
+        if loader is None and "filename" not in table.columns:
+            raise AssemblyError(f"stimulus set {identifier!r} needs a 'filename' column or an image loader")
+        self.table = table.assign(stimulus_id=ids).reset_index(drop=True)
+        self.identifier, self.root, self._loader = identifier, Path(root) if root else None, loader
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
+        import pandas as pd
+
+        ids = [str(i) for i in (ids if ids is not None else range(len(arrays)))]
+        lookup = dict(zip(ids, arrays, strict=True))
+        return cls(pd.DataFrame({"stimulus_id": ids}), identifier=identifier, loader=lookup.__getitem__)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str | Path], *, identifier: str = "files") -> StimulusSet:
+        import pandas as pd
+
+        paths = [Path(p).resolve() for p in paths]
+        table = pd.DataFrame({"stimulus_id": [p.stem for p in paths], "filename": [str(p) for p in paths]})
+        return cls(table, identifier=identifier)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.table["stimulus_id"].tolist()
+
+    def subset(self, ids: Sequence[str]) -> StimulusSet:
+        """The stimuli with ``ids``, in that order."""
+        index = {s: i for i, s in enumerate(self.ids)}
+        missing = [s for s in ids if s not in index]
+        if missing:
+            raise AssemblyError(
+                f"{len(missing)} stimulus ids are not in stimulus set {self.identifier!r}, e.g. {missing[:5]}; "
+                "the assembly and the stimulus set must come from the same dataset"
+            )
+        table = self.table.iloc[[index[s] for s in ids]].reset_index(drop=True)
+        return StimulusSet(table, identifier=self.identifier, root=self.root, loader=self._loader)
+
+    def path(self, stimulus_id: str) -> Path:
+        row = self.table.loc[self.table["stimulus_id"] == stimulus_id].iloc[0]
+        path = Path(row["filename"])
+        return path if path.is_absolute() or self.root is None else self.root / path
+
+    def image(self, stimulus_id: str) -> Image.Image:
+        """The stimulus as an RGB PIL image."""
+        if self._loader is not None:
+            return to_rgb_image(self._loader(stimulus_id))
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.path(stimulus_id)
+        try:
+            with Image.open(path) as img:
+                return to_rgb_image(img.copy())
+        except FileNotFoundError:
+            raise DataFileError(f"stimulus {stimulus_id!r}: image file {path} does not exist") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataFileError(f"stimulus {stimulus_id!r}: {path} is not a readable image ({exc})") from None
+
+    def content_hash(self) -> str:
+        """sha256 over ids and image pixels: changes whenever any stimulus changes."""
+        h = hashlib.sha256()
+        for sid in self.ids:
+            img = self.image(sid)
+            h.update(sid.encode())
+            h.update(f"{img.size}".encode())
+            h.update(img.tobytes())
+        return h.hexdigest()

@@ -1,0 +1,130 @@
+r"""Cross-validated ridge encoding: Pearson r per neuroid on held-out stimuli.
+
+Per split, features are centred on the training stimuli and ridge is solved in the dual
+(kernel) form, which is exact for any number of features:
+
+.. math::
+
+    K = X_c X_c^\top = U \Lambda U^\top,\qquad
+    \hat y = \bar y + U\,\mathrm{diag}\!\left(\tfrac{\lambda}{\lambda+\alpha}\right) U^\top (y-\bar y),\qquad
+    h_{ii} = \tfrac1n + \sum_k U_{ik}^2 \tfrac{\lambda_k}{\lambda_k+\alpha}
+
+The leave-one-out residual is :math:`(y_i-\hat y_i)/(1-h_{ii})` (one eigendecomposition serves
+every alpha and every target). Each neuroid takes the alpha with the lowest LOO squared error
+(as scikit-learn's ``RidgeCV(alpha_per_target=True)``); its *train* score is the Pearson r of
+the LOO predictions, its *test* score the Pearson r of the predictions on the held-out stimuli.
+Alphas are relative to the mean eigenvalue :math:`\mathrm{tr}(K)/n`, so one grid fits layers
+of any width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from brainbench import MetricCard, hookimpl
+from brainbench.contracts import Metric, MetricResult
+from brainbench.errors import AssemblyError
+
+NAME, VERSION = "ridge", "1"
+ALPHAS = tuple(np.logspace(-3, 4, 15))
+
+
+def pearson_columns(a, b):
+    """Pearson r between matching columns of two (n, q) tensors."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    return (a * b).sum(0) / ((a * a).sum(0) * (b * b).sum(0)).sqrt()
+
+
+def ridge_loo(K_train, K_test, Y, alphas):
+    """Kernel ridge with an unpenalised intercept and per-target alpha chosen by LOO squared error.
+
+    ``K_train`` (n, n) and ``K_test`` (m, n) are linear kernels of features centred on the
+    training set; ``Y`` is (n, q); ``alphas`` are absolute. Returns (best alpha index (q,),
+    LOO predictions (n, q), test predictions (m, q)). Works on any torch device and dtype.
+    """
+    import torch
+
+    n = K_train.shape[0]
+    lam, U = torch.linalg.eigh(K_train)
+    lam = lam.clamp_min(0)
+    y_mean = Y.mean(0)
+    UtY = U.T @ (Y - y_mean)  # (n, q)
+    shrink = lam / (lam + alphas[:, None])  # (a, n)
+    fitted = torch.einsum("ik,ak,kq->aiq", U, shrink, UtY) + y_mean  # (a, n, q)
+    leverage = 1.0 / n + (U * U) @ shrink.T  # (n, a)
+    loo_resid = (Y - fitted) / (1 - leverage.T[:, :, None])
+    best = (loo_resid**2).mean(1).argmin(0)  # (q,)
+    cols = torch.arange(Y.shape[1], device=Y.device)
+    loo_pred = Y - loo_resid[best, :, cols].T
+    inverse = 1.0 / (lam[None, :] + alphas[:, None])  # (a, n)
+    dual = U @ (inverse[best].T * UtY)  # (n, q): U diag(1/(lam + alpha_q)) U^T (y_q - mean)
+    return best, loo_pred, K_test @ dual + y_mean
+
+
+class RidgeEncoding(Metric):
+    """Ridge regression from features to each neuroid, scored by held-out Pearson r."""
+
+    def __init__(self, alphas: Sequence[float] = ALPHAS, device: str | None = "cpu", dtype: str = "float64"):
+        self.card = card()
+        self.alphas, self.device, self.dtype = tuple(alphas), device, dtype
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        import torch
+        import xarray as xr
+
+        from brainbench.device import pick_device
+
+        X = align(features, target)
+        device, dtype = pick_device(self.device), getattr(torch, self.dtype)
+        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+        gram = (Xt @ Xt.T).to(dtype)  # one Gram matrix per layer; every split is derived from it
+        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
+        alphas_rel = torch.tensor(self.alphas, device=device, dtype=dtype)
+        train, test, chosen = [], [], []
+        for split in splits:
+            tr = torch.from_numpy(split.train).to(device)
+            te = torch.from_numpy(split.test).to(device)
+            row_mean = gram[:, tr].mean(1)  # <x_i, mean of training x>
+            grand = row_mean[tr].mean()
+            centred = gram[:, tr] - row_mean[:, None] - row_mean[tr][None, :] + grand
+            K_train, K_test = centred[tr], centred[te]
+            scale = torch.diagonal(K_train).mean().clamp_min(torch.finfo(dtype).tiny)
+            best, loo_pred, test_pred = ridge_loo(K_train, K_test, Y[tr], alphas_rel * scale)
+            train.append(pearson_columns(loo_pred, Y[tr]))
+            test.append(pearson_columns(test_pred, Y[te]))
+            chosen.append(alphas_rel[best])
+        neuroid_coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
+
+        def as_array(rows):
+            values = torch.stack(rows).cpu().numpy()
+            return xr.DataArray(np.nan_to_num(values), dims=("split", "neuroid"), coords=neuroid_coords)
+
+        return MetricResult(train=as_array(train), test=as_array(test), extra={"alpha": as_array(chosen)})
+
+
+def align(features, target) -> np.ndarray:
+    """Feature rows in the target's stimulus order (an error names stimuli without features)."""
+    feature_ids = [str(s) for s in features["stimulus_id"].values]
+    index = {s: i for i, s in enumerate(feature_ids)}
+    wanted = [str(s) for s in target["stimulus_id"].values]
+    missing = [s for s in wanted if s not in index]
+    if missing:
+        raise AssemblyError(f"{len(missing)} target stimuli have no features, e.g. {missing[:5]}")
+    return np.asarray(features.values)[[index[s] for s in wanted]]
+
+
+def card() -> MetricCard:
+    return MetricCard(
+        name=NAME,
+        description="Cross-validated ridge (dual form, per-neuroid alpha by LOO), held-out Pearson r per neuroid.",
+        version=VERSION,
+        kind="encoding",
+    )
+
+
+@hookimpl
+def register_metrics(register):
+    register(card(), RidgeEncoding)

@@ -1,0 +1,33 @@
+"""Loading published weights from a source's own cache, with a clear error when offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from brainbench.errors import WeightsNotFoundError
+from brainbench.home import OFFLINE_ENV, offline
+
+__all__ = ["load_url_weights"]
+
+
+def load_url_weights(model: str, url: str) -> Any:
+    """State dict for ``url`` from torch hub's cache, downloading only when allowed and possible."""
+    import torch
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    how = (
+        f"download {url} on a connected machine and put it at {cached} "
+        f"(or set TORCH_HOME), or score with --weights random for a seeded random initialisation"
+    )
+    if not cached.exists() and offline():
+        raise WeightsNotFoundError(
+            f"weights for {model!r} are not cached at {cached} and {OFFLINE_ENV} forbids downloading: {how}"
+        )
+    try:
+        return torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash is a RuntimeError
+        raise WeightsNotFoundError(
+            f"weights for {model!r} are not cached at {cached} and could not be downloaded "
+            f"({type(exc).__name__}: {exc}): {how}"
+        ) from None
