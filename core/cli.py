@@ -34,30 +34,45 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, soft_wrap=True)
 
 
+def _error(exc: Exception) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except (UnknownNameError, ConfigError, ValueError) as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            _error(exc)
             sys.exit(EXIT_USAGE)
         except BrainbenchError as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            _error(exc)
             sys.exit(EXIT_FAILED)
 
     return wrapper
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]):
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(escape(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(escape(_format(v)) for v in row))
     return table
+
+
+def _format(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
+    return str(value)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,7 +164,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
 
 def _print_result(result: Any) -> None:
     rows = [[s, v.n_neuroids, v.raw, v.ceiling, v.normalised] for s, v in result.subjects.items()]
-    rows.append(["[bold]all[/]", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
+    rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
     title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
     _console().print(_table(title, ["subject", "neuroids", "raw r", "ceiling", "normalised"], rows))
 
@@ -197,7 +212,7 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
         _console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
         return
     columns = ["rank", "model", *[c for c in table.columns]]
-    rows = [[i + 1, model, *[None if v != v else v for v in row]] for i, (model, row) in enumerate(table.iterrows())]
+    rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
     _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))
     if plot_path:
         from .plots import plot_leaderboard

@@ -81,6 +81,8 @@ def read_assembly(path: str | Path) -> xr.DataArray:
         raise DataFileError(f"{path} is truncated or corrupt and cannot be read: {type(exc).__name__}: {exc}") from None
     if "data" not in ds.data_vars:
         raise DataFileError(f"{path} has no 'data' variable (variables: {list(ds.data_vars)}); is it a brainio assembly?")
+    # Level variables are coords even where a writer left out the CF 'coordinates' attribute.
+    ds = ds.set_coords([name for name in ds.data_vars if name != "data"])
     assembly = ds["data"]
     assembly.attrs = {**ds.attrs, **assembly.attrs}
     assembly.name = str(ds.attrs.get("identifier", path.stem))

@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated data home, offline mode, seeded RNGs, inline plugins."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_home(tmp_path_factory):
+    """Every test runs offline with its own data home, torch hub dir and results database."""
+    home = tmp_path_factory.mktemp("bbhome")
+    saved = {k: os.environ.get(k) for k in ("BRAINBENCH_HOME", "BRAINBENCH_OFFLINE", "TORCH_HOME", "BRAINBENCH_DB")}
+    os.environ.update(BRAINBENCH_HOME=str(home), BRAINBENCH_OFFLINE="1", TORCH_HOME=str(home / "torch"))
+    os.environ.pop("BRAINBENCH_DB", None)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def plugin():
+    """Register inline plugins for one test: ``plugin(obj, name)``; all are unregistered afterwards."""
+    from brainbench import register_plugin, unregister_plugin
+
+    names: list[str] = []
+
+    def add(obj: object, name: str) -> None:
+        names.append(name)
+        register_plugin(obj, name)
+
+    try:
+        yield add
+    finally:
+        for name in names:
+            unregister_plugin(name)
+
+
+@pytest.fixture
+def fresh_plugins():
+    """Reload entry points before and after a test that changes the environment or sys.path."""
+    from brainbench.plugin_manager import reset_plugins
+
+    reset_plugins()
+    yield
+    reset_plugins()

@@ -1,0 +1,37 @@
+"""Listing filters, name parsing and lookups."""
+
+import pytest
+
+import brainbench
+from brainbench.names import close_matches, matches, parse_benchmark_id, parse_name, parse_where
+
+
+def test_list_with_patterns_excludes_and_metadata_filters():
+    assert brainbench.list_models("efficientnet*") == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert brainbench.list_models("efficientnet*", exclude="*lite2") == ["efficientnet_lite0", "efficientnet_lite1"]
+    assert brainbench.list_models(where={"source": "torchvision"}) == ["resnet18"]
+    assert brainbench.list_models(where={"offline_weights": "true", "architecture": "eff*"}) == [
+        "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert brainbench.list_models(where={"nonexistent_key": "x"}) == []
+    assert brainbench.list_benchmarks("synthetic.*") == ["synthetic.early", "synthetic.late"]
+
+
+def test_name_helpers():
+    assert parse_name("resnet18.imagenet1k_v1") == ("resnet18", "imagenet1k_v1")
+    assert parse_name("resnet18") == ("resnet18", None)
+    assert parse_benchmark_id("nsd.OTC-ersa") == ("nsd", "OTC", "ersa")
+    assert parse_benchmark_id("nsd.V4").metric is None
+    with pytest.raises(ValueError, match="expected '<dataset>.<region>"):
+        parse_benchmark_id("nsd")
+    assert parse_where(["source=timm,task=classification", "size=224"]) == {"source": "timm", "task": "classification", "size": "224"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_where(["source"])
+    assert matches("resnet18", ["res*"], ["*50"]) and not matches("resnet50", ["res*"], ["*50"])
+    assert close_matches("resnet19", ["resnet18", "alexnet", "resnet50"])[0] == "resnet18"
+
+
+def test_model_name_with_weights_variant_selects_weights():
+    with pytest.raises(brainbench.WeightsNotFoundError):
+        brainbench.get_model("resnet18.imagenet1k_v1")
+    with pytest.raises(brainbench.UnknownNameError, match="weights of resnet18.*imagenet1k_v1"):
+        brainbench.get_model("resnet18.imagenet9k")

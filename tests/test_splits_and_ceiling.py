@@ -1,0 +1,54 @@
+"""Split protocols and split-half ceilings against known answers."""
+
+import numpy as np
+import pytest
+
+from brainbench import SplitSpec
+from brainbench.ceiling import spearman_brown, split_half_reliability
+from brainbench.errors import AssemblyError, SplitError
+from brainbench.splits import make_splits
+
+
+def test_kfold_partitions_every_stimulus_once_and_is_deterministic():
+    splits = make_splits(SplitSpec(kind="kfold", n_splits=5, seed=3), 23)
+    tests = np.concatenate([s.test for s in splits])
+    assert sorted(tests.tolist()) == list(range(23))
+    for s in splits:
+        assert not set(s.train) & set(s.test) and len(s.train) + len(s.test) == 23
+    again = make_splits(SplitSpec(kind="kfold", n_splits=5, seed=3), 23)
+    assert all(np.array_equal(a.test, b.test) for a, b in zip(splits, again))
+
+
+def test_stratified_shuffle_splits_keep_class_proportions():
+    strata = ["car"] * 50 + ["dog"] * 50
+    splits = make_splits(SplitSpec(kind="shuffle", n_splits=10, test_size=0.1, seed=1, stratify_by="object_name"), 100, strata)
+    assert len(splits) == 10
+    for s in splits:
+        labels = np.asarray(strata)[s.test]
+        assert len(s.test) == 10 and (labels == "car").sum() == 5
+
+
+@pytest.mark.parametrize(("n", "spec"), [(10, SplitSpec(n_splits=5)), (4, SplitSpec(kind="shuffle", n_splits=3, test_size=0.5))])
+def test_too_few_stimuli_for_the_protocol(n, spec):
+    with pytest.raises(SplitError, match=f"{n} stimuli are too few"):
+        make_splits(spec, n)
+
+
+def test_spearman_brown_closed_form():
+    assert spearman_brown(np.array(0.5)) == pytest.approx(2 / 3)
+    assert spearman_brown(np.array(0.5), factor=3) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(("noise_sd", "reps"), [(1.0, 4), (2.0, 4), (0.5, 6)])
+def test_split_half_reliability_recovers_the_injected_noise(noise_sd, reps):
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((2000, 30))
+    signal = (signal - signal.mean(0)) / signal.std(0)
+    trials = signal[None] + noise_sd * rng.standard_normal((reps, *signal.shape))
+    expected = 1 / (1 + noise_sd**2 / reps)  # reliability of the mean of `reps` trials
+    assert split_half_reliability(trials).mean() == pytest.approx(expected, abs=0.01)
+
+
+def test_split_half_needs_two_repetitions():
+    with pytest.raises(AssemblyError, match="at least 2 repetitions"):
+        split_half_reliability(np.ones((1, 5, 2)))
