@@ -47,7 +47,7 @@ _LAZY = {
     "score": "scorer",
     "ScoreResult": "result",
     "ResultsStore": "store",
-    "leaderboard": "leaderboard",
+    "leaderboard": "leaderboards",
     "StimulusSet": "stimuli",
     "read_assembly": "netcdf",
     "write_assembly": "netcdf",

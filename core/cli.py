@@ -201,7 +201,7 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
 @handle_errors
 def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as_json: bool) -> None:
     """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
-    from .leaderboard import leaderboard as build
+    from .leaderboards import leaderboard as build
     from .store import ResultsStore
 
     table = build(name, ResultsStore(db), value=value)

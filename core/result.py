@@ -57,7 +57,7 @@ class ScoreResult(_Frozen):
     normalised: float | None
     subjects: dict[str, SubjectScore]
     layers: dict[str, LayerScore]
-    neuroids: dict[str, list[Any]]
+    neuroids: dict[str, list[Any] | None]
     provenance: Provenance
 
     def to_json(self, **kwargs: Any) -> str:

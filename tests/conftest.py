@@ -66,3 +66,11 @@ def fresh_plugins():
     reset_plugins()
     yield
     reset_plugins()
+
+
+@pytest.fixture(scope="session")
+def generator_results():
+    """The generator network scored on both synthetic benchmarks (known answers)."""
+    import brainbench
+
+    return {b: brainbench.score("synthetic_generator", b, progress=False) for b in ("synthetic.early", "synthetic.late")}

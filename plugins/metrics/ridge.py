@@ -14,7 +14,7 @@ every alpha and every target). Each neuroid takes the alpha with the lowest LOO 
 (as scikit-learn's ``RidgeCV(alpha_per_target=True)``); its *train* score is the Pearson r of
 the LOO predictions, its *test* score the Pearson r of the predictions on the held-out stimuli.
 Alphas are relative to the mean eigenvalue :math:`\mathrm{tr}(K)/n`, so one grid fits layers
-of any width.
+of any width. The default computes in float64; float32 agrees to 5e-3 in r.
 """
 
 from __future__ import annotations

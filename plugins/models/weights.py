@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ def load_url_weights(model: str, url: str) -> Any:
         )
     try:
         return torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash is a RuntimeError
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        if cached.exists():  # a bad hash or a truncated pickle
+            raise WeightsNotFoundError(
+                f"the cached weights for {model!r} at {cached} are corrupt ({type(exc).__name__}: {exc}); "
+                f"delete the file and {how}"
+            ) from None
+        raise
+    except OSError as exc:  # URLError is an OSError; a bad hash is a RuntimeError
         raise WeightsNotFoundError(
             f"weights for {model!r} are not cached at {cached} and could not be downloaded "
             f"({type(exc).__name__}: {exc}): {how}"

@@ -1,0 +1,5 @@
+"""``python -m brainbench`` runs the CLI."""
+
+from .cli import main
+
+main()

