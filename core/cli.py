@@ -28,6 +28,10 @@ LIST_COLUMNS = {
 }
 
 
+HEADERS = {"training_data": "data", "input_size": "size", "parameters": "params", "offline_weights": "offline",
+           "architecture": "arch", "needs_download": "download"}
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -60,8 +64,8 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]):
     from rich.table import Table
 
     table = Table(title=escape(title), title_justify="left")
-    for column in columns:
-        table.add_column(escape(column), overflow="fold")
+    for i, column in enumerate(columns):  # names stay whole; other columns fold on narrow terminals
+        table.add_column(escape(column), overflow="fold", no_wrap=i == 0 or column == "model")
     for row in rows:
         table.add_row(*(escape(_format(v)) for v in row))
     return table
@@ -100,7 +104,8 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
         return
     columns = LIST_COLUMNS[singular]
     rows = [[e.name, *(_cell(e.card.metadata().get(c)) for c in columns), e.plugin] for e in entries]
-    _console().print(_table(f"{len(entries)} {kind}", ["name", *columns, "plugin"], rows))
+    headers = ["name", *(HEADERS.get(c, c) for c in columns), "plugin"]
+    _console().print(_table(f"{len(entries)} {kind}", headers, rows))
 
 
 def _cell(value: Any) -> Any:

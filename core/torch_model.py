@@ -102,8 +102,10 @@ class TorchModel(Model):
         device = pick_device(device)
         batch_size = batch_size or 32
         modules = dict(self.module.named_modules())
-        chunks: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+        n = len(stimuli)
+        outputs: dict[str, np.ndarray] = {}  # one (n, units) array per layer, filled batch by batch
         calls = dict.fromkeys(layers, 0)
+        offset = 0
 
         def hook_for(layer: str) -> Callable[..., None]:
             def hook(_module: Any, _inputs: Any, output: Any) -> None:
@@ -114,18 +116,22 @@ class TorchModel(Model):
                         "so its output is ambiguous; read out the layer that feeds it or follows it instead"
                     )
                 out = _first_tensor(output).detach()
-                chunks[layer].append(out.reshape(out.shape[0], -1).float().cpu().numpy())
+                flat = out.reshape(out.shape[0], -1)
+                if layer not in outputs:
+                    outputs[layer] = np.empty((n, flat.shape[1]), dtype=np.float32)
+                # copying lets torch reuse the activation's memory for the next batch
+                outputs[layer][offset : offset + flat.shape[0]] = flat.float().cpu().numpy()
 
             return hook
 
         handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in layers]
         ids = stimuli.ids
-        starts = range(0, len(ids), batch_size)
+        starts = range(0, n, batch_size)
         self.module.to(device)
         try:
             with torch.inference_mode():
-                for start in _progress(starts, progress, f"{self.label}: extracting {len(layers)} layers"):
-                    batch_ids = ids[start : start + batch_size]
+                for offset in _progress(starts, progress, f"{self.label}: extracting {len(layers)} layers"):
+                    batch_ids = ids[offset : offset + batch_size]
                     x = torch.stack([self.preprocess(stimuli.image(s)) for s in batch_ids]).to(device)
                     calls.update(dict.fromkeys(layers, 0))
                     try:
@@ -142,9 +148,9 @@ class TorchModel(Model):
                 handle.remove()
         features = {}
         for layer in layers:
-            if not chunks[layer]:
+            if layer not in outputs:
                 raise BrainbenchError(f"layer {layer!r} of {self.label} never ran in the forward pass, so it cannot be read out")
-            values = np.concatenate(chunks[layer])
+            values = outputs[layer]
             features[layer] = xr.DataArray(
                 values,
                 dims=("presentation", "neuroid"),

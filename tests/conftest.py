@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+collect_ignore = ["example_plugin"]  # its own tests run after it is installed (test_third_party_plugin)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,0 +1,74 @@
+"""The CLI: a thin layer over the API, with tables, JSON and exit codes scripts can trust."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from brainbench.cli import EXIT_FAILED, EXIT_USAGE, main
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINBENCH_DB", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    runner = CliRunner()
+
+    def run(*args, code=0):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.stdout if code == 0 else result.output
+
+    return run
+
+
+def test_list_models_with_filters(cli):
+    assert json.loads(cli("list", "models", "--where", "source=torchvision", "--json"))[0]["name"] == "resnet18"
+    names = [m["name"] for m in json.loads(cli("list", "models", "efficientnet*", "-x", "*lite2", "--json"))]
+    assert names == ["efficientnet_lite0", "efficientnet_lite1"]
+    table = cli("list", "benchmarks")
+    assert "synthetic.early" in table and "synthetic.late" in table
+    assert "ridge" in cli("list", "metrics") and "synthetic" in cli("list", "datasets") and "0 tuners" in cli("list", "tuners")
+
+
+def test_plugins_is_json(cli):
+    plugins = {p["name"]: p for p in json.loads(cli("plugins"))}
+    assert plugins["ridge"]["hooks"] == ["register_metrics"] and plugins["ridge"]["version"]
+
+
+def test_score_results_and_leaderboard(cli, tmp_path):
+    out = json.loads(cli("score", "--model", "synthetic_generator", "--benchmark", "synthetic.*", "--json", "-q",
+                         "--plot", str(tmp_path / "layers.png")))
+    assert [r["layer"] for r in out] == ["block1", "block3"]
+    assert (tmp_path / "layers.png").stat().st_size > 1000
+    rows = json.loads(cli("results", "--json"))
+    assert [r["benchmark"] for r in rows] == ["synthetic.early", "synthetic.late"]
+    full = json.loads(cli("results", "--id", str(rows[0]["id"])))
+    assert full["provenance"]["benchmark"] == "synthetic.early"
+    board = json.loads(cli("leaderboard", "synthetic", "--json"))
+    assert board[0]["model"] == "synthetic_generator" and board[0]["n"] == 2
+    table = cli("leaderboard", "--plot", str(tmp_path / "board.png"))
+    assert "synthetic_generator" in table and (tmp_path / "board.png").exists()
+
+
+def test_score_prints_a_table_and_random_weights_are_labelled(cli):
+    out = cli("score", "-m", "synthetic_generator", "--weights", "random", "-b", "synthetic.late", "-q", "--layers", "block2,block3")
+    assert "synthetic_generator[random] on synthetic.late" in out and "normalised" in out
+
+
+def test_exit_codes(cli):
+    out = cli("score", "-m", "resnet19", "-b", "synthetic.late", code=EXIT_USAGE)
+    assert "unknown model 'resnet19'" in out and "resnet18" in out
+    assert "unknown benchmark" in cli("score", "-m", "resnet18", "-b", "nothing.*", code=EXIT_USAGE)
+    assert "--weights random" in cli("score", "-m", "resnet18", "-b", "synthetic.late", code=EXIT_FAILED)
+    assert "bad filter" in cli("list", "models", "--where", "source", code=EXIT_USAGE)
+    assert "unknown leaderboard" in cli("leaderboard", "nope", code=EXIT_USAGE)
+
+
+def test_console_script_and_module_entry(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "brainbench", "list", "models", "--json"], capture_output=True, text=True, check=True)
+    assert "efficientnet_lite0" in out.stdout
+    bin_dir = __import__("pathlib").Path(sys.executable).parent
+    version = subprocess.run([str(bin_dir / "brainbench"), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("brainbench, version")
