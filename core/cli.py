@@ -49,12 +49,15 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (UnknownNameError, ConfigError, ValueError) as exc:
+        except (UnknownNameError, ConfigError) as exc:
             _error(exc)
             sys.exit(EXIT_USAGE)
-        except BrainbenchError as exc:
+        except BrainbenchError as exc:  # data, weights, store: the request was fine, the work failed
             _error(exc)
             sys.exit(EXIT_FAILED)
+        except ValueError as exc:  # malformed names and filters
+            _error(exc)
+            sys.exit(EXIT_USAGE)
 
     return wrapper
 

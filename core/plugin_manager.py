@@ -55,13 +55,17 @@ def _disabled() -> set[str]:
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
 
 
-def record_failure(name: str, error: BaseException, *, module: str = "?", distribution: str | None = None) -> None:
-    """Mark plugin ``name`` as failed (import error, contract violation, or a hook that raised)."""
-    info = _info.get(name) or PluginInfo(name=name, module=module, distribution=distribution)
+def record_failure(name: str, error: BaseException, *, unregister: bool = True) -> None:
+    """Mark plugin ``name`` as failed (import error, contract violation, or a hook that raised).
+
+    A plugin whose hook raised stays registered (``unregister=False``), so its other hooks work;
+    only the failing hook's registrations are dropped (by the registry).
+    """
+    info = _info.get(name) or PluginInfo(name=name, module="?")
     info.status, info.error = "failed", f"{type(error).__name__}: {error}"
     info.traceback = "".join(traceback.format_exception(error))
     _info[name] = info
-    if _pm is not None and _pm.has_plugin(name):
+    if unregister and _pm is not None and _pm.has_plugin(name):
         _pm.unregister(name=name)
 
 

@@ -127,7 +127,7 @@ def _build(kind: str) -> Registry[Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the rest
             registry.drop_plugin(plugin)
-            record_failure(plugin, exc)
+            record_failure(plugin, exc, unregister=False)
     return registry
 
 def get_registry(kind: str) -> Registry[Any]:

@@ -13,12 +13,14 @@ from .assembly import average_repetitions, select, trials_by_repetition, validat
 from .catalog import get_benchmark
 from .ceiling import CEILING_RULE, split_half_reliability
 from .errors import AssemblyError, BrainbenchError
+from .names import parse_benchmark_id
 from .result import LayerScore, Provenance, ScoreResult, SubjectScore
 from .splits import make_splits
 
 if TYPE_CHECKING:
     from .cards import BenchmarkSpec
     from .contracts import Model
+    from .store import ResultsStore
 
 __all__ = ["score"]
 
@@ -34,7 +36,7 @@ def score(
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
-    store: object | None = None,
+    store: ResultsStore | None = None,
 ) -> ScoreResult:
     """Score ``model`` on ``benchmark``; store the result when ``store`` is a :class:`ResultsStore`.
 
@@ -45,8 +47,8 @@ def score(
     from .registry import get_dataset, get_metric, get_model
 
     spec = get_benchmark(benchmark)
-    if metric:
-        spec = spec.model_copy(update={"metric": metric})
+    if metric and metric != spec.metric:  # another metric is another benchmark: <dataset>.<region>-<metric>
+        spec = get_benchmark(f"{parse_benchmark_id(spec.id).base}-{metric}")
     metric_obj = get_metric(spec.metric)
     dataset = get_dataset(spec.dataset)
     model_obj = get_model(model, weights=weights, seed=seed) if isinstance(model, str) else model
@@ -121,9 +123,9 @@ def score(
     )
 
 
-def _finish(result: ScoreResult, store: object | None) -> ScoreResult:
+def _finish(result: ScoreResult, store: ResultsStore | None) -> ScoreResult:
     if store is not None:
-        store.add(result)  # type: ignore[attr-defined]
+        store.add(result)
     return result
 
 

@@ -7,11 +7,12 @@ half-written row; SQLite writers wait for each other up to ``timeout`` seconds.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert, select
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .errors import ResultsStoreError
 from .names import matches
@@ -71,31 +72,26 @@ class ResultsStore:
                 _metadata.create_all(self.engine)
             self._ready = True
 
-    def _errors(self, action: str):
-        store = self
-
-        class _Translate:
-            def __enter__(self) -> None:
-                return None
-
-            def __exit__(self, kind, exc, tb) -> bool:
-                if exc is None or not isinstance(exc, (DBAPIError, OperationalError)):
-                    return False
-                text = str(exc.orig if getattr(exc, "orig", None) else exc).lower()
-                if "readonly" in text or "read-only" in text:
-                    why = "it is read-only"
-                elif "locked" in text or "busy" in text:
-                    why = "another process holds a lock on it (waited for the timeout); retry, or use another database"
-                elif "unable to open" in text:
-                    why = "the file cannot be opened (missing directory or no permission)"
-                else:
-                    why = str(exc.orig if getattr(exc, "orig", None) else exc)
-                raise ResultsStoreError(
-                    f"cannot {action} the results store {store.url}: {why}. "
-                    f"Point {DB_ENV} (or --db) at a writable database; nothing was written."
-                ) from None
-
-        return _Translate()
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn database errors into a :class:`ResultsStoreError` that says why and what to do."""
+        try:
+            yield
+        except DBAPIError as exc:
+            text = str(exc.orig or exc)
+            lowered = text.lower()
+            if "readonly" in lowered or "read-only" in lowered:
+                why = "it is read-only"
+            elif "locked" in lowered or "busy" in lowered:
+                why = "another process holds a lock on it (waited for the timeout); retry, or use another database"
+            elif "unable to open" in lowered:
+                why = "the file cannot be opened (missing directory or no permission)"
+            else:
+                why = text
+            raise ResultsStoreError(
+                f"cannot {action} the results store {self.url}: {why}. "
+                f"Point {DB_ENV} (or --db) at a writable database; nothing was written."
+            ) from None
 
     def add(self, result: ScoreResult) -> int:
         """Write one result in one transaction; returns its row id."""

@@ -72,3 +72,35 @@ def test_console_script_and_module_entry(tmp_path):
     bin_dir = __import__("pathlib").Path(sys.executable).parent
     version = subprocess.run([str(bin_dir / "brainbench"), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("brainbench, version")
+
+
+def test_bad_data_is_a_failed_run_not_a_usage_error(cli, plugin):
+    from brainbench import DatasetCard, hookimpl
+    from brainbench.contracts import Dataset
+    from brainbench.testing import tiny_stimulus_set
+
+    class Few(Dataset):
+        card = DatasetCard(name="few", species="none", recording="synthetic", regions=["r"])
+
+        def stimulus_set(self):
+            return tiny_stimulus_set(n=8)
+
+        def assembly(self, region=None, subjects=None):
+            import numpy as np
+
+            from brainbench.assembly import neural_assembly
+
+            return neural_assembly(np.random.default_rng(0).standard_normal((8, 2)), stimulus_id=self.stimulus_set().ids,
+                                   neuroid_id=["a", "b"], region="r", subject="x")
+
+    class P:
+        @hookimpl
+        def register_datasets(self, register):
+            register(Few.card, Few)
+
+        @hookimpl
+        def register_benchmarks(self, register):
+            register({"id": "few.r", "dataset": "few", "region": "r", "metric": "ridge", "ceiling": "none", "version": "1"})
+
+    plugin(P(), "few-plugin")
+    assert "8 stimuli are too few" in cli("score", "-m", "synthetic_generator", "-b", "few.r", "-q", code=EXIT_FAILED)

@@ -90,16 +90,21 @@ def test_register_benchmarks_contributes_without_editing_registry_toml(plugin):
     assert brainbench.get_benchmark("synthetic.both").region == ["early", "late"]
 
 
-def test_contributed_benchmark_is_validated(plugin, fresh_plugins):
+def test_contributed_benchmark_is_validated_and_the_plugins_other_hooks_still_work(plugin, fresh_plugins):
     class P:
         @hookimpl
         def register_benchmarks(self, register):
             register({"id": "synthetic.bad", "dataset": "synthetic", "region": "late", "metric": "ridge", "version": "1", "ceilng": "none"})
 
+        @hookimpl
+        def register_models(self, register):
+            register(ModelCard(name="hooknet", source="tests", architecture="cnn", weights=["custom"]), make_model)
+
     plugin(P(), "bad-bench")
-    brainbench.list_benchmarks()  # a broken plugin does not break listing
+    assert "synthetic.bad" not in brainbench.list_benchmarks()  # a broken hook does not break listing
     failed = {i.name: i for i in brainbench.plugin_info()}["bad-bench"]
     assert failed.status == "failed" and "ceilng" in failed.error and "synthetic.bad" in failed.error
+    assert "hooknet" in brainbench.list_models()
 
 
 def test_two_plugins_registering_one_name_is_an_error_naming_both(plugin):

@@ -116,3 +116,17 @@ def test_bad_data_gets_a_clear_error_and_nothing_is_stored(small, tmp_path, setu
     with pytest.raises(error, match=message):
         brainbench.score("synthetic_generator", "small.r", progress=False, store=store)
     assert store.rows() == []
+
+
+def test_another_metric_is_another_benchmark_id(plugin):
+    from brainbench import MetricCard
+    from brainbench.plugins.metrics.ridge import RidgeEncoding
+
+    class P:
+        @hookimpl
+        def register_metrics(self, register):
+            register(MetricCard(name="ridgefixed", version="1"), lambda: RidgeEncoding(alphas=[1.0]))
+
+    plugin(P(), "ridgefixed-plugin")
+    result = brainbench.score("synthetic_generator", "synthetic.late", metric="ridgefixed", progress=False, layers=["block3"])
+    assert (result.benchmark, result.metric, result.provenance.benchmark) == ("synthetic.late-ridgefixed", "ridgefixed", "synthetic.late-ridgefixed")

@@ -7,6 +7,7 @@ size/0.875, centre crop, (x*255 - 127) / 128.
 
 from __future__ import annotations
 
+from functools import partial
 import importlib
 
 from brainbench import ModelCard, hookimpl
@@ -91,4 +92,4 @@ def card(name: str) -> ModelCard:
 @hookimpl
 def register_models(register):
     for name in VARIANTS:
-        register(card(name), lambda weights=None, seed=0, _name=name: build(_name, weights, seed))
+        register(card(name), partial(build, name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from brainbench import ModelCard, hookimpl
 from brainbench.torch_model import TorchModel
 
@@ -66,4 +67,4 @@ def card(name: str) -> ModelCard:
 @hookimpl
 def register_models(register):
     for name in MODELS:
-        register(card(name), lambda weights=None, seed=0, _name=name: build(_name, weights, seed))
+        register(card(name), partial(build, name))
