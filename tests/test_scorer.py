@@ -18,7 +18,7 @@ def test_the_generating_layer_wins(generator_results, benchmark):
     result = generator_results[benchmark]
     assert result.layer == GENERATING_LAYER[benchmark.split(".")[1]]
     others = [s.test for layer, s in result.layers.items() if layer != result.layer]
-    assert result.layers[result.layer].test > max(others) + 0.01  # ~0.02 in r on 80 neuroids
+    assert result.layers[result.layer].test > max(others) + 0.1  # 0.13-0.16 in r
 
 
 @pytest.mark.parametrize("benchmark", ["synthetic.early", "synthetic.late"])
@@ -43,7 +43,7 @@ def test_aggregates_and_provenance(generator_results):
     assert len(test_r) == 80 and test_r.mean() == pytest.approx(result.raw, abs=1e-5)
     p = result.provenance
     assert (p.model, p.weights, p.benchmark, p.benchmark_version, p.metric, p.metric_version) == (
-        "synthetic_generator", "fixed", "synthetic.late", "1", "ridge", "1")
+        "synthetic_generator", "fixed", "synthetic.late", "2", "ridge", "1")
     assert len(p.weights_hash) == 64 and p.brainbench_version == brainbench.__version__ and p.split_seed == 0
     assert p.device == "cpu" and p.stimulus_set == "synthetic-v1" and p.created.endswith("+00:00")
     assert brainbench.ScoreResult.from_json(result.to_json()) == result

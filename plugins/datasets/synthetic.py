@@ -1,10 +1,12 @@
 """A synthetic validation benchmark whose right answer is known; no download.
 
 Stimuli: deterministic 64x64 images (coloured Gabor patches on a coloured background).
-Responses: for each region, each subject's neuroids are a random linear readout of one
-layer of the seeded generator network (``early`` <- ``block1``, ``late`` <- ``block3``),
-scaled to unit signal variance over the stimuli, plus Gaussian trial noise of standard
-deviation ``sigma`` on each of ``R`` repetitions. The reliability of the repeat average is
+Responses: for each region, each subject's neuroids are random linear readouts of one layer
+of the seeded generator network (``early`` <- ``block1``, ``late`` <- ``block3``): random
+combinations of that layer's whitened principal components ``PCS`` (over the stimuli), the
+directions that carry what is specific to the layer (the first few are shared by all layers),
+scaled to unit signal variance, plus Gaussian trial noise of standard deviation ``sigma`` on
+each of ``R`` repetitions. The reliability of the repeat average is
 then known exactly: ``1 / (1 + sigma^2 / R)``, stored per neuroid as ``true_reliability``.
 """
 
@@ -21,6 +23,7 @@ NAME = "synthetic"
 N_STIMULI, SIZE, REPETITIONS, NEUROIDS = 300, 64, 4, 40
 SEED = 7
 GENERATING_LAYER = {"early": "block1", "late": "block3"}
+PCS = slice(3, 40)  # principal components 4-40 of the generating layer
 NOISE_SD = {"s1": 1.0, "s2": 2.0}  # per subject: reliability 0.8 and 0.5 with 4 repetitions
 
 
@@ -68,9 +71,9 @@ class SyntheticDataset(Dataset):
         signals, noise_sd, neuroid, region_of, subject_of = [], [], [], [], []
         for region, layer in GENERATING_LAYER.items():
             F = features[layer].values.astype(np.float64)
-            F = (F - F.mean(0)) / (F.std(0) + 1e-12)
+            components = np.linalg.svd(F - F.mean(0), full_matrices=False)[0][:, PCS]  # whitened: unit singular values
             for subject, sd in NOISE_SD.items():
-                S = F @ rng.standard_normal((F.shape[1], NEUROIDS))
+                S = components @ rng.standard_normal((components.shape[1], NEUROIDS))
                 signals.append((S - S.mean(0)) / S.std(0))
                 noise_sd += [sd] * NEUROIDS
                 neuroid += [f"{subject}.{region}.{i:02d}" for i in range(NEUROIDS)]
