@@ -168,3 +168,39 @@ def test_benchmark_with_metric_suffix_derives_from_its_base():
     with pytest.raises(UnknownNameError, match="unknown metric 'pls'"):
         brainbench.get_benchmark("synthetic.late-pls")
     assert isinstance(ConfigError("x"), ValueError)
+
+
+def test_a_tuners_result_registers_as_a_new_scorable_model(plugin):
+    import torch
+
+    from brainbench.contracts import Tuner, TuningResult
+    from brainbench.plugin_manager import unregister_plugin
+
+    class ReinitLate(Tuner):
+        """Re-initialises block3: the late population's generating layer is destroyed."""
+
+        card = TunerCard(name="reinit_late", version="1")
+
+        def tune(self, model, data, config):
+            torch.manual_seed(config["seed"])
+            for module in model.module.block3.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+            return TuningResult(model, {"reinitialised": ["block3"], "seed": config["seed"]})
+
+    class P:
+        @hookimpl
+        def register_tuners(self, register):
+            register(ReinitLate.card, ReinitLate)
+
+    plugin(P(), "reinit-plugin")
+    tuned = brainbench.get_tuner("reinit_late").tune(brainbench.get_model("synthetic_generator"), None, {"seed": 3})
+    try:
+        assert tuned.register("generator_reinit") == "generator_reinit"
+        assert "generator_reinit" in brainbench.list_models()
+        original = brainbench.score("synthetic_generator", "synthetic.late", layers=["block3"], progress=False)
+        after = brainbench.score("generator_reinit", "synthetic.late", layers=["block3"], progress=False)
+        assert after.model == "generator_reinit" and after.provenance.weights == "tuned"
+        assert after.raw < original.raw - 0.1
+    finally:
+        unregister_plugin("tuned:generator_reinit")
