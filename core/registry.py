@@ -67,9 +67,6 @@ class Registry(Generic[C]):
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def get(self, name: str) -> Entry[C]:
         try:
             return self._entries[name]

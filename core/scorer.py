@@ -12,6 +12,7 @@ from ._version import __version__
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
 from .catalog import get_benchmark
 from .ceiling import CEILING_RULE, split_half_reliability
+from .device import pick_device
 from .errors import AssemblyError, BrainbenchError
 from .names import parse_benchmark_id
 from .result import LayerScore, Provenance, ScoreResult, SubjectScore
@@ -65,7 +66,7 @@ def score(
     reliability = _reliability(spec, trials)
 
     candidate = list(layers) if layers else model_obj.default_layers
-    resolved_device = _device_name(device)
+    resolved_device = pick_device(device)
     features = model_obj.extract(stimuli.subset(ids), candidate, batch_size=batch_size, device=device, progress=progress)
     per_layer = {layer: metric_obj(features[layer], target, splits) for layer in candidate}
     layer_scores = {
@@ -140,8 +141,3 @@ def _reliability(spec: BenchmarkSpec, trials) -> np.ndarray | None:
     _, by_rep = trials_by_repetition(trials)
     return split_half_reliability(by_rep, seed=spec.splits.seed)
 
-
-def _device_name(device: str | None) -> str:
-    from .device import pick_device
-
-    return pick_device(device)

@@ -60,6 +60,7 @@ class StimulusSet:
             raise AssemblyError(f"stimulus set {identifier!r} needs a 'filename' column or an image loader")
         self.table = table.assign(stimulus_id=ids).reset_index(drop=True)
         self.identifier, self.root, self._loader = identifier, Path(root) if root else None, loader
+        self._row = {sid: i for i, sid in enumerate(self.table["stimulus_id"])}
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
@@ -86,19 +87,17 @@ class StimulusSet:
 
     def subset(self, ids: Sequence[str]) -> StimulusSet:
         """The stimuli with ``ids``, in that order."""
-        index = {s: i for i, s in enumerate(self.ids)}
-        missing = [s for s in ids if s not in index]
+        missing = [s for s in ids if s not in self._row]
         if missing:
             raise AssemblyError(
                 f"{len(missing)} stimulus ids are not in stimulus set {self.identifier!r}, e.g. {missing[:5]}; "
                 "the assembly and the stimulus set must come from the same dataset"
             )
-        table = self.table.iloc[[index[s] for s in ids]].reset_index(drop=True)
+        table = self.table.iloc[[self._row[s] for s in ids]].reset_index(drop=True)
         return StimulusSet(table, identifier=self.identifier, root=self.root, loader=self._loader)
 
     def path(self, stimulus_id: str) -> Path:
-        row = self.table.loc[self.table["stimulus_id"] == stimulus_id].iloc[0]
-        path = Path(row["filename"])
+        path = Path(self.table["filename"].iat[self._row[stimulus_id]])
         return path if path.is_absolute() or self.root is None else self.root / path
 
     def image(self, stimulus_id: str) -> Image.Image:

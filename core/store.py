@@ -133,9 +133,6 @@ class ResultsStore:
             raise ResultsStoreError(f"no result with id {row_id} in {self.url}; list them with `brainbench results`")
         return ScoreResult.from_json(text)
 
-    def __len__(self) -> int:
-        return len(self.rows(latest=False))
-
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()

@@ -33,8 +33,6 @@ def test_plots_are_written(generator_results, tmp_path):
     from PIL import Image
 
     path = plot_layers(list(generator_results.values()), tmp_path / "layers.png")
-
-
     table = pd.DataFrame({"mean": [0.8, 0.5]}, index=["a", "b"])
     bars = plot_leaderboard(table, tmp_path / "board.png", title="t")
     for png in (path, bars):

@@ -67,7 +67,7 @@ def ridge_loo(K_train, K_test, Y, alphas):
 class RidgeEncoding(Metric):
     """Ridge regression from features to each neuroid, scored by held-out Pearson r."""
 
-    def __init__(self, alphas: Sequence[float] = ALPHAS, device: str | None = "cpu", dtype: str = "float64"):
+    def __init__(self, alphas: Sequence[float] = ALPHAS, device: str | None = None, dtype: str = "float64"):
         self.card = card()
         self.alphas, self.device, self.dtype = tuple(alphas), device, dtype
 
@@ -79,6 +79,8 @@ class RidgeEncoding(Metric):
 
         X = align(features, target)
         device, dtype = pick_device(self.device), getattr(torch, self.dtype)
+        if device.startswith("mps") and dtype == torch.float64:  # MPS has no float64; float32 is within 5e-3
+            dtype = torch.float32
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
         gram = (Xt @ Xt.T).to(dtype)  # one Gram matrix per layer; every split is derived from it
         Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
