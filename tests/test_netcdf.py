@@ -122,3 +122,11 @@ def test_stimulus_set_with_missing_images_or_bad_zip(tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(DataFileError, match="not a valid ZIP"):
         read_stimulus_set(tmp_path / "s.csv", tmp_path / "bad.zip", extract_to=tmp_path / "x")
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path):
+    a = xr.DataArray(np.ones((2, 1)), dims=("presentation", "neuroid"),
+                     coords={"stimulus_id": ("presentation", ["a", "b"]), "bad": ("neuroid", [object()])})
+    with pytest.raises(Exception):  # noqa: B017 - netCDF4 cannot encode an arbitrary object
+        write_assembly(a, tmp_path / "out.nc")
+    assert list(tmp_path.iterdir()) == []
