@@ -125,7 +125,7 @@ def plugins() -> None:
 
 
 @main.command()
-@click.option("--model", "-m", required=True, help="registered model name, e.g. resnet18 or resnet18.imagenet1k_v1")
+@click.option("--model", "-m", required=True, help="registered model (resnet18, resnet18.imagenet1k_v1) or package.module:factory")
 @click.option("--benchmark", "-b", "benchmarks", required=True, multiple=True, help="benchmark id or pattern (repeatable)")
 @click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")

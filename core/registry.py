@@ -160,9 +160,15 @@ def _checked(kind: str, entry: Entry[Any], obj: Any, base: str) -> Any:
 
 
 def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
-    """Build a registered model; ``family.weights`` (``resnet18.imagenet1k_v1``) picks weights by name."""
+    """Build a registered model; ``family.weights`` (``resnet18.imagenet1k_v1``) picks weights by name.
+
+    ``package.module:factory`` builds a model that no plugin registers: ``factory(weights=..., seed=...)``
+    (or ``factory()``) must return a :class:`brainbench.Model`, e.g. from :func:`brainbench.wrap`.
+    """
     from .names import parse_name
 
+    if ":" in name:
+        return _from_factory(name, weights=weights, seed=seed)
     registry = get_registry("model")
     if name not in registry:
         family, variant = parse_name(name)
@@ -170,6 +176,31 @@ def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
             name, weights = family, variant
     entry = registry.get(name)
     return _checked("model", entry, entry.factory(weights=weights, seed=seed), "Model")  # type: ignore[misc]
+
+
+def _from_factory(spec: str, *, weights: str | None, seed: int) -> Any:
+    import importlib
+    import inspect
+
+    from .contracts import Model
+    from .errors import BrainbenchError
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BrainbenchError(f"cannot import {module_name!r} for model {spec!r}: {exc}; is it installed or on PYTHONPATH?") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        callables = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise UnknownNameError(f"factory in {module_name}", attr, callables)
+    params = inspect.signature(factory).parameters
+    kwargs = {k: v for k, v in (("weights", weights), ("seed", seed)) if k in params}
+    model = factory(**kwargs)
+    if not isinstance(model, Model):
+        hint = " (a torch module: return brainbench.wrap(module, preprocess, name=...))" if hasattr(model, "named_modules") else ""
+        raise PluginError(f"{spec} returned {type(model).__name__}, not a brainbench.Model{hint}")
+    return model
 
 
 def get_dataset(name: str) -> Any:
