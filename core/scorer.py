@@ -67,7 +67,7 @@ def score(
 
     candidate = list(layers) if layers else model_obj.default_layers
     resolved_device = pick_device(device)
-    features = model_obj.extract(stimuli.subset(ids), candidate, batch_size=batch_size, device=device, progress=progress)
+    features = model_obj.extract(stimuli.subset(ids), candidate, batch_size=batch_size, device=resolved_device, progress=progress)
     per_layer = {layer: metric_obj(features[layer], target, splits) for layer in candidate}
     layer_scores = {
         layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean())) for layer, r in per_layer.items()

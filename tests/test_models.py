@@ -118,3 +118,9 @@ def test_wrap_makes_any_module_scorable():
     model = brainbench.wrap(net, lambda img: torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1), name="mine", layers=["1"])
     assert model.card.source == "user" and model.card.parameters == 3 * 2 * 9 + 2
     check_model(model)
+
+
+@pytest.mark.parametrize(("name", "known"), [("resnet18", "imagenet1k_v1"), ("efficientnet_lite0", "imagenet1k"), ("synthetic_generator", "fixed")])
+def test_unknown_weights_list_the_known_ones(name, known):
+    with pytest.raises(UnknownNameError, match=rf"unknown weights of {name} 'imagenet9k'.*'{known}'"):
+        brainbench.get_model(name, weights="imagenet9k")

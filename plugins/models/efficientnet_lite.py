@@ -50,11 +50,9 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
 
     from brainbench.torchvision_compat import import_torchvision
 
-    weights = weights or DEFAULT_WEIGHTS
-    if weights not in (DEFAULT_WEIGHTS, "random"):
-        from brainbench.errors import UnknownNameError
+    from .weights import resolve_weights
 
-        raise UnknownNameError(f"weights of {name}", weights, [DEFAULT_WEIGHTS, "random"])
+    weights = resolve_weights(name, weights, [DEFAULT_WEIGHTS, "random"])
     arch = name.replace("_", "-")
     torch.manual_seed(seed)
     module = EfficientNet.from_name(arch)

@@ -50,12 +50,11 @@ def preprocess(image):
 
 
 def build(weights: str | None = None, seed: int = 0):
-    from brainbench.errors import UnknownNameError
     from brainbench.torch_model import TorchModel
 
-    weights = weights or "fixed"
-    if weights not in ("fixed", "random"):
-        raise UnknownNameError(f"weights of {NAME}", weights, ["fixed", "random"])
+    from .weights import resolve_weights
+
+    weights = resolve_weights(NAME, weights, ["fixed", "random"])
     return TorchModel(build_module(weights, seed), preprocess, card(), weights=weights,
                       default_layers=["block1", "block2", "block3"], seed=seed)
 

@@ -22,14 +22,12 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
 
     from brainbench.torchvision_compat import import_torchvision
 
+    from .weights import resolve_weights
+
     tv = import_torchvision()
-    weights = (weights or DEFAULT_WEIGHTS).lower()
     enum = tv.models.get_model_weights(name)
     published = {w.name.lower(): w for w in enum}
-    if weights != "random" and weights not in published:
-        from brainbench.errors import UnknownNameError
-
-        raise UnknownNameError(f"weights of {name}", weights, [*published, "random"])
+    weights = resolve_weights(name, (weights or DEFAULT_WEIGHTS).lower(), [*published, "random"])
     preprocess_from = published.get(weights, enum.DEFAULT)
     torch.manual_seed(seed)
     module = tv.models.get_model(name, weights=None)

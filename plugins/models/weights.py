@@ -6,10 +6,20 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from brainbench.errors import WeightsNotFoundError
+from collections.abc import Sequence
+
+from brainbench.errors import UnknownNameError, WeightsNotFoundError
 from brainbench.home import OFFLINE_ENV, offline
 
-__all__ = ["load_url_weights"]
+__all__ = ["load_url_weights", "resolve_weights"]
+
+
+def resolve_weights(model: str, requested: str | None, known: Sequence[str]) -> str:
+    """The weights tag to build: ``requested``, or the first of ``known``; an unknown tag lists what exists."""
+    weights = requested or known[0]
+    if weights not in known:
+        raise UnknownNameError(f"weights of {model}", weights, known)
+    return weights
 
 
 def load_url_weights(model: str, url: str) -> Any:
