@@ -18,6 +18,10 @@ __all__ = [
 ]
 
 
+_LISTED = {"model", "dataset", "metric", "tuner", "benchmark"}  # kinds `brainbench list` shows
+_SHOWN = 20
+
+
 class BrainbenchError(Exception):
     """Base class of every error brainbench raises on purpose."""
 
@@ -31,11 +35,14 @@ class UnknownNameError(BrainbenchError, KeyError):
         self.kind, self.name, self.known = kind, name, sorted(known)
         close = close_matches(name, self.known)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        listing = "benchmarks" if kind == "benchmark" else f"{kind}s"
-        super().__init__(
-            f"unknown {kind} {name!r}.{hint} {len(self.known)} {listing} are registered; "
-            f"see them with `brainbench list {listing}` (a failed plugin may be missing: `brainbench plugins`)."
-        )
+        if kind in _LISTED:
+            where = (f"{len(self.known)} {kind}s are registered; see them with `brainbench list {kind}s` "
+                     "(a failed plugin may be missing: `brainbench plugins`).")
+        else:
+            shown = ", ".join(repr(k) for k in self.known[:_SHOWN])
+            more = f" and {len(self.known) - _SHOWN} more" if len(self.known) > _SHOWN else ""
+            where = f"Known: {shown}{more}." if self.known else "None are known."
+        super().__init__(f"unknown {kind} {name!r}.{hint} {where}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
