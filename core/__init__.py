@@ -21,6 +21,7 @@ from .errors import (
     ConfigError,
     DataFileError,
     DuplicateNameError,
+    MemoryBudgetError,
     PluginError,
     ResultsStoreError,
     SplitError,
@@ -39,7 +40,7 @@ __all__ = [
     "get_benchmark", "get_dataset", "get_leaderboard", "get_metric", "get_model", "get_tuner", "hookimpl",
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
-    "write_assembly", "ResultsStore", "wrap",
+    "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError",
 ]
 
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
@@ -52,6 +53,8 @@ _LAZY = {
     "read_assembly": "netcdf",
     "write_assembly": "netcdf",
     "wrap": "torch_model",
+    "extract": "extraction",
+    "plan_extraction": "extraction",
 }
 
 

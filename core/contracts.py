@@ -56,13 +56,16 @@ class Model(ABC):
     def extract(
         self,
         stimuli: StimulusSet,
-        layers: Sequence[str],
+        layers: Sequence[str] | None = None,
         *,
         batch_size: int | None = None,
         device: str | None = None,
         progress: bool = True,
-    ) -> dict[str, xr.DataArray]:
-        """Features of ``stimuli`` at ``layers`` (through forward hooks), one assembly per layer."""
+        **options: Any,
+    ) -> Mapping[str, xr.DataArray]:
+        """Features of ``stimuli`` at ``layers`` (default: :attr:`default_layers`), one assembly per layer,
+        in forward order. ``options`` are the extraction engine's (``tokens``, ``reduce``, ``memory_limit``,
+        ``cache``, ``seed``); a model that cannot honour one raises :class:`~brainbench.ConfigError`."""
 
     @abstractmethod
     def weights_hash(self) -> str:

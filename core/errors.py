@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DataFileError",
     "DuplicateNameError",
+    "MemoryBudgetError",
     "PluginError",
     "ResultsStoreError",
     "SplitError",
@@ -57,7 +58,11 @@ class PluginError(BrainbenchError):
 
 
 class ConfigError(BrainbenchError, ValueError):
-    """A bad entry in registry.toml or a contributed benchmark."""
+    """A bad option or configuration: a registry.toml entry, a contributed benchmark, an extraction option."""
+
+
+class MemoryBudgetError(ConfigError):
+    """The memory limit cannot hold what an extraction needs (one stimulus's forward pass, or one layer)."""
 
 
 class AssemblyError(BrainbenchError, ValueError):

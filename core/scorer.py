@@ -38,12 +38,16 @@ def score(
     batch_size: int | None = None,
     progress: bool = True,
     store: ResultsStore | None = None,
+    **extraction: object,
 ) -> ScoreResult:
     """Score ``model`` on ``benchmark``; store the result when ``store`` is a :class:`ResultsStore`.
 
     The layer is selected on the mean training-split score over all neuroids of the benchmark
     (one layer committed per benchmark); the reported score is that layer's held-out score,
     per subject (mean over neuroids of the split-mean r) and aggregated (mean over subjects).
+    ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
+    ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
+    repeat another candidate's are scored once.
     """
     from .registry import get_dataset, get_metric, get_model
 
@@ -65,10 +69,15 @@ def score(
     splits = make_splits(spec.splits, len(ids), strata)
     reliability = _reliability(spec, trials)
 
-    candidate = list(layers) if layers else model_obj.default_layers
     resolved_device = pick_device(device)
-    features = model_obj.extract(stimuli.subset(ids), candidate, batch_size=batch_size, device=resolved_device, progress=progress)
-    per_layer = {layer: metric_obj(features[layer], target, splits) for layer in candidate}
+    options = {k: v for k, v in extraction.items() if v is not None}
+    features = model_obj.extract(stimuli.subset(ids), list(layers) if layers else None, batch_size=batch_size,
+                                 device=resolved_device, progress=progress, **options)
+    candidate = list(features)
+    per_layer = {}
+    for layer in candidate:  # one layer's features in memory at a time
+        same = features.same_as(layer) if hasattr(features, "same_as") else None
+        per_layer[layer] = per_layer[same] if same else metric_obj(features[layer], target, splits)
     layer_scores = {
         layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean())) for layer, r in per_layer.items()
     }

@@ -11,31 +11,30 @@ import numpy as np
 from .cards import ModelCard
 from .contracts import Model
 from .device import pick_device
-from .errors import BrainbenchError, UnknownNameError
-from .progress import progress
+from .stimuli import to_rgb_image
 
 if TYPE_CHECKING:
     import torch
-    import xarray as xr
     from PIL import Image
 
+    from .extraction import Features
+    from .layers import LayerInfo
     from .stimuli import StimulusSet
 
-__all__ = ["TorchModel", "wrap"]
+__all__ = ["TorchModel", "blocks", "wrap"]
 
 
-def _first_tensor(output: Any) -> torch.Tensor:
-    import torch
+def blocks(module: torch.nn.Module) -> list[str]:
+    """Default candidate layers: the top-level children and the members of every Sequential or
+    ModuleList with at least two members (resnet's ``layer1.0``, a ViT's encoder blocks)."""
+    from torch import nn
 
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if isinstance(output, dict):
-        for value in output.values():
-            if isinstance(value, torch.Tensor):
-                return value
-    raise BrainbenchError(f"layer output of type {type(output).__name__} holds no tensor to read out")
+    names = [name for name, _ in module.named_children()]
+    for name, m in module.named_modules():
+        if name and isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2:
+            names += [f"{name}.{child}" for child, _ in m.named_children()]
+    order = {name: i for i, (name, _) in enumerate(module.named_modules())}
+    return sorted(dict.fromkeys(names), key=order.__getitem__)
 
 
 class TorchModel(Model):
@@ -50,27 +49,55 @@ class TorchModel(Model):
         weights: str,
         default_layers: Sequence[str] | None = None,
         seed: int = 0,
+        prefix_tokens: int | None = None,
     ):
         self.module = module.eval()
         self.preprocess = preprocess
-        self.card, self.weights, self.seed = card, weights, seed
-        self._layers = [name for name, _ in module.named_modules() if name]
-        self._default_layers = list(default_layers) if default_layers else self._layers
-        self._check_layers(self._default_layers)
+        self.card, self.weights, self.seed, self.prefix_tokens = card, weights, seed, prefix_tokens
+        self._default_layers = list(default_layers) if default_layers else blocks(module)
         self._hash: str | None = None
+        self._preprocess_hash: str | None = None
+        self._table: list[LayerInfo] | None = None
 
     @property
     def layers(self) -> list[str]:
-        return list(self._layers)
+        return [info.name for info in self.layer_table()]
 
     @property
     def default_layers(self) -> list[str]:
+        """Candidate layers for scoring: names, globs or depth ranges (see :mod:`brainbench.layers`)."""
         return list(self._default_layers)
 
-    def _check_layers(self, layers: Sequence[str]) -> None:
-        for layer in layers:
-            if layer not in self._layers:
-                raise UnknownNameError(f"layer of {self.name}", layer, self._layers)
+    def layer_table(self, stimuli: StimulusSet | None = None, *, device: str | None = None) -> list[LayerInfo]:
+        """Every layer with its depth, output shape and duplicates, traced on two stimuli
+        (the first two of ``stimuli``, or two fixed noise images)."""
+        import torch
+
+        from .layers import trace
+
+        if stimuli is None and self._table is not None:
+            return self._table
+        if stimuli is None:
+            rng = np.random.default_rng(0)
+            size = self.card.input_size or 224
+            images = [to_rgb_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(2)]
+        else:
+            ids = stimuli.ids[:2] if len(stimuli) >= 2 else stimuli.ids * 2
+            images = [stimuli.image(s) for s in ids]
+        device = pick_device(device)
+        batch = torch.stack([self.preprocess(im) for im in images]).to(device)
+        table = trace(self.module.to(device), batch, prefix_tokens=self.prefix_tokens)
+        if stimuli is None:
+            self._table = table
+        return table
+
+    def preprocess_fingerprint(self) -> str:
+        """Hash of the preprocessing (its description and its output on a probe image), computed once."""
+        if self._preprocess_hash is None:
+            from .extraction import preprocess_fingerprint
+
+            self._preprocess_hash = preprocess_fingerprint(self)
+        return self._preprocess_hash
 
     def weights_hash(self) -> str:
         """sha256 over the state dict (names, dtypes, shapes, bytes), computed once."""
@@ -88,84 +115,17 @@ class TorchModel(Model):
     def extract(
         self,
         stimuli: StimulusSet,
-        layers: Sequence[str],
+        layers: Sequence[str] | None = None,
         *,
         batch_size: int | None = None,
         device: str | None = None,
         progress: bool = True,
-    ) -> dict[str, xr.DataArray]:
-        import torch
-        import xarray as xr
+        **options: Any,
+    ) -> Features:
+        """Features at ``layers`` (names, globs, ``depth:LO-HI``); ``options`` go to :func:`brainbench.extract`."""
+        from .extraction import extract
 
-        layers = list(dict.fromkeys(layers))
-        self._check_layers(layers)
-        device = pick_device(device)
-        batch_size = batch_size or 32
-        modules = dict(self.module.named_modules())
-        n = len(stimuli)
-        outputs: dict[str, np.ndarray] = {}  # one (n, units) array per layer, filled batch by batch
-        calls = dict.fromkeys(layers, 0)
-        offset = 0
-
-        def hook_for(layer: str) -> Callable[..., None]:
-            def hook(_module: Any, _inputs: Any, output: Any) -> None:
-                calls[layer] += 1
-                if calls[layer] > 1:
-                    raise BrainbenchError(
-                        f"layer {layer!r} of {self.label} runs more than once per forward pass (a shared module), "
-                        "so its output is ambiguous; read out the layer that feeds it or follows it instead"
-                    )
-                out = _first_tensor(output).detach()
-                flat = out.reshape(out.shape[0], -1)
-                if layer not in outputs:
-                    outputs[layer] = np.empty((n, flat.shape[1]), dtype=np.float32)
-                # copying lets torch reuse the activation's memory for the next batch
-                outputs[layer][offset : offset + flat.shape[0]] = flat.float().cpu().numpy()
-
-            return hook
-
-        handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in layers]
-        ids = stimuli.ids
-        starts = range(0, n, batch_size)
-        self.module.to(device)
-        try:
-            with torch.inference_mode():
-                for offset in _progress(starts, progress, f"{self.label}: extracting {len(layers)} layers"):
-                    batch_ids = ids[offset : offset + batch_size]
-                    x = torch.stack([self.preprocess(stimuli.image(s)) for s in batch_ids]).to(device)
-                    calls.update(dict.fromkeys(layers, 0))
-                    try:
-                        self.module(x)
-                    except BrainbenchError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - report which model and stimuli broke
-                        raise BrainbenchError(
-                            f"model {self.label} failed on stimuli {batch_ids[0]}..{batch_ids[-1]} "
-                            f"(input {tuple(x.shape)}): {type(exc).__name__}: {exc}"
-                        ) from exc
-        finally:
-            for handle in handles:
-                handle.remove()
-        features = {}
-        for layer in layers:
-            if layer not in outputs:
-                raise BrainbenchError(f"layer {layer!r} of {self.label} never ran in the forward pass, so it cannot be read out")
-            values = outputs[layer]
-            features[layer] = xr.DataArray(
-                values,
-                dims=("presentation", "neuroid"),
-                coords={
-                    "stimulus_id": ("presentation", ids),
-                    "unit": ("neuroid", np.arange(values.shape[1])),
-                    "layer": ("neuroid", np.full(values.shape[1], layer, dtype=object)),
-                },
-                attrs={"model": self.label, "weights": self.weights, "layer": layer},
-            )
-        return features
-
-
-def _progress(items: range, enabled: bool, description: str) -> Any:
-    return progress(items, total=len(items), description=description, enabled=enabled)
+        return extract(self, stimuli, layers, batch_size=batch_size, device=device, progress=progress, **options)
 
 
 def wrap(
@@ -175,11 +135,16 @@ def wrap(
     name: str,
     layers: Sequence[str] | None = None,
     weights: str = "custom",
+    prefix_tokens: int | None = None,
     **card: Any,
 ) -> TorchModel:
-    """Make any module scorable: ``brainbench.wrap(net, transform, name="mynet")``."""
+    """Make any module scorable: ``brainbench.wrap(net, transform, name="mynet")``.
+
+    ``prefix_tokens``: for transformers, how many tokens (CLS, registers) precede the patch tokens.
+    ``card`` fields (source, task, training_data...) describe the model for listings."""
     card.setdefault("source", "user")
     card.setdefault("architecture", type(module).__name__)
     card.setdefault("weights", [weights])
     card.setdefault("parameters", sum(p.numel() for p in module.parameters()))
-    return TorchModel(module, preprocess, ModelCard(name=name, **card), weights=weights, default_layers=layers)
+    return TorchModel(module, preprocess, ModelCard(name=name, **card), weights=weights, default_layers=layers,
+                      prefix_tokens=prefix_tokens)

@@ -89,10 +89,13 @@ def test_unknown_layer_lists_close_matches():
         model.extract(tiny_stimulus_set(n=2), ["block4"], progress=False)
 
 
-def test_shared_module_that_runs_twice_is_refused():
+def test_shared_module_is_one_layer_per_call():
     model = brainbench.get_model("efficientnet_lite0", weights="random")
-    with pytest.raises(BrainbenchError, match="'_swish'.*runs more than once per forward pass"):
-        model.extract(tiny_stimulus_set(n=2), ["_swish"], progress=False)
+    calls = [name for name in model.layers if name.startswith("_swish")]
+    assert calls == ["_swish#1", "_swish#2"]  # the stem's and the head's activation
+    features = model.extract(tiny_stimulus_set(n=2), ["_swish"], progress=False, cache=False)
+    assert list(features) == calls  # the bare module name means every call
+    assert features["_swish#1"].shape != features["_swish#2"].shape
 
 
 def test_forward_failure_names_the_model_and_stimuli():

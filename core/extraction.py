@@ -1,0 +1,444 @@
+"""The feature extraction engine: plan, memory budget, passes, token modes, reduction and cache.
+
+``extract(model, stimuli, layers)`` for a :class:`~brainbench.torch_model.TorchModel`:
+
+1. trace the model on the first stimuli (layer names, depths, output shapes, duplicates);
+2. resolve ``layers`` (names, globs, ``depth:LO-HI``; default: the model's candidates);
+3. look every distinct layer up in the activation cache;
+4. plan the rest into passes: per pass, stored features ``Σ n·units·4`` plus one batch of
+   forward activations fit in ``memory_limit``; the batch size fills what is left;
+5. run the passes under ``torch.inference_mode``, with hooks that take the token mode,
+   reduce on the device and copy into a preallocated float32 array;
+6. store each layer in the cache (or, for multi-pass runs without a cache, in a temporary
+   folder), so no more than one pass is ever held in memory.
+
+The result is a :class:`Features` mapping layer -> ``(presentation, neuroid)`` DataArray
+that reads each layer from disk only when asked for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .activation_cache import ActivationCache
+from .device import pick_device
+from .errors import BrainbenchError, ConfigError, MemoryBudgetError
+from .layers import LayerInfo, first_tensor, select_layers, trace
+from .memory import default_memory_limit, format_bytes, parse_memory
+from .progress import progress as progress_bar
+from .reduction import Projector, ReductionSpec, fit_indices, fit_pca, fit_srp
+
+if TYPE_CHECKING:
+    import torch
+    import xarray as xr
+
+    from .stimuli import StimulusSet
+    from .torch_model import TorchModel
+
+__all__ = ["TOKEN_MODES", "ExtractionPlan", "Features", "LayerPlan", "extract", "plan_extraction"]
+
+TOKEN_MODES = ("all", "cls", "mean")
+MAX_BATCH = 64
+STORED_ITEMSIZE = 4  # features are stored as float32
+
+
+@dataclass
+class LayerPlan:
+    """What happens to one requested layer."""
+
+    info: LayerInfo
+    units: int  # stored per stimulus, after the token mode and reduction
+    tokens: str  # the token mode applied ("n/a" for non-token layers)
+    reduction: str  # "none" or the reduction's description
+    stored_bytes: int
+    key: str = ""
+    cached: bool = False
+    pass_index: int | None = None  # None: from the cache, or a duplicate of another layer
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+@dataclass
+class ExtractionPlan:
+    """Every layer's shape and bytes, the passes and their batch sizes: what a dry run reports."""
+
+    model: str
+    n_stimuli: int
+    device: str
+    memory_limit: int
+    forward_bytes_per_stimulus: int
+    layers: list[LayerPlan]
+    passes: list[list[str]] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    fit_passes: list[list[str]] = field(default_factory=list)  # PCA fits on a stimulus subset
+    largest_layer: tuple[str, int] = ("", 0)  # of the whole model: name, bytes per stimulus
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of all distinct requested features (duplicates counted once)."""
+        names = {p.name for p in self.layers}
+        return sum(p.stored_bytes for p in self.layers if not _repeats(p, names))
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"layer": p.name, "type": p.info.type, "depth": p.info.depth, "shape": "x".join(map(str, p.info.shape)),
+             "tokens": p.tokens, "units": p.units, "bytes": p.stored_bytes, "same_as": p.info.same_as or "",
+             "pass": "cache" if p.cached else ("" if p.pass_index is None else p.pass_index + 1)}
+            for p in self.layers
+        ]
+
+    def summary(self) -> str:
+        n_cached = sum(p.cached for p in self.layers)
+        batches = ", ".join(f"pass {i + 1}: {len(layers)} layers, batch {b}"
+                            for i, (layers, b) in enumerate(zip(self.passes, self.batch_sizes)))
+        fits = f"; {len(self.fit_passes)} PCA fitting passes first" if self.fit_passes else ""
+        return (f"{self.model} on {self.n_stimuli} stimuli ({self.device}): {len(self.layers)} layers, "
+                f"{format_bytes(self.total_bytes)} of features, {n_cached} from the cache; memory limit "
+                f"{format_bytes(self.memory_limit)}; {len(self.passes)} passes ({batches or 'none'}){fits}")
+
+
+class Features(Mapping[str, "xr.DataArray"]):
+    """Layer -> feature assembly, loaded (memory-mapped where on disk) when accessed."""
+
+    def __init__(self, plan: ExtractionPlan, ids: list[str], arrays: dict[str, Any], attrs: dict[str, Any],
+                 workdir: tempfile.TemporaryDirectory | None = None):
+        self.plan, self.ids, self._arrays, self._attrs = plan, ids, arrays, attrs
+        self._by_name = {p.name: p for p in plan.layers}
+        self._workdir = workdir  # kept alive as long as the features are
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def same_as(self, layer: str) -> str | None:
+        """The requested layer whose features ``layer`` repeats, if any."""
+        source = self._by_name[layer].info.same_as
+        return source if source in self._by_name else None
+
+    def __getitem__(self, layer: str) -> xr.DataArray:
+        import xarray as xr
+
+        p = self._by_name[layer]
+        values = self._arrays[self.same_as(layer) or layer]
+        coords: dict[str, Any] = {
+            "stimulus_id": ("presentation", self.ids),
+            "unit": ("neuroid", np.arange(p.units)),
+            "layer": ("neuroid", np.full(p.units, layer, dtype=object)),
+        }
+        if p.tokens == "all" and p.reduction == "none":
+            n_tokens, channels = p.info.shape
+            coords["token"] = ("neuroid", np.repeat(np.arange(n_tokens), channels))
+        attrs = {**self._attrs, "layer": layer, "depth": p.info.depth, "tokens": p.tokens,
+                 "reduction": p.reduction, "same_as": p.info.same_as or ""}
+        return xr.DataArray(values, dims=("presentation", "neuroid"), coords=coords, attrs=attrs)
+
+
+def _stored_units(info: LayerInfo, tokens: str, reduction: ReductionSpec | None) -> tuple[int, str, str]:
+    units, mode = info.units, "n/a"
+    if info.tokens:
+        mode = tokens
+        if tokens != "all":
+            units = info.shape[-1]
+    if reduction is not None and reduction.applies_to(units):
+        return reduction.n_components, mode, str(reduction)
+    return units, mode, "none"
+
+
+def preprocess_fingerprint(model: TorchModel) -> str:
+    """sha256 of the preprocessing's description and of its output on a fixed probe image."""
+    from PIL import Image
+
+    probe = np.random.default_rng(0).integers(0, 256, size=(83, 61, 3), dtype=np.uint8)
+    tensor = model.preprocess(Image.fromarray(probe))
+    h = hashlib.sha256(repr(model.preprocess).encode())
+    h.update(str(tuple(tensor.shape)).encode())
+    h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _batch(model: TorchModel, stimuli: StimulusSet, ids: Sequence[str]) -> torch.Tensor:
+    import torch
+
+    return torch.stack([model.preprocess(stimuli.image(s)) for s in ids])
+
+
+def plan_extraction(
+    model: TorchModel,
+    stimuli: StimulusSet,
+    layers: Sequence[str] | None = None,
+    *,
+    tokens: str = "all",
+    reduce: str | ReductionSpec | None = None,
+    memory_limit: str | int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    cache: bool | ActivationCache = True,
+    seed: int | None = None,
+) -> ExtractionPlan:
+    """Trace, resolve layers, consult the cache and group the rest into passes; runs no extraction."""
+    if tokens not in TOKEN_MODES:
+        raise ConfigError(f"token mode {tokens!r} is not one of {', '.join(TOKEN_MODES)}")
+    seed = model.seed if seed is None else seed
+    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
+    limit = parse_memory(memory_limit) if memory_limit is not None else default_memory_limit()
+    device = pick_device(device)
+    n = len(stimuli)
+    if n == 0:
+        raise ConfigError("the stimulus set is empty: there is nothing to extract")
+    model.module.to(device)
+    probe_ids = stimuli.ids[:2] if n >= 2 else stimuli.ids * 2
+    x = _batch(model, stimuli, probe_ids).to(device)
+    try:
+        traced = trace(model.module, x, prefix_tokens=model.prefix_tokens)
+    except BrainbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - say which model failed on which stimuli
+        raise _forward_error(model, probe_ids, x, exc) from exc
+    chosen = select_layers(traced, list(layers) if layers else model.default_layers, model=model.label,
+                           strict=bool(layers))
+    if tokens == "cls" and model.prefix_tokens == 0 and any(info.tokens for info in chosen):
+        raise ConfigError(f"{model.label} has no CLS token; use --tokens mean (patch-token mean) or all")
+
+    plans = []
+    store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
+    record = _key_record(model, stimuli) if store else {}
+    names = {info.name for info in chosen}
+    for info in chosen:
+        units, mode, reduced = _stored_units(info, tokens, reduction)
+        p = LayerPlan(info, units, mode, reduced, n * units * STORED_ITEMSIZE)
+        if store and not _repeats(p, names):
+            p.key = store.key({**record, "layer": info.name, "tokens": mode,
+                               "reduction": reduction.key() if reduced != "none" else None})
+            p.cached = store.has(p.key)
+        plans.append(p)
+    # a duplicate whose original was not requested is computed under its own name
+    todo = [p for p in plans if not p.cached and not _repeats(p, names)]
+    distinct = [info for info in traced if info.same_as is None]  # a duplicate output takes no new memory
+    forward = sum(info.units * info.itemsize for info in distinct)
+    largest = max(distinct, key=lambda info: info.units * info.itemsize)
+    plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
+                          largest_layer=(largest.name, largest.units * largest.itemsize))
+    _check_budget(plan, todo, reduction)
+    plan.passes = _group(todo, lambda p: p.stored_bytes, limit - forward)
+    plan.batch_sizes = [
+        batch_size or int(max(1, min(MAX_BATCH, n, (limit - sum(p.stored_bytes for p in group)) // max(forward, 1))))
+        for group in plan.passes
+    ]
+    for i, group in enumerate(plan.passes):
+        for p in group:
+            p.pass_index = i
+    plan.passes = [[p.name for p in group] for group in plan.passes]
+    if reduction is not None and reduction.method == "pca":
+        n_fit = len(fit_indices(n, reduction))
+        fitted = [p for p in todo if p.reduction != "none"]
+        plan.fit_passes = [[p.name for p in g] for g in
+                           _group(fitted, lambda p: _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE, limit - forward)]
+    return plan
+
+
+def _repeats(p: LayerPlan, names: set[str]) -> bool:
+    """Whether ``p`` repeats the output of another requested layer (and so is not computed)."""
+    return p.info.same_as is not None and p.info.same_as in names
+
+
+def _raw_units(info: LayerInfo, mode: str) -> int:
+    return info.shape[-1] if info.tokens and mode in ("cls", "mean") else info.units
+
+
+def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan], reduction: ReductionSpec | None) -> None:
+    limit, forward = plan.memory_limit, plan.forward_bytes_per_stimulus
+    if forward > limit:
+        name, size = plan.largest_layer
+        raise MemoryBudgetError(
+            f"memory limit {format_bytes(limit)} is smaller than one stimulus's forward pass through {plan.model} "
+            f"({format_bytes(forward)}; its largest layer {name!r} alone is {format_bytes(size)}); raise --memory-limit"
+        )
+    for p in todo:
+        if p.stored_bytes > limit - forward:
+            raise MemoryBudgetError(
+                f"layer {p.name!r} of {plan.model} needs {format_bytes(p.stored_bytes)} for {plan.n_stimuli} stimuli "
+                f"({p.units} units each), more than the memory limit {format_bytes(limit)} leaves after the forward "
+                f"pass; reduce it on the fly (--reduce srp:4096 or pca:1000), or raise --memory-limit"
+            )
+    if reduction is not None and reduction.method == "pca":
+        n_fit = len(fit_indices(plan.n_stimuli, reduction))
+        for p in todo:
+            need = _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE
+            if p.reduction != "none" and need > limit - forward:
+                raise MemoryBudgetError(
+                    f"fitting pca on layer {p.name!r} holds {n_fit} stimuli x {_raw_units(p.info, p.tokens)} units "
+                    f"({format_bytes(need)}), more than the memory limit allows; fit on fewer stimuli "
+                    f"(pca:{reduction.n_components}/N), use srp, or raise --memory-limit"
+                )
+
+
+def _group(items: list[LayerPlan], size: Any, capacity: int) -> list[list[LayerPlan]]:
+    """Consecutive layers (forward order) packed greedily so each group's total size fits ``capacity``."""
+    groups: list[list[LayerPlan]] = []
+    used = capacity + 1
+    for item in items:
+        if used + size(item) > capacity:
+            groups.append([])
+            used = 0
+        groups[-1].append(item)
+        used += size(item)
+    return groups
+
+
+def _key_record(model: TorchModel, stimuli: StimulusSet) -> dict[str, Any]:
+    return {"model": model.name, "weights": model.weights, "weights_hash": model.weights_hash(),
+            "preprocess": model.preprocess_fingerprint(), "stimuli": stimuli.content_hash(), "dtype": "float32"}
+
+
+def extract(
+    model: TorchModel,
+    stimuli: StimulusSet,
+    layers: Sequence[str] | None = None,
+    *,
+    tokens: str = "all",
+    reduce: str | ReductionSpec | None = None,
+    memory_limit: str | int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    cache: bool | ActivationCache = True,
+    seed: int | None = None,
+    progress: bool = True,
+) -> Features:
+    """Features of ``stimuli`` at ``layers`` of ``model`` (see the module docstring for the steps)."""
+    import torch
+
+    seed = model.seed if seed is None else seed
+    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
+    store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
+    plan = plan_extraction(model, stimuli, layers, tokens=tokens, reduce=reduction, memory_limit=memory_limit,
+                           batch_size=batch_size, device=device, cache=store or False, seed=seed)
+    by_name = {p.name: p for p in plan.layers}
+    arrays: dict[str, Any] = {}
+    for p in plan.layers:
+        if p.cached:
+            loaded = store.load(p.key)  # type: ignore[union-attr]
+            if loaded is None:  # corrupt: recompute it in a pass of its own
+                p.cached, p.pass_index = False, len(plan.passes)
+                plan.passes.append([p.name])
+                plan.batch_sizes.append(plan.batch_sizes[0] if plan.batch_sizes else min(MAX_BATCH, plan.n_stimuli))
+            else:
+                arrays[p.name] = loaded
+    workdir = tempfile.TemporaryDirectory(prefix="brainbench-features-") if store is None and len(plan.passes) > 1 else None
+    torch.manual_seed(seed)
+    projectors = _projectors(model, stimuli, plan, reduction, progress)
+    for i, (names, batch) in enumerate(zip(plan.passes, plan.batch_sizes)):
+        description = f"{model.label}: pass {i + 1}/{len(plan.passes)}, {len(names)} layers"
+        out = _run_pass(model, stimuli, [by_name[name] for name in names], plan, projectors, batch,
+                        np.arange(plan.n_stimuli), description, progress)
+        for name, values in out.items():
+            p = by_name[name]
+            if store is not None:
+                arrays[name] = store.store(p.key, values, {"model": model.label, "layer": name})
+            elif workdir is not None:
+                path = Path(workdir.name) / f"{i}-{len(arrays)}.npy"
+                np.save(path, values)
+                arrays[name] = np.load(path, mmap_mode="r")
+            else:
+                arrays[name] = values
+        del out
+    attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash()}
+    return Features(plan, stimuli.ids, arrays, attrs, workdir)
+
+
+def _projectors(model: TorchModel, stimuli: StimulusSet, plan: ExtractionPlan, reduction: ReductionSpec | None,
+                show: bool) -> dict[str, Projector]:
+    """Per reduced layer, its projection: SRP drawn from the seed, PCA fitted on a stimulus subset."""
+    if reduction is None:
+        return {}
+    todo = [p for p in plan.layers if p.pass_index is not None and p.reduction != "none"]
+    if reduction.method == "srp":
+        return {p.name: fit_srp(_raw_units(p.info, p.tokens), reduction, plan.device) for p in todo}
+    by_name = {p.name: p for p in todo}
+    subset = fit_indices(plan.n_stimuli, reduction)
+    projectors = {}
+    for i, names in enumerate(plan.fit_passes):
+        group = [by_name[name] for name in names if name in by_name]
+        description = f"{model.label}: fitting pca {i + 1}/{len(plan.fit_passes)} on {len(subset)} stimuli"
+        batch = int(max(1, min(MAX_BATCH, len(subset), plan.batch_sizes[0] if plan.batch_sizes else MAX_BATCH)))
+        sample = _run_pass(model, stimuli, group, plan, {}, batch, subset, description, show, raw=True)
+        for name, values in sample.items():
+            projectors[name] = fit_pca(values, reduction, plan.device, layer=name)
+        del sample
+    return projectors
+
+
+def _forward_error(model: TorchModel, ids: Sequence[str], x: torch.Tensor, exc: Exception) -> BrainbenchError:
+    return BrainbenchError(f"model {model.label} failed on stimuli {ids[0]}..{ids[-1]} (input {tuple(x.shape)}): "
+                           f"{type(exc).__name__}: {exc}; check that its preprocessing produces the input it expects")
+
+
+def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], plan: ExtractionPlan,
+              projectors: dict[str, Projector], batch_size: int, rows: np.ndarray, description: str, show: bool,
+              *, raw: bool = False) -> dict[str, np.ndarray]:
+    """One forward sweep over ``rows`` of the stimuli, filling a float32 array per layer of ``group``."""
+    import torch
+
+    n = len(rows)
+    units = {p.name: (_raw_units(p.info, p.tokens) if raw else p.units) for p in group}
+    outputs = {name: np.empty((n, u), dtype=np.float32) for name, u in units.items()}
+    buffers = {name: torch.from_numpy(array) for name, array in outputs.items()}
+    wanted: dict[str, dict[int, LayerPlan]] = {}
+    for p in group:
+        wanted.setdefault(p.info.module, {})[p.info.call] = p
+    calls = dict.fromkeys(wanted, 0)
+    prefix = model.prefix_tokens or 0
+    state = {"offset": 0}
+    modules = dict(model.module.named_modules())
+
+    def hook_for(module_name: str):
+        by_call = wanted[module_name]
+
+        def hook(_m: Any, _i: Any, output: Any) -> None:
+            calls[module_name] += 1
+            p = by_call.get(calls[module_name])
+            if p is None:
+                return
+            out = first_tensor(output)
+            if p.info.batch_axis:
+                out = out.movedim(p.info.batch_axis, 0)
+            if p.info.tokens and p.tokens == "cls":
+                out = out[:, 0]
+            elif p.info.tokens and p.tokens == "mean":
+                out = out[:, prefix:].mean(1)
+            flat = out.reshape(out.shape[0], -1)
+            if not raw and p.name in projectors:
+                flat = projectors[p.name](flat)
+            offset = state["offset"]
+            buffers[p.name][offset : offset + flat.shape[0]].copy_(flat)
+
+        return hook
+
+    handles = [modules[name].register_forward_hook(hook_for(name)) for name in wanted]
+    ids = stimuli.ids
+    starts = range(0, n, batch_size)
+    try:
+        with torch.inference_mode():
+            for start in progress_bar(starts, total=len(starts), description=description, enabled=show):
+                batch_ids = [ids[i] for i in rows[start : start + batch_size]]
+                x = _batch(model, stimuli, batch_ids).to(plan.device)
+                state["offset"] = start
+                calls.update(dict.fromkeys(calls, 0))
+                try:
+                    model.module(x)
+                except Exception as exc:  # noqa: BLE001 - report which model and stimuli broke
+                    raise _forward_error(model, batch_ids, x, exc) from exc
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs

@@ -1,0 +1,191 @@
+"""Layers of a torch model: naming, relative depth, duplicate outputs, and selection by name, glob or depth.
+
+Naming (stable, documented):
+
+- a layer is a submodule addressed by its dotted path in ``module.named_modules()``
+  (``layer1.0.conv1``, ``encoder.layers.encoder_layer_3``); both leaves and blocks are layers;
+- a module that runs more than once per forward pass (a shared module, e.g. the ReLU that a
+  torchvision ``BasicBlock`` calls twice) is one layer per call: ``layer1.0.relu#1``, ``layer1.0.relu#2``;
+- modules whose output holds no per-stimulus tensor are not layers.
+
+Relative depth is the position at which a layer's output is produced in the forward pass,
+among all layers, scaled to [0, 1]: ``depth = rank / (n_layers - 1)``. A block's output comes
+after its children's, so a block has the depth of its last child.
+
+Two layers whose (flattened, per-stimulus) outputs are equal on the traced stimuli are
+duplicates (identity modules, eval-mode dropout, ``flatten`` after a 1x1 pool, the second call
+of a block's ReLU equal to the block's output); the later one records ``same_as`` the earlier
+one, and extraction computes it once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import BrainbenchError, ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["LayerInfo", "first_tensor", "select_layers", "trace"]
+
+_PROBES = 32  # values sampled per output for the duplicate fingerprint
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable layer, as seen on a traced batch.
+
+    ``shape`` is the per-stimulus output shape (batch axis removed); ``batch_axis`` where the
+    batch sits in the raw output (1 for sequence-first transformers); ``tokens`` whether the
+    output is a (tokens, channels) sequence that token modes apply to.
+    """
+
+    name: str
+    module: str
+    type: str
+    call: int
+    depth: float
+    shape: tuple[int, ...]
+    batch_axis: int
+    itemsize: int
+    tokens: bool = False
+    same_as: str | None = None
+
+    @property
+    def units(self) -> int:
+        out = 1
+        for s in self.shape:
+            out *= s
+        return out
+
+
+def first_tensor(output: Any) -> torch.Tensor | None:
+    """The tensor a module returned (the first one of a tuple, list or dict), or None."""
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    if isinstance(output, dict):
+        for value in output.values():
+            if isinstance(value, torch.Tensor):
+                return value
+    return None
+
+
+def _batch_axis(shape: Sequence[int], batch: int) -> int | None:
+    if len(shape) >= 1 and shape[0] == batch:
+        return 0
+    if len(shape) >= 2 and shape[1] == batch:  # sequence-first (tokens, batch, channels)
+        return 1
+    return None
+
+
+def _fingerprint(out: torch.Tensor) -> tuple:
+    """Per-stimulus flattened size plus sums and sampled values: equal outputs give equal fingerprints."""
+    flat = out.detach().reshape(out.shape[0], -1).double()
+    step = max(1, flat.shape[1] // _PROBES)
+    probes = flat[:, ::step][:, :_PROBES]
+    stats = (flat.sum(1), (flat * flat).sum(1), flat.abs().sum(1))
+    return (flat.shape[1], *(tuple(s.cpu().tolist()) for s in stats), tuple(probes.cpu().reshape(-1).tolist()))
+
+
+def trace(module: torch.nn.Module, batch: torch.Tensor, *, prefix_tokens: int | None = None) -> list[LayerInfo]:
+    """Run ``batch`` (at least 2 stimuli) through ``module`` once and describe every layer, in output order.
+
+    ``prefix_tokens`` (CLS and register tokens, for transformers) marks the per-stimulus 2-D
+    outputs whose first axis has the model's token count as token sequences.
+    """
+    import torch
+
+    b = batch.shape[0]
+    if b < 2:
+        raise BrainbenchError("tracing needs a batch of at least 2 stimuli to tell the batch axis apart")
+    modules = [(name, m) for name, m in module.named_modules() if name]
+    calls: dict[str, int] = {}
+    seen: list[tuple[str, str, int, int, tuple[int, ...], int, tuple]] = []  # name, type, axis, call, shape, itemsize, print
+
+    def hook_for(name: str, kind: str):
+        def hook(_m: Any, _i: Any, output: Any) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            out = first_tensor(output)
+            if out is None or not out.is_floating_point():
+                return
+            axis = _batch_axis(out.shape, b)
+            if axis is None:
+                return
+            out = out.detach().movedim(axis, 0)
+            seen.append((name, kind, axis, calls[name], tuple(out.shape), out.element_size(), _fingerprint(out)))
+
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(name, type(m).__name__)) for name, m in modules]
+    try:
+        with torch.inference_mode():
+            module(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    token_count = None
+    if prefix_tokens is not None:
+        lengths = [shape[1] for _, _, _, _, shape, _, _ in seen if len(shape) == 3]
+        token_count = max(set(lengths), key=lengths.count) if lengths else None
+    n = len(seen)
+    layers: list[LayerInfo] = []
+    first_with: dict[tuple, str] = {}
+    for rank, (name, kind, axis, call, shape, itemsize, print_key) in enumerate(seen):
+        label = f"{name}#{call}" if calls[name] > 1 else name
+        same_as = first_with.setdefault(print_key, label)
+        layers.append(LayerInfo(
+            name=label, module=name, type=kind, call=call, depth=round(rank / (n - 1), 6) if n > 1 else 0.0,
+            shape=shape[1:], batch_axis=axis, itemsize=itemsize,
+            tokens=token_count is not None and len(shape) == 3 and shape[1] == token_count,
+            same_as=None if same_as == label else same_as,
+        ))
+    return layers
+
+
+_DEPTH = re.compile(r"depth:\s*([0-9.]+)\s*-\s*([0-9.]+)")
+
+
+def select_layers(layers: Sequence[LayerInfo], specs: Sequence[str], *, model: str, strict: bool = True) -> list[LayerInfo]:
+    """The layers named by ``specs``, in forward order: exact names, fnmatch globs, or ``depth:LO-HI`` ranges.
+
+    ``strict=False`` (for a model's default candidates) skips names that produced no layer output."""
+    by_name = {layer.name: layer for layer in layers}
+    modules = {}
+    for layer in layers:  # a shared module's bare name means all its calls
+        modules.setdefault(layer.module, []).append(layer.name)
+    chosen: set[str] = set()
+    for spec in specs:
+        spec = spec.strip()
+        depth = _DEPTH.fullmatch(spec)
+        if depth:
+            lo, hi = float(depth.group(1)), float(depth.group(2))
+            if not 0 <= lo <= hi <= 1:
+                raise ConfigError(f"layer depth range {spec!r} must satisfy 0 <= LO <= HI <= 1")
+            found = [layer.name for layer in layers if lo <= layer.depth <= hi]
+        elif any(c in spec for c in "*?["):
+            found = [name for name in by_name if fnmatch.fnmatchcase(name, spec)]
+        elif spec in by_name:
+            found = [spec]
+        elif spec in modules:
+            found = modules[spec]
+        elif strict:
+            raise UnknownNameError(f"layer of {model}", spec, list(by_name))
+        else:
+            continue
+        if not found and strict:
+            raise ConfigError(f"layer selection {spec!r} matches no layer of {model} (it has {len(layers)}; "
+                              "`brainbench layers MODEL` lists them with their depths)")
+        chosen.update(found)
+    if not chosen:
+        raise ConfigError(f"none of the layers {list(specs)[:5]} of {model} produced an output on the stimuli")
+    return [layer for layer in layers if layer.name in chosen]
