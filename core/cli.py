@@ -82,6 +82,20 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def extraction_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The extraction engine's options, shared by ``score`` and ``extract``."""
+    options = [
+        click.option("--tokens", type=click.Choice(["all", "cls", "mean"]), default="all", show_default=True,
+                     help="transformer token layers: every token, the CLS token, or the mean over patch tokens"),
+        click.option("--reduce", default=None, help="reduce large layers on the fly: srp:K or pca:K[/FIT]"),
+        click.option("--memory-limit", default=None, help="e.g. 4GB (default: half of the available RAM)"),
+        click.option("--no-cache", is_flag=True, help="do not read or write the activation cache"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="brainbench")
 def main() -> None:
@@ -130,9 +144,10 @@ def plugins() -> None:
 @click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seed for random weights")
-@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates")
+@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates: names, globs, depth:LO-HI")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
 @click.option("--batch-size", default=None, type=int)
+@extraction_options
 @click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
 @click.option("--no-store", is_flag=True, help="do not store the result")
 @click.option("--plot", "plot_path", default=None, help="write a layer-curve PNG here")
@@ -140,7 +155,8 @@ def plugins() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: str | None, seed: int,
-          layers: str | None, device: str | None, batch_size: int | None, db: str | None, no_store: bool,
+          layers: str | None, device: str | None, batch_size: int | None, tokens: str, reduce: str | None,
+          memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
           plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
     from .registry import get_model, list_entries
@@ -158,7 +174,8 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
     results = []
     for benchmark in ids:
         result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
-                           device=device, batch_size=batch_size, progress=not quiet, store=store)
+                           device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
+                           reduce=reduce, memory_limit=memory_limit, cache=not no_cache)
         results.append(result)
         if not as_json:
             _print_result(result)
@@ -226,3 +243,110 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
         from .plots import plot_leaderboard
 
         _console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--weights", default=None, help="weights tag ('random' for a seeded random initialisation)")
+@click.option("--layers", default=None, help="only these: names, globs, depth:LO-HI (comma-separated)")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def layers(model: str, weights: str | None, layers: str | None, as_json: bool) -> None:
+    """Every layer of MODEL: dotted name, type, relative depth, output shape, and duplicates."""
+    from .layers import select_layers
+    from .registry import get_model
+
+    model_obj = get_model(model, weights=weights)
+    table = model_obj.layer_table()
+    if layers:
+        table = select_layers(table, layers.split(","), model=model_obj.label)
+    defaults = set(model_obj.default_layers)
+    rows = [{"layer": i.name, "type": i.type, "depth": i.depth, "shape": "x".join(map(str, i.shape)),
+             "tokens": i.tokens, "same_as": i.same_as or "", "candidate": i.name in defaults or i.module in defaults}
+            for i in table]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    columns = ["layer", "type", "depth", "shape", "tokens", "same_as", "candidate"]
+    _console().print(_table(f"{len(rows)} layers of {model_obj.label}", columns,
+                            [[_yes(r[c]) for c in columns] for r in rows]))
+
+
+def _yes(value: Any) -> Any:
+    return ("yes" if value else "") if isinstance(value, bool) else value
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model or package.module:factory")
+@click.option("--stimuli", "-s", "paths", multiple=True, type=click.Path(exists=True),
+              help="image files or folders of images (repeatable)")
+@click.option("--dataset", "-d", default=None, help="the stimulus set of a registered dataset")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seed for random weights and reductions")
+@click.option("--layers", default=None, help="names, globs, depth:LO-HI (comma-separated; default: the candidates)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--batch-size", default=None, type=int, help="default: as large as fits the memory limit")
+@extraction_options
+@click.option("--dry-run", is_flag=True, help="report every layer's shape and bytes and the passes, then stop")
+@click.option("--output", "-o", default=None, type=click.Path(), help="folder for one netCDF file per layer")
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: str | None, seed: int,
+            layers: str | None, device: str | None, batch_size: int | None, tokens: str, reduce: str | None,
+            memory_limit: str | None, no_cache: bool, dry_run: bool, output: str | None, as_json: bool,
+            quiet: bool) -> None:
+    """Extract MODEL's features for a stimulus set (to the cache, and to --output as netCDF)."""
+    from .extraction import plan_extraction
+    from .registry import get_dataset, get_model
+
+    if bool(paths) == bool(dataset):
+        raise ConfigError("give the stimuli either as --stimuli files/folders or as --dataset NAME")
+    stimuli = get_dataset(dataset).stimulus_set() if dataset else _stimuli_from_paths(paths)
+    model_obj = get_model(model, weights=weights, seed=seed)
+    options = dict(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, device=device,
+                   cache=not no_cache, seed=seed)
+    selected = layers.split(",") if layers else None
+    if dry_run:
+        plan = plan_extraction(model_obj, stimuli, selected, **options)
+    else:
+        features = model_obj.extract(stimuli, selected, progress=not quiet, **options)
+        plan = features.plan
+    if as_json:
+        click.echo(json.dumps({"summary": plan.summary(), "layers": plan.rows(), "passes": plan.passes,
+                               "batch_sizes": plan.batch_sizes, "total_bytes": plan.total_bytes}, indent=2))
+    else:
+        _print_plan(plan)
+    if output and not dry_run:
+        from pathlib import Path
+
+        from .netcdf import write_assembly
+
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for layer in features:
+            write_assembly(features[layer], folder / f"{layer}.nc", identifier=f"{model_obj.label}.{layer}",
+                           stimulus_set_identifier=stimuli.identifier)
+        _console(stderr=True).print(f"{len(features)} feature files in {folder}")
+
+
+def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
+    from pathlib import Path
+
+    from .stimuli import IMAGE_SUFFIXES, StimulusSet
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
+    if not files:
+        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
+    return StimulusSet.from_files(files, identifier=",".join(Path(p).name for p in paths))
+
+
+def _print_plan(plan: Any) -> None:
+    from .memory import format_bytes
+
+    columns = ["layer", "type", "depth", "shape", "tokens", "units", "bytes", "same_as", "pass"]
+    rows = [[r["layer"], r["type"], r["depth"], r["shape"], r["tokens"], r["units"], format_bytes(r["bytes"]),
+             r["same_as"], r["pass"]] for r in plan.rows()]
+    _console().print(_table(plan.summary(), columns, rows))

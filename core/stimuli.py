@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from PIL import Image
 
-__all__ = ["StimulusSet", "to_rgb_image"]
+__all__ = ["IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def to_rgb_image(array_or_image: object) -> Image.Image:
@@ -61,6 +63,7 @@ class StimulusSet:
         self.table = table.assign(stimulus_id=ids).reset_index(drop=True)
         self.identifier, self.root, self._loader = identifier, Path(root) if root else None, loader
         self._row = {sid: i for i, sid in enumerate(self.table["stimulus_id"])}
+        self._hash: str | None = None
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
@@ -116,11 +119,14 @@ class StimulusSet:
             raise DataFileError(f"stimulus {stimulus_id!r}: {path} is not a readable image ({exc})") from None
 
     def content_hash(self) -> str:
-        """sha256 over ids and image pixels: changes whenever any stimulus changes."""
+        """sha256 over ids and image pixels: changes whenever any stimulus changes (computed once)."""
+        if self._hash is not None:
+            return self._hash
         h = hashlib.sha256()
         for sid in self.ids:
             img = self.image(sid)
             h.update(sid.encode())
             h.update(f"{img.size}".encode())
             h.update(img.tobytes())
-        return h.hexdigest()
+        self._hash = h.hexdigest()
+        return self._hash

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -104,3 +105,43 @@ def test_bad_data_is_a_failed_run_not_a_usage_error(cli, plugin):
 
     plugin(P(), "few-plugin")
     assert "8 stimuli are too few" in cli("score", "-m", "synthetic_generator", "-b", "few.r", "-q", code=EXIT_FAILED)
+
+
+def test_layers_lists_depths_shapes_and_duplicates(cli):
+    rows = json.loads(cli("layers", "synthetic_generator", "--json"))
+    names = [r["layer"] for r in rows]
+    assert names[:4] == ["block1.0", "block1.1", "block1.2", "block1"] and names[-1] == "head"
+    by_name = {r["layer"]: r for r in rows}
+    assert by_name["block1"]["same_as"] == "block1.2" and by_name["block1"]["candidate"]
+    assert by_name["block1.0"]["shape"] == "16x32x32" and rows[0]["depth"] == 0 and rows[-1]["depth"] == 1
+    assert [r["layer"] for r in json.loads(cli("layers", "synthetic_generator", "--layers", "depth:0.9-1", "--json"))] == ["head.1", "head"]
+
+
+def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
+    from PIL import Image
+
+    from brainbench.netcdf import read_assembly
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 30, 3), 40 * i, dtype=np.uint8)).save(folder / f"img{i}.png")
+    plan = json.loads(cli("extract", "-m", "synthetic_generator", "-s", str(folder), "--layers", "block*", "--dry-run",
+                          "--memory-limit", "2MB", "--json"))
+    assert [r["layer"] for r in plan["layers"]] == ["block1.0", "block1.1", "block1.2", "block1", "block2.0", "block2.1",
+                                                    "block2.2", "block2", "block3.0", "block3.1", "block3.2", "block3"]
+    assert plan["layers"][0]["bytes"] == 3 * 16 * 32 * 32 * 4 and plan["layers"][3]["same_as"] == "block1.2"
+    assert plan["total_bytes"] == sum(r["bytes"] for r in plan["layers"] if not r["same_as"])
+    assert "memory limit 2.0 MB" in plan["summary"] and len(plan["passes"]) >= 1
+    assert not (tmp_path / "out").exists()
+    cli("extract", "-m", "synthetic_generator", "-s", str(folder), "--layers", "block3,head.1", "-q", "-o", str(tmp_path / "out"))
+    logits = read_assembly(tmp_path / "out" / "head.1.nc")
+    assert logits.sizes == {"presentation": 3, "neuroid": 10}
+    assert list(logits["stimulus_id"].values) == ["img0", "img1", "img2"]
+
+
+def test_extract_option_errors(cli, tmp_path):
+    assert "either as --stimuli" in cli("extract", "-m", "synthetic_generator", code=EXIT_USAGE)
+    assert "is smaller than one stimulus's forward pass" in cli(
+        "extract", "-m", "synthetic_generator", "-d", "synthetic", "--memory-limit", "1KB", "--dry-run", code=EXIT_USAGE)
+    assert "srp:K or pca:K" in cli("extract", "-m", "synthetic_generator", "-d", "synthetic", "--reduce", "pca", "--dry-run", code=EXIT_USAGE)
