@@ -1,6 +1,17 @@
-"""Hooked feature extraction (all candidate layers) vs a bare forward pass of the same model and batches."""
+"""Extraction: hooked overhead vs a bare forward pass, peak memory under a budget, and cache speed-up.
 
+1. Every layer of resnet18 and of a ViT (vit_b_32) hooked, against a bare forward pass of the same
+   model on the same preprocessed batches (target: at most 10% slower).
+2. All layers of resnet18 with a memory limit a quarter of their features' size, in a fresh
+   process: peak RSS growth over the process before extraction (target: under the limit).
+3. A second extraction of the same features (activation cache hit) against the first (target: 20x).
+"""
+
+import json
+import subprocess
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 
 import torch
@@ -9,20 +20,89 @@ sys.path.insert(0, str(Path(__file__).parent))
 from timing import best_of, report  # noqa: E402
 
 
-def main(n=64, batch=32):
+def overhead(name, n=64, batch=32):
     import brainbench
+    from brainbench.extraction import extract
     from brainbench.testing import tiny_stimulus_set
 
-    model = brainbench.get_model("efficientnet_lite0")
+    torch.set_num_threads(torch.get_num_threads())
+    model = brainbench.get_model(name, weights="random")
     stimuli = tiny_stimulus_set(n=n, size=224)
-    images = [stimuli.image(s) for s in stimuli.ids]
+    batches = [torch.stack([model.preprocess(stimuli.image(s)) for s in stimuli.ids[i:i + batch]]) for i in range(0, n, batch)]
+    cached = {s: stimuli.image(s) for s in stimuli.ids}
+    stimuli.image = cached.__getitem__  # both sides read decoded images from memory
+    model.preprocess_fingerprint()
 
     def bare():
         with torch.inference_mode():
-            for start in range(0, n, batch):
-                model.module(torch.stack([model.preprocess(im) for im in images[start:start + batch]]))
+            for s in range(0, n, batch):
+                model.module(torch.stack([model.preprocess(cached[i]) for i in stimuli.ids[s:s + batch]]))
 
-    hooked, _ = best_of(lambda: model.extract(stimuli, model.default_layers, batch_size=batch, progress=False), repeats=2)
+    layers = ["*"]
+    features = extract(model, stimuli, layers, batch_size=batch, cache=False, progress=False, memory_limit="16GB")
+    hooked, _ = best_of(lambda: extract(model, stimuli, layers, batch_size=batch, cache=False, progress=False,
+                                        memory_limit="16GB"), repeats=2)
     reference, _ = best_of(bare, repeats=2)
-    report(f"efficientnet_lite0, {len(model.default_layers)} layers, {n} images", hooked, reference, "bare forward")
-    print(f"  extraction overhead: {100 * (hooked / reference - 1):+.1f}% (target: at most +10%)")
+    distinct = len(features.plan.passes[0])
+    report(f"{name}, all {len(features)} layers ({distinct} distinct, {features.plan.total_bytes / 1e9:.2f} GB), "
+           f"{n} images", hooked, reference, "bare forward")
+    print(f"  extraction overhead: {100 * (hooked / reference - 1):+.1f}% (target: at most +10%)", flush=True)
+    del batches
+
+
+PEAK = textwrap.dedent("""
+    import json, resource, sys, psutil, brainbench
+    from brainbench.extraction import extract, plan_extraction
+    from brainbench.testing import tiny_stimulus_set
+    model = brainbench.get_model("resnet18", weights="random")
+    stimuli = tiny_stimulus_set(n=int(sys.argv[1]), size=224)
+    full = plan_extraction(model, stimuli, ["*"], memory_limit="64GB", cache=False).total_bytes
+    limit = full // 4
+    plan = plan_extraction(model, stimuli, ["*"], memory_limit=limit, cache=False)
+    before = psutil.Process().memory_info().rss
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    features = extract(model, stimuli, ["*"], memory_limit=limit, cache=True, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"full": full, "limit": limit, "passes": len(plan.passes), "before": before,
+                      "peak_before": peak_before, "peak": peak}))
+""")
+
+
+def peak_memory(n=200):
+    with tempfile.TemporaryDirectory() as home:
+        env = {**__import__("os").environ, "BRAINBENCH_HOME": home, "BRAINBENCH_OFFLINE": "1"}
+        out = subprocess.run([sys.executable, "-c", PEAK, str(n)], capture_output=True, text=True, env=env, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    growth = r["peak"] - max(r["before"], 0)
+    print(f"resnet18 all layers, {n} images: features {r['full'] / 1e9:.2f} GB, limit {r['limit'] / 1e9:.2f} GB "
+          f"({r['passes']} passes); peak RSS growth {growth / 1e9:.2f} GB = {growth / r['limit']:.2f} x the limit "
+          f"(target: under 1.0; process peak before extraction {r['peak_before'] / 1e9:.2f} GB)", flush=True)
+
+
+def cache_speedup(n=64):
+    import brainbench
+    from brainbench.activation_cache import ActivationCache
+    from brainbench.extraction import extract
+    from brainbench.testing import tiny_stimulus_set
+
+    model = brainbench.get_model("efficientnet_lite0")
+    layers = model.default_layers
+    with tempfile.TemporaryDirectory() as root:
+        first, _ = best_of(lambda: extract(model, tiny_stimulus_set(n=n, size=224), layers, cache=ActivationCache(root),
+                                           progress=False), repeats=1)
+        second, _ = best_of(lambda: extract(model, tiny_stimulus_set(n=n, size=224), layers,
+                                            cache=ActivationCache(root), progress=False), repeats=3)
+    report(f"efficientnet_lite0 cache, {len(layers)} layers, {n} images: second extraction", second, first,
+           "first extraction")
+    print(f"  cache speed-up: {first / second:.1f}x (target: at least 20x)", flush=True)
+
+
+def main():
+    overhead("resnet18")
+    overhead("vit_b_32")
+    peak_memory()
+    cache_speedup()
+
+
+if __name__ == "__main__":
+    main()

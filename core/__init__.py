@@ -65,11 +65,19 @@ def __getattr__(name: str) -> Any:
 
 
 def _lister(kind: str):
-    def list_kind(include: Any = None, exclude: Any = None, where: dict[str, str] | None = None) -> list[str]:
-        return [entry.name for entry in list_entries(kind, include, exclude, where)]
+    def list_kind(include: Any = None, exclude: Any = None, where: dict[str, str] | None = None, *,
+                  as_frame: bool = False) -> Any:
+        entries = list_entries(kind, include, exclude, where)
+        if not as_frame:
+            return [entry.name for entry in entries]
+        import pandas as pd
+
+        rows = [{"name": e.name, **e.card.metadata(), "plugin": e.plugin} for e in entries]
+        return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
 
     list_kind.__name__ = f"list_{kind}s"
-    list_kind.__doc__ = f"Names of registered {kind}s matching fnmatch ``include``/``exclude`` and metadata ``where``."
+    list_kind.__doc__ = (f"Names of registered {kind}s matching fnmatch ``include``/``exclude`` and metadata ``where``;"
+                         f" ``as_frame=True`` gives their cards as a pandas DataFrame, one row per {kind}.")
     return list_kind
 
 

@@ -160,7 +160,7 @@ def preprocess_fingerprint(model: TorchModel) -> str:
     from PIL import Image
 
     probe = np.random.default_rng(0).integers(0, 256, size=(83, 61, 3), dtype=np.uint8)
-    tensor = model.preprocess(Image.fromarray(probe))
+    tensor = model.preprocess(Image.fromarray(probe) if model.modality == "image" else "A probe caption, 12 words.")
     h = hashlib.sha256(repr(model.preprocess).encode())
     h.update(str(tuple(tensor.shape)).encode())
     h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
@@ -170,7 +170,7 @@ def preprocess_fingerprint(model: TorchModel) -> str:
 def _batch(model: TorchModel, stimuli: StimulusSet, ids: Sequence[str]) -> torch.Tensor:
     import torch
 
-    return torch.stack([model.preprocess(stimuli.image(s)) for s in ids])
+    return torch.stack([model.preprocess(model.stimulus(stimuli, s)) for s in ids])
 
 
 def plan_extraction(

@@ -64,6 +64,10 @@ class Registry(Generic[C]):
     def drop_plugin(self, plugin: str) -> None:
         self._entries = {k: e for k, e in self._entries.items() if e.plugin != plugin}
 
+    def tagged(self, family: str) -> list[str]:
+        """Registered ``family.<tag>`` names, in registration order (a source registers its default tag first)."""
+        return [name for name in self._entries if name.startswith(f"{family}.")]
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
@@ -160,7 +164,8 @@ def _checked(kind: str, entry: Entry[Any], obj: Any, base: str) -> Any:
 
 
 def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
-    """Build a registered model; ``family.weights`` (``resnet18.imagenet1k_v1``) picks weights by name.
+    """Build a registered model; ``family.weights`` (``resnet18.imagenet1k_v1``) picks weights by name,
+    and a family registered only with tags (``timm-resnet50``) builds its first registered (default) tag.
 
     ``package.module:factory`` builds a model that no plugin registers: ``factory(weights=..., seed=...)``
     (or ``factory()``) must return a :class:`brainbench.Model`, e.g. from :func:`brainbench.wrap`.
@@ -174,6 +179,8 @@ def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
         family, variant = parse_name(name)
         if variant and family in registry and weights is None:
             name, weights = family, variant
+        elif not variant and registry.tagged(name):
+            name = registry.tagged(name)[0]
     entry = registry.get(name)
     return _checked("model", entry, entry.factory(weights=weights, seed=seed), "Model")  # type: ignore[misc]
 

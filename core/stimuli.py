@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
 
+TEXT_COLUMNS = ("caption", "text")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -58,8 +59,9 @@ class StimulusSet:
         ids = table["stimulus_id"].astype(str)
         if ids.duplicated().any():
             raise AssemblyError(f"stimulus set {identifier!r} repeats stimulus ids: {sorted(set(ids[ids.duplicated()]))[:5]}")
-        if loader is None and "filename" not in table.columns:
-            raise AssemblyError(f"stimulus set {identifier!r} needs a 'filename' column or an image loader")
+        if loader is None and not {"filename", *TEXT_COLUMNS} & set(table.columns):
+            raise AssemblyError(f"stimulus set {identifier!r} needs a 'filename' column, an image loader, "
+                                f"or (for text models) a {' or '.join(TEXT_COLUMNS)} column")
         self.table = table.assign(stimulus_id=ids).reset_index(drop=True)
         self.identifier, self.root, self._loader = identifier, Path(root) if root else None, loader
         self._row = {sid: i for i, sid in enumerate(self.table["stimulus_id"])}
@@ -72,6 +74,14 @@ class StimulusSet:
         ids = [str(i) for i in (ids if ids is not None else range(len(arrays)))]
         lookup = dict(zip(ids, arrays, strict=True))
         return cls(pd.DataFrame({"stimulus_id": ids}), identifier=identifier, loader=lookup.__getitem__)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], ids: Sequence[str] | None = None, *, identifier: str = "texts") -> StimulusSet:
+        """Captions or sentences, for text models."""
+        import pandas as pd
+
+        ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
+        return cls(pd.DataFrame({"stimulus_id": ids, "caption": list(texts)}), identifier=identifier)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path], *, identifier: str = "files") -> StimulusSet:
@@ -118,15 +128,28 @@ class StimulusSet:
         except (UnidentifiedImageError, OSError) as exc:
             raise DataFileError(f"stimulus {stimulus_id!r}: {path} is not a readable image ({exc})") from None
 
+    def text(self, stimulus_id: str) -> str:
+        """The stimulus's caption (``caption`` or ``text`` column), for text models."""
+        column = next((c for c in TEXT_COLUMNS if c in self.table.columns), None)
+        if column is None:
+            raise AssemblyError(f"stimulus set {self.identifier!r} has no caption or text column, so a text model "
+                                f"cannot read it (columns: {list(self.table.columns)})")
+        return str(self.table[column].iat[self._row[stimulus_id]])
+
     def content_hash(self) -> str:
         """sha256 over ids and image pixels: changes whenever any stimulus changes (computed once)."""
         if self._hash is not None:
             return self._hash
         h = hashlib.sha256()
+        has_images = self._loader is not None or "filename" in self.table.columns
+        texts = [c for c in TEXT_COLUMNS if c in self.table.columns]
         for sid in self.ids:
-            img = self.image(sid)
             h.update(sid.encode())
-            h.update(f"{img.size}".encode())
-            h.update(img.tobytes())
+            if has_images:
+                img = self.image(sid)
+                h.update(f"{img.size}".encode())
+                h.update(img.tobytes())
+            for column in texts:
+                h.update(f"\0{self.table[column].iat[self._row[sid]]}".encode())
         self._hash = h.hexdigest()
         return self._hash

@@ -50,10 +50,12 @@ class TorchModel(Model):
         default_layers: Sequence[str] | None = None,
         seed: int = 0,
         prefix_tokens: int | None = None,
+        modality: str = "image",
     ):
         self.module = module.eval()
         self.preprocess = preprocess
         self.card, self.weights, self.seed, self.prefix_tokens = card, weights, seed, prefix_tokens
+        self.modality = modality  # "image": preprocess takes a PIL image; "text": a caption string
         self._default_layers = list(default_layers) if default_layers else blocks(module)
         self._hash: str | None = None
         self._preprocess_hash: str | None = None
@@ -80,16 +82,21 @@ class TorchModel(Model):
         if stimuli is None:
             rng = np.random.default_rng(0)
             size = self.card.input_size or 224
-            images = [to_rgb_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(2)]
+            inputs = ([to_rgb_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(2)]
+                      if self.modality == "image" else ["a photo of a dog on a sofa", "two trains at a station"])
         else:
             ids = stimuli.ids[:2] if len(stimuli) >= 2 else stimuli.ids * 2
-            images = [stimuli.image(s) for s in ids]
+            inputs = [self.stimulus(stimuli, s) for s in ids]
         device = pick_device(device)
-        batch = torch.stack([self.preprocess(im) for im in images]).to(device)
+        batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
         table = trace(self.module.to(device), batch, prefix_tokens=self.prefix_tokens)
         if stimuli is None:
             self._table = table
         return table
+
+    def stimulus(self, stimuli: StimulusSet, stimulus_id: str) -> Any:
+        """What ``preprocess`` takes for one stimulus: its image, or its caption for text models."""
+        return stimuli.text(stimulus_id) if self.modality == "text" else stimuli.image(stimulus_id)
 
     def preprocess_fingerprint(self) -> str:
         """Hash of the preprocessing (its description and its output on a probe image), computed once."""

@@ -25,8 +25,10 @@ def cli(tmp_path, monkeypatch):
 
 
 def test_list_models_with_filters(cli):
-    assert json.loads(cli("list", "models", "--where", "source=torchvision", "--json"))[0]["name"] == "resnet18"
-    names = [m["name"] for m in json.loads(cli("list", "models", "efficientnet*", "-x", "*lite2", "--json"))]
+    listed = json.loads(cli("list", "models", "--where", "source=timm,task=classification,architecture=vision_transformer", "--json"))
+    assert len(listed) > 100 and {m["source"] for m in listed} == {"timm"} and {m["task"] for m in listed} == {"classification"}
+    assert json.loads(cli("list", "models", "resnet*", "--where", "source=torchvision", "--json"))[0]["name"] == "resnet18"
+    names = [m["name"] for m in json.loads(cli("list", "models", "efficientnet_lite*", "-x", "*lite2", "--json"))]
     assert names == ["efficientnet_lite0", "efficientnet_lite1"]
     table = cli("list", "benchmarks")
     assert "synthetic.early" in table and "synthetic.late" in table

@@ -7,9 +7,9 @@ from brainbench.names import close_matches, matches, parse_benchmark_id, parse_n
 
 
 def test_list_with_patterns_excludes_and_metadata_filters():
-    assert brainbench.list_models("efficientnet*") == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
-    assert brainbench.list_models("efficientnet*", exclude="*lite2") == ["efficientnet_lite0", "efficientnet_lite1"]
-    assert brainbench.list_models(where={"source": "torchvision"}) == ["resnet18"]
+    assert brainbench.list_models("efficientnet_lite*") == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert brainbench.list_models("efficientnet_lite*", exclude="*lite2") == ["efficientnet_lite0", "efficientnet_lite1"]
+    assert brainbench.list_models("resnet*", where={"source": "torchvision"}) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert brainbench.list_models(where={"offline_weights": "true", "architecture": "eff*"}) == [
         "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
     assert brainbench.list_models(where={"nonexistent_key": "x"}) == []

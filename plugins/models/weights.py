@@ -6,12 +6,12 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from brainbench.errors import UnknownNameError, WeightsNotFoundError
 from brainbench.home import OFFLINE_ENV, offline
 
-__all__ = ["load_url_weights", "resolve_weights"]
+__all__ = ["hub_weights", "load_url_weights", "resolve_weights"]
 
 
 def resolve_weights(model: str, requested: str | None, known: Sequence[str]) -> str:
@@ -49,3 +49,32 @@ def load_url_weights(model: str, url: str) -> Any:
             f"weights for {model!r} are not cached at {cached} and could not be downloaded "
             f"({type(exc).__name__}: {exc}): {how}"
         ) from None
+
+
+def hub_weights(model: str, hub: str, load: Callable[[], Any]) -> Any:
+    """``load()`` a model whose weights the source library fetches (from the Hugging Face hub or a URL),
+    in offline mode when downloads are forbidden; a failure names the cache folder to fill."""
+    import os
+
+    from .model_table import hf_cache_dir, torch_hub_checkpoint
+
+    where = torch_hub_checkpoint(hub) if hub.startswith(("http://", "https://")) else hf_cache_dir(hub)
+    how = (f"on a connected machine run `hf download {hub}` (or load the model once), copy {where} here "
+           f"(set HF_HOME or HF_HUB_CACHE if it lives elsewhere), or score with --weights random"
+           if not hub.startswith("http") else f"download {hub} to {where}, or score with --weights random")
+    import huggingface_hub.constants as hf
+
+    saved = os.environ.get("HF_HUB_OFFLINE"), hf.HF_HUB_OFFLINE  # the hub reads the variable once, at import
+    if offline():
+        os.environ["HF_HUB_OFFLINE"], hf.HF_HUB_OFFLINE = "1", True
+    try:
+        return load()
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = f"{OFFLINE_ENV} forbids downloading" if offline() else f"loading failed ({type(exc).__name__}: {exc})"
+        raise WeightsNotFoundError(f"weights for {model!r} are not in the cache at {where} and {reason}: {how}") from None
+    finally:
+        hf.HF_HUB_OFFLINE = saved[1]
+        if saved[0] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved[0]

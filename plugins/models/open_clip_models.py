@@ -1,0 +1,94 @@
+"""open_clip towers for every ``open_clip.list_pretrained()`` pair.
+
+- ``openclip-<arch>.<tag>``: the image tower (``visual``) with the tag's own preprocessing; its
+  ``embedding`` layer is the projected image embedding.
+- ``openclip-text-<arch>.<tag>``: the text tower, for captions and text queries; stimuli need a
+  ``caption`` (or ``text``) column; ``embedding`` is the projected text embedding.
+
+A name without a tag builds the first tag open_clip lists. Weights come from open_clip's caches
+(the Hugging Face hub, or ``~/.cache/clip`` for URL weights).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from brainbench import hookimpl
+from brainbench.torch_model import TorchModel
+
+from .model_table import card, hf_hub_root, read_table
+
+PREFIX = "openclip-"
+
+
+def _towers():
+    import torch
+
+    class ImageTower(torch.nn.Module):
+        def __init__(self, visual: torch.nn.Module):
+            super().__init__()
+            self.visual, self.embedding = visual, torch.nn.Identity()
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.embedding(self.visual(images))
+
+    class TextTower(torch.nn.Module):
+        def __init__(self, clip: torch.nn.Module):
+            super().__init__()
+            clip.visual = torch.nn.Identity()  # encode_text never uses it; do not hold its weights
+            self.clip, self.embedding = clip, torch.nn.Identity()
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.embedding(self.clip.encode_text(tokens))
+
+    return ImageTower, TextTower
+
+
+def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int = 0) -> TorchModel:
+    import torch
+
+    from brainbench.torchvision_compat import import_torchvision
+
+    from .weights import hub_weights, resolve_weights
+
+    import_torchvision()
+    import open_clip
+
+    name = f"{PREFIX}{'text-' if tower == 'text' else ''}{arch}.{tag}"
+    weights = resolve_weights(name, weights, [tag, "random"])
+    torch.manual_seed(seed)
+    if weights == "random":
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
+    else:
+        row = _row(arch, tag, tower)
+        model, _, preprocess = hub_weights(name, row["hub"], lambda: open_clip.create_model_and_transforms(
+            arch, pretrained=tag, cache_dir=str(hf_hub_root())))
+    image_tower, text_tower = _towers()
+    row = _row(arch, tag, tower)
+    if tower == "text":
+        tokenizer = open_clip.get_tokenizer(arch)
+        return TorchModel(text_tower(model), lambda text: tokenizer([text])[0], _card(row, arch, tag, tower),
+                          weights=weights, seed=seed, modality="text")
+    prefix = int(row["prefix_tokens"]) if row["prefix_tokens"] else None
+    return TorchModel(image_tower(model.visual), preprocess, _card(row, arch, tag, tower), weights=weights, seed=seed,
+                      prefix_tokens=prefix)
+
+
+def _row(arch: str, tag: str, tower: str) -> dict[str, str]:
+    table_name = f"text-{arch}" if tower == "text" else arch
+    return next(r for r in read_table("open_clip") if r["name"] == table_name and r["weights"] == tag.lower())
+
+
+def _card(row: dict[str, str], arch: str, tag: str, tower: str):
+    name = f"{PREFIX}{'text-' if tower == 'text' else ''}{arch}.{tag}"
+    return card(row, name=name, source="open_clip", weights=[tag, "random"],
+                description=f"open_clip {arch} {tower} tower, trained on {tag}",
+                url="https://github.com/mlfoundations/open_clip")
+
+
+@hookimpl
+def register_models(register):
+    for row in read_table("open_clip"):
+        tower = "text" if row["name"].startswith("text-") else "image"
+        arch = row["name"].removeprefix("text-")
+        register(_card(row, arch, row["weights"], tower), partial(build, arch, row["weights"], tower))
