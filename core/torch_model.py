@@ -25,16 +25,19 @@ __all__ = ["TorchModel", "blocks", "wrap"]
 
 
 def blocks(module: torch.nn.Module) -> list[str]:
-    """Default candidate layers: the top-level children and the members of every Sequential or
-    ModuleList with at least two members (resnet's ``layer1.0``, a ViT's encoder blocks)."""
+    """Default candidate layers: the top-level children, and the members of every Sequential or
+    ModuleList (of at least two) that is not inside another such member — resnet's ``layer1.0``,
+    a ViT's encoder blocks, but not the layers inside a block."""
     from torch import nn
 
     names = [name for name, _ in module.named_children()]
+    members: list[str] = []
     for name, m in module.named_modules():
-        if name and isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2:
-            names += [f"{name}.{child}" for child, _ in m.named_children()]
+        inside = any(name.startswith(f"{member}.") for member in members)
+        if name and not inside and isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2:
+            members += [f"{name}.{child}" for child, _ in m.named_children()]
     order = {name: i for i, (name, _) in enumerate(module.named_modules())}
-    return sorted(dict.fromkeys(names), key=order.__getitem__)
+    return sorted(dict.fromkeys(names + members), key=order.__getitem__)
 
 
 class TorchModel(Model):

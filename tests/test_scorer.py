@@ -130,3 +130,13 @@ def test_another_metric_is_another_benchmark_id(plugin):
     plugin(P(), "ridgefixed-plugin")
     result = brainbench.score("synthetic_generator", "synthetic.late", metric="ridgefixed", progress=False, layers=["block3"])
     assert (result.benchmark, result.metric, result.provenance.benchmark) == ("synthetic.late-ridgefixed", "ridgefixed", "synthetic.late-ridgefixed")
+
+
+def test_memory_limited_extraction_scores_the_same_and_duplicates_once(generator_results):
+    reference = generator_results["synthetic.late"]
+    limited = brainbench.score("synthetic_generator", "synthetic.late", progress=False, memory_limit="3MB", cache=False)
+    assert limited.layer == reference.layer and limited.layers == reference.layers and limited.raw == reference.raw
+    both = brainbench.score("synthetic_generator", "synthetic.late", layers=["block3", "block3.2", "depth:0-0.05"],
+                            progress=False)
+    assert list(both.layers) == ["block1.0", "block3.2", "block3"]
+    assert both.layers["block3"] == both.layers["block3.2"] == reference.layers["block3"]
