@@ -4,7 +4,7 @@ The key is the sha256 of a JSON record of: cache format, model name, weights tag
 hash, preprocessing fingerprint, layer, token mode, reduction (method, components, seed, fit
 size), stimulus-set content hash and stimulus order. Any change gives a new key, so a stale
 entry is never returned. Each entry is ``<key>.npy`` plus ``<key>.json`` (the key record, the
-array's shape and the file's sha256); the JSON is written last, so an entry without it does not
+array's shape and the file's CRC-32); the JSON is written last, so an entry without it does not
 exist. A hit whose file no longer matches its checksum is reported, deleted and recomputed.
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,17 @@ from .home import data_home
 __all__ = ["CACHE_ENV", "FORMAT", "ActivationCache"]
 
 CACHE_ENV = "BRAINBENCH_ACTIVATIONS"
-FORMAT = 1
+FORMAT = 2
 _CHUNK = 1 << 22
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def _file_crc32(path: Path) -> int:
+    """CRC-32 of the file: catches truncation and flipped bits at memory speed (not an adversary)."""
+    crc = 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+            crc = zlib.crc32(chunk, crc)
+    return crc
 
 
 class ActivationCache:
@@ -61,7 +63,7 @@ class ActivationCache:
             return None
         try:
             meta = json.loads(meta_path.read_text())
-            if not array_path.exists() or _file_sha256(array_path) != meta["sha256"]:
+            if not array_path.exists() or _file_crc32(array_path) != meta["crc32"]:
                 raise ValueError("its checksum does not match")
             array = np.load(array_path, mmap_mode="r")
             if list(array.shape) != meta["shape"]:
@@ -84,7 +86,7 @@ class ActivationCache:
                     if write is not None:
                         write(f)
                     else:
-                        meta = {"record": record, "shape": list(array.shape), "sha256": _file_sha256(array_path)}
+                        meta = {"record": record, "shape": list(array.shape), "crc32": _file_crc32(array_path)}
                         f.write(json.dumps(meta, indent=1, default=str).encode())
                 os.replace(tmp, path)
             except BaseException:

@@ -30,7 +30,7 @@ import numpy as np
 from .activation_cache import ActivationCache
 from .device import pick_device
 from .errors import BrainbenchError, ConfigError, MemoryBudgetError
-from .layers import LayerInfo, first_tensor, select_layers, trace
+from .layers import LayerInfo, first_tensor, select_layers
 from .memory import default_memory_limit, format_bytes, parse_memory
 from .progress import progress as progress_bar
 from .reduction import Projector, ReductionSpec, fit_indices, fit_pca, fit_srp
@@ -200,7 +200,7 @@ def plan_extraction(
     probe_ids = stimuli.ids[:2] if n >= 2 else stimuli.ids * 2
     x = _batch(model, stimuli, probe_ids).to(device)
     try:
-        traced = trace(model.module, x, prefix_tokens=model.prefix_tokens)
+        traced = model.trace(x)
     except BrainbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - say which model failed on which stimuli
@@ -341,17 +341,17 @@ def extract(
         description = f"{model.label}: pass {i + 1}/{len(plan.passes)}, {len(names)} layers"
         out = _run_pass(model, stimuli, [by_name[name] for name in names], plan, projectors, batch,
                         np.arange(plan.n_stimuli), description, progress)
-        for name, values in out.items():
-            p = by_name[name]
+        for name in names:  # hand each layer to disk and drop it, so one pass at most is ever in memory
+            values = out.pop(name)
             if store is not None:
-                arrays[name] = store.store(p.key, values, {"model": model.label, "layer": name})
+                arrays[name] = store.store(by_name[name].key, values, {"model": model.label, "layer": name})
             elif workdir is not None:
                 path = Path(workdir.name) / f"{i}-{len(arrays)}.npy"
                 np.save(path, values)
                 arrays[name] = np.load(path, mmap_mode="r")
             else:
                 arrays[name] = values
-        del out
+            del values
     attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash()}
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 

@@ -63,6 +63,7 @@ class TorchModel(Model):
         self._hash: str | None = None
         self._preprocess_hash: str | None = None
         self._table: list[LayerInfo] | None = None
+        self._traced: tuple[str, list[LayerInfo]] | None = None  # (probe batch key, table): the last trace
 
     @property
     def layers(self) -> list[str]:
@@ -78,8 +79,6 @@ class TorchModel(Model):
         (the first two of ``stimuli``, or two fixed noise images)."""
         import torch
 
-        from .layers import trace
-
         if stimuli is None and self._table is not None:
             return self._table
         if stimuli is None:
@@ -92,10 +91,21 @@ class TorchModel(Model):
             inputs = [self.stimulus(stimuli, s) for s in ids]
         device = pick_device(device)
         batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
-        table = trace(self.module.to(device), batch, prefix_tokens=self.prefix_tokens)
+        self.module.to(device)
+        table = self.trace(batch)
         if stimuli is None:
             self._table = table
         return table
+
+    def trace(self, batch: torch.Tensor) -> list[LayerInfo]:
+        """The layer table traced on ``batch``, reused while the batch, device and weights are the same."""
+        from .layers import trace
+
+        key = hashlib.sha256(batch.detach().cpu().contiguous().numpy().tobytes())
+        key.update(f"{batch.device}:{self.prefix_tokens}:{self.weights_hash()}".encode())
+        if self._traced is None or self._traced[0] != key.hexdigest():
+            self._traced = (key.hexdigest(), trace(self.module, batch, prefix_tokens=self.prefix_tokens))
+        return self._traced[1]
 
     def stimulus(self, stimuli: StimulusSet, stimulus_id: str) -> Any:
         """What ``preprocess`` takes for one stimulus: its image, or its caption for text models."""
