@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .files import atomic_path
 from .home import data_home
 
 __all__ = ["CACHE_ENV", "FORMAT", "ActivationCache"]
@@ -53,43 +53,35 @@ class ActivationCache:
         folder = self.root / key[:2]
         return folder / f"{key}.npy", folder / f"{key}.json"
 
-    def has(self, key: str) -> bool:
-        return self._paths(key)[1].exists()
-
-    def load(self, key: str) -> np.ndarray | None:
-        """The cached array (memory-mapped, read-only), or None when absent or corrupt."""
+    def verify(self, key: str) -> bool:
+        """Whether an intact entry exists; a corrupt one is reported (a warning) and deleted."""
         array_path, meta_path = self._paths(key)
         if not meta_path.exists():
-            return None
+            return False
         try:
             meta = json.loads(meta_path.read_text())
             if not array_path.exists() or _file_crc32(array_path) != meta["crc32"]:
                 raise ValueError("its checksum does not match")
-            array = np.load(array_path, mmap_mode="r")
-            if list(array.shape) != meta["shape"]:
-                raise ValueError(f"its shape {array.shape} is not the recorded {meta['shape']}")
+            shape = np.load(array_path, mmap_mode="r").shape
+            if list(shape) != meta["shape"]:
+                raise ValueError(f"its shape {shape} is not the recorded {meta['shape']}")
         except (ValueError, KeyError, OSError) as exc:
             warnings.warn(f"activation cache entry {array_path} is corrupt ({exc}); recomputing it", stacklevel=2)
             array_path.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
-            return None
-        return array
+            return False
+        return True
+
+    def read(self, key: str) -> np.ndarray:
+        """A verified entry, memory-mapped read-only."""
+        return np.load(self._paths(key)[0], mmap_mode="r")
 
     def store(self, key: str, array: np.ndarray, record: dict[str, Any]) -> np.ndarray:
-        """Write ``array`` atomically and return it memory-mapped from the cache."""
+        """Write ``array`` and then its record (the commit marker), each atomically; return it memory-mapped."""
         array_path, meta_path = self._paths(key)
-        array_path.parent.mkdir(parents=True, exist_ok=True)
-        for path, write in ((array_path, lambda f: np.save(f, array)), (meta_path, None)):
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    if write is not None:
-                        write(f)
-                    else:
-                        meta = {"record": record, "shape": list(array.shape), "crc32": _file_crc32(array_path)}
-                        f.write(json.dumps(meta, indent=1, default=str).encode())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return np.load(array_path, mmap_mode="r")
+        with atomic_path(array_path) as tmp, open(tmp, "wb") as f:
+            np.save(f, array)
+        meta = {"record": record, "shape": list(array.shape), "crc32": _file_crc32(array_path)}
+        with atomic_path(meta_path) as tmp:
+            tmp.write_text(json.dumps(meta, indent=1, default=str))
+        return self.read(key)

@@ -258,12 +258,11 @@ def layers(model: str, weights: str | None, layers: str | None, as_json: bool) -
 
     model_obj = get_model(model, weights=weights)
     table = model_obj.layer_table()
+    candidates = {i.name for i in select_layers(table, model_obj.default_layers, model=model_obj.label, strict=False)}
     if layers:
         table = select_layers(table, layers.split(","), model=model_obj.label)
-    defaults = set(model_obj.default_layers)
     rows = [{"layer": i.name, "type": i.type, "depth": i.depth, "shape": "x".join(map(str, i.shape)),
-             "tokens": i.tokens, "same_as": i.same_as or "", "candidate": i.name in defaults or i.module in defaults}
-            for i in table]
+             "tokens": i.tokens, "same_as": i.same_as or "", "candidate": i.name in candidates} for i in table]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

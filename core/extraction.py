@@ -81,6 +81,9 @@ class ExtractionPlan:
     batch_sizes: list[int] = field(default_factory=list)
     fit_passes: list[list[str]] = field(default_factory=list)  # PCA fits on a stimulus subset
     largest_layer: tuple[str, int] = ("", 0)  # of the whole model: name, bytes per stimulus
+    reduction: ReductionSpec | None = None
+    cache: ActivationCache | None = field(default=None, repr=False)
+    seed: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -220,7 +223,7 @@ def plan_extraction(
         if store and not _repeats(p, names):
             p.key = store.key({**record, "layer": info.name, "tokens": mode,
                                "reduction": reduction.key() if reduced != "none" else None})
-            p.cached = store.has(p.key)
+            p.cached = store.verify(p.key)
         plans.append(p)
     # a duplicate whose original was not requested is computed under its own name
     todo = [p for p in plans if not p.cached and not _repeats(p, names)]
@@ -228,8 +231,9 @@ def plan_extraction(
     forward = sum(info.units * info.itemsize for info in distinct)
     largest = max(distinct, key=lambda info: info.units * info.itemsize)
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
-                          largest_layer=(largest.name, largest.units * largest.itemsize))
-    _check_budget(plan, todo, reduction)
+                          largest_layer=(largest.name, largest.units * largest.itemsize),
+                          reduction=reduction, cache=store, seed=seed)
+    _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, limit - forward)
     plan.batch_sizes = [
         batch_size or int(max(1, min(MAX_BATCH, n, (limit - sum(p.stored_bytes for p in group)) // max(forward, 1))))
@@ -256,8 +260,8 @@ def _raw_units(info: LayerInfo, mode: str) -> int:
     return info.shape[-1] if info.tokens and mode in ("cls", "mean") else info.units
 
 
-def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan], reduction: ReductionSpec | None) -> None:
-    limit, forward = plan.memory_limit, plan.forward_bytes_per_stimulus
+def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan]) -> None:
+    limit, forward, reduction = plan.memory_limit, plan.forward_bytes_per_stimulus, plan.reduction
     if forward > limit:
         name, size = plan.largest_layer
         raise MemoryBudgetError(
@@ -306,37 +310,23 @@ def extract(
     stimuli: StimulusSet,
     layers: Sequence[str] | None = None,
     *,
-    tokens: str = "all",
-    reduce: str | ReductionSpec | None = None,
-    memory_limit: str | int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    cache: bool | ActivationCache = True,
-    seed: int | None = None,
     progress: bool = True,
+    **options: Any,
 ) -> Features:
-    """Features of ``stimuli`` at ``layers`` of ``model`` (see the module docstring for the steps)."""
+    """Features of ``stimuli`` at ``layers`` of ``model`` (see the module docstring for the steps).
+
+    ``options`` are :func:`plan_extraction`'s: ``tokens``, ``reduce``, ``memory_limit``, ``batch_size``,
+    ``device``, ``cache`` and ``seed``.
+    """
     import torch
 
-    seed = model.seed if seed is None else seed
-    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
-    store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
-    plan = plan_extraction(model, stimuli, layers, tokens=tokens, reduce=reduction, memory_limit=memory_limit,
-                           batch_size=batch_size, device=device, cache=store or False, seed=seed)
+    plan = plan_extraction(model, stimuli, layers, **options)
+    store = plan.cache
     by_name = {p.name: p for p in plan.layers}
-    arrays: dict[str, Any] = {}
-    for p in plan.layers:
-        if p.cached:
-            loaded = store.load(p.key)  # type: ignore[union-attr]
-            if loaded is None:  # corrupt: recompute it in a pass of its own
-                p.cached, p.pass_index = False, len(plan.passes)
-                plan.passes.append([p.name])
-                plan.batch_sizes.append(plan.batch_sizes[0] if plan.batch_sizes else min(MAX_BATCH, plan.n_stimuli))
-            else:
-                arrays[p.name] = loaded
+    arrays: dict[str, Any] = {p.name: store.read(p.key) for p in plan.layers if p.cached}  # type: ignore[union-attr]
     workdir = tempfile.TemporaryDirectory(prefix="brainbench-features-") if store is None and len(plan.passes) > 1 else None
-    torch.manual_seed(seed)
-    projectors = _projectors(model, stimuli, plan, reduction, progress)
+    torch.manual_seed(plan.seed)
+    projectors = _projectors(model, stimuli, plan, progress)
     for i, (names, batch) in enumerate(zip(plan.passes, plan.batch_sizes)):
         description = f"{model.label}: pass {i + 1}/{len(plan.passes)}, {len(names)} layers"
         out = _run_pass(model, stimuli, [by_name[name] for name in names], plan, projectors, batch,
@@ -356,9 +346,9 @@ def extract(
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 
 
-def _projectors(model: TorchModel, stimuli: StimulusSet, plan: ExtractionPlan, reduction: ReductionSpec | None,
-                show: bool) -> dict[str, Projector]:
+def _projectors(model: TorchModel, stimuli: StimulusSet, plan: ExtractionPlan, show: bool) -> dict[str, Projector]:
     """Per reduced layer, its projection: SRP drawn from the seed, PCA fitted on a stimulus subset."""
+    reduction = plan.reduction
     if reduction is None:
         return {}
     todo = [p for p in plan.layers if p.pass_index is not None and p.reduction != "none"]

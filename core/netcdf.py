@@ -8,13 +8,12 @@ Stimulus sets are a CSV (``stimulus_id``, ``filename``, metadata) plus a flat ZI
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DataFileError
+from .files import atomic_path
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["read_assembly", "read_stimulus_set", "write_assembly", "write_stimulus_set"]
 
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n")
-
-
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def write_assembly(
@@ -50,12 +42,8 @@ def write_assembly(
     sid = stimulus_set_identifier or assembly.attrs.get("stimulus_set_identifier")
     if sid:
         ds.attrs["stimulus_set_identifier"] = str(sid)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -96,18 +84,12 @@ def write_stimulus_set(stimuli: StimulusSet, csv_path: str | Path, zip_path: str
     csv_path, zip_path = Path(csv_path), Path(zip_path)
     table = stimuli.table.copy()
     table["filename"] = [f"{sid}.png" for sid in table["stimulus_id"]]
-    tmp_zip, tmp_csv = _atomic_target(zip_path), _atomic_target(csv_path)
-    try:
+    with atomic_path(csv_path) as tmp_csv, atomic_path(zip_path) as tmp_zip:  # the ZIP lands first
         with zipfile.ZipFile(tmp_zip, "w") as zf:
             for sid, name in zip(table["stimulus_id"], table["filename"]):
                 with zf.open(name, "w") as fh:
                     stimuli.image(sid).save(fh, format="PNG")
         table.to_csv(tmp_csv, index=False)
-        os.replace(tmp_zip, zip_path)
-        os.replace(tmp_csv, csv_path)
-    finally:
-        tmp_zip.unlink(missing_ok=True)
-        tmp_csv.unlink(missing_ok=True)
     return csv_path, zip_path
 
 

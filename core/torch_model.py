@@ -62,7 +62,6 @@ class TorchModel(Model):
         self._default_layers = list(default_layers) if default_layers else blocks(module)
         self._hash: str | None = None
         self._preprocess_hash: str | None = None
-        self._table: list[LayerInfo] | None = None
         self._traced: tuple[str, list[LayerInfo]] | None = None  # (probe batch key, table): the last trace
 
     @property
@@ -79,8 +78,6 @@ class TorchModel(Model):
         (the first two of ``stimuli``, or two fixed noise images)."""
         import torch
 
-        if stimuli is None and self._table is not None:
-            return self._table
         if stimuli is None:
             rng = np.random.default_rng(0)
             size = self.card.input_size or 224
@@ -92,13 +89,10 @@ class TorchModel(Model):
         device = pick_device(device)
         batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
         self.module.to(device)
-        table = self.trace(batch)
-        if stimuli is None:
-            self._table = table
-        return table
+        return self.trace(batch)
 
     def trace(self, batch: torch.Tensor) -> list[LayerInfo]:
-        """The layer table traced on ``batch``, reused while the batch, device and weights are the same."""
+        """The layer table traced on ``batch``; the last one is reused while the batch, device and weights are the same."""
         from .layers import trace
 
         key = hashlib.sha256(batch.detach().cpu().contiguous().numpy().tobytes())

@@ -114,7 +114,8 @@ def test_layers_lists_depths_shapes_and_duplicates(cli):
     names = [r["layer"] for r in rows]
     assert names[:4] == ["block1.0", "block1.1", "block1.2", "block1"] and names[-1] == "head"
     by_name = {r["layer"]: r for r in rows}
-    assert by_name["block1"]["same_as"] == "block1.2" and by_name["block1"]["candidate"]
+    assert by_name["block1"]["same_as"] == "block1.2"
+    assert [r["layer"] for r in rows if r["candidate"]] == ["block1", "block2", "block3"]
     assert by_name["block1.0"]["shape"] == "16x32x32" and rows[0]["depth"] == 0 and rows[-1]["depth"] == 1
     assert [r["layer"] for r in json.loads(cli("layers", "synthetic_generator", "--layers", "depth:0.9-1", "--json"))] == ["head.1", "head"]
 
@@ -129,7 +130,7 @@ def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
     for i in range(3):
         Image.fromarray(np.full((20, 30, 3), 40 * i, dtype=np.uint8)).save(folder / f"img{i}.png")
     plan = json.loads(cli("extract", "-m", "synthetic_generator", "-s", str(folder), "--layers", "block*", "--dry-run",
-                          "--memory-limit", "2MB", "--json"))
+                          "--memory-limit", "2MB", "--json", "-o", str(tmp_path / "out")))
     assert [r["layer"] for r in plan["layers"]] == ["block1.0", "block1.1", "block1.2", "block1", "block2.0", "block2.1",
                                                     "block2.2", "block2", "block3.0", "block3.1", "block3.2", "block3"]
     assert plan["layers"][0]["bytes"] == 3 * 16 * 32 * 32 * 4 and plan["layers"][3]["same_as"] == "block1.2"

@@ -314,12 +314,27 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(tmp_path):
         assert np.array_equal(model.extract(stimuli, ["conv"], cache=cache, progress=False)["conv"].values, expected)
 
 
+class Recorder(nn.Module):
+    """Records whether its forward ran under inference mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(torch.is_inference_mode_enabled())
+        return x * 2
+
+
 def test_extraction_is_deterministic_and_in_inference_mode():
     model, stimuli = net_model(), tiny_stimulus_set(n=5)
     a = extract(model, stimuli, ["fc"], cache=False, progress=False)
     b = extract(model, stimuli, ["fc"], cache=False, progress=False)
     assert a["fc"].values.tobytes() == b["fc"].values.tobytes()
-    assert not model.module.training
+    recorder = Recorder()
+    extract(brainbench.wrap(nn.Sequential(recorder, nn.Flatten()), to_tensor, name="rec"), stimuli, ["1"],
+            batch_size=2, cache=False, progress=False)
+    assert recorder.seen == [True] * 4  # the trace, then 3 batches
 
 
 def test_efficientnet_lite0_logits_through_the_extraction_path():

@@ -134,7 +134,12 @@ def test_another_metric_is_another_benchmark_id(plugin):
 
 def test_memory_limited_extraction_scores_the_same_and_duplicates_once(generator_results):
     reference = generator_results["synthetic.late"]
-    limited = brainbench.score("synthetic_generator", "synthetic.late", progress=False, memory_limit="3MB", cache=False)
+    from brainbench.extraction import plan_extraction
+
+    model = brainbench.get_model("synthetic_generator")
+    stimuli = brainbench.get_dataset("synthetic").stimulus_set()
+    assert len(plan_extraction(model, stimuli, memory_limit="2MB", cache=False).passes) > 1
+    limited = brainbench.score(model, "synthetic.late", progress=False, memory_limit="2MB", cache=False)
     assert limited.layer == reference.layer and limited.layers == reference.layers and limited.raw == reference.raw
     both = brainbench.score("synthetic_generator", "synthetic.late", layers=["block3", "block3.2", "depth:0-0.05"],
                             progress=False)

@@ -56,15 +56,14 @@ def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int
 
     name = f"{PREFIX}{'text-' if tower == 'text' else ''}{arch}.{tag}"
     weights = resolve_weights(name, weights, [tag, "random"])
+    row = _row(arch, tag, tower)
     torch.manual_seed(seed)
     if weights == "random":
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
     else:
-        row = _row(arch, tag, tower)
         model, _, preprocess = hub_weights(name, row["hub"], lambda: open_clip.create_model_and_transforms(
             arch, pretrained=tag, cache_dir=str(hf_hub_root())))
     image_tower, text_tower = _towers()
-    row = _row(arch, tag, tower)
     if tower == "text":
         tokenizer = open_clip.get_tokenizer(arch)
         return TorchModel(text_tower(model), lambda text: tokenizer([text])[0], _card(row, arch, tag, tower),
