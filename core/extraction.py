@@ -373,6 +373,18 @@ def _forward_error(model: TorchModel, ids: Sequence[str], x: torch.Tensor, exc: 
                            f"{type(exc).__name__}: {exc}; check that its preprocessing produces the input it expects")
 
 
+def _token_mean(tokens: torch.Tensor, mask: torch.Tensor | None, layer: str) -> torch.Tensor:
+    """Mean over the token axis of ``tokens`` (batch, tokens, channels); with a ``mask`` (batch, tokens),
+    over the real tokens only: sum_t m_t x_t / sum_t m_t (padding of text models left out)."""
+    if mask is None:
+        return tokens.mean(1)
+    if mask.shape != tokens.shape[:2]:
+        raise BrainbenchError(f"layer {layer!r} has {tokens.shape[1]} tokens after the prefix but the model's token "
+                              f"mask has {mask.shape[1]}; use --tokens all for this layer")
+    weights = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1)
+
+
 def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], plan: ExtractionPlan,
               projectors: dict[str, Projector], batch_size: int, rows: np.ndarray, description: str, show: bool,
               *, raw: bool = False) -> dict[str, np.ndarray]:
@@ -388,7 +400,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
         wanted.setdefault(p.info.module, {})[p.info.call] = p
     calls = dict.fromkeys(wanted, 0)
     prefix = model.prefix_tokens or 0
-    state = {"offset": 0}
+    state: dict[str, Any] = {"offset": 0, "mask": None}
     modules = dict(model.module.named_modules())
 
     def hook_for(module_name: str):
@@ -405,7 +417,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
             if p.info.tokens and p.tokens == "cls":
                 out = out[:, 0]
             elif p.info.tokens and p.tokens == "mean":
-                out = out[:, prefix:].mean(1)
+                out = _token_mean(out[:, prefix:], state["mask"], p.name)
             flat = out.reshape(out.shape[0], -1)
             if not raw and p.name in projectors:
                 flat = projectors[p.name](flat)
@@ -423,6 +435,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
                 batch_ids = [ids[i] for i in rows[start : start + batch_size]]
                 x = _batch(model, stimuli, batch_ids).to(plan.device)
                 state["offset"] = start
+                state["mask"] = None if model.token_mask is None else model.token_mask(x)[:, prefix:]
                 calls.update(dict.fromkeys(calls, 0))
                 try:
                     model.module(x)

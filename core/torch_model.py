@@ -54,11 +54,13 @@ class TorchModel(Model):
         seed: int = 0,
         prefix_tokens: int | None = None,
         modality: str = "image",
+        token_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         self.module = module.eval()
         self.preprocess = preprocess
         self.card, self.weights, self.seed, self.prefix_tokens = card, weights, seed, prefix_tokens
         self.modality = modality  # "image": preprocess takes a PIL image; "text": a caption string
+        self.token_mask = token_mask  # input batch -> (batch, tokens) bool, False at padding; for --tokens mean
         self._default_layers = list(default_layers) if default_layers else blocks(module)
         self._hash: str | None = None
         self._preprocess_hash: str | None = None
@@ -150,15 +152,18 @@ def wrap(
     layers: Sequence[str] | None = None,
     weights: str = "custom",
     prefix_tokens: int | None = None,
+    modality: str = "image",
+    token_mask: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **card: Any,
 ) -> TorchModel:
     """Make any module scorable: ``brainbench.wrap(net, transform, name="mynet")``.
 
     ``prefix_tokens``: for transformers, how many tokens (CLS, registers) precede the patch tokens.
+    ``modality="text"``: ``preprocess`` takes a caption; ``token_mask(batch)`` marks real (not padding) tokens.
     ``card`` fields (source, task, training_data...) describe the model for listings."""
     card.setdefault("source", "user")
     card.setdefault("architecture", type(module).__name__)
     card.setdefault("weights", [weights])
     card.setdefault("parameters", sum(p.numel() for p in module.parameters()))
     return TorchModel(module, preprocess, ModelCard(name=name, **card), weights=weights, default_layers=layers,
-                      prefix_tokens=prefix_tokens)
+                      prefix_tokens=prefix_tokens, modality=modality, token_mask=token_mask)

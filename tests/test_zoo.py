@@ -22,8 +22,8 @@ from brainbench.torchvision_compat import import_torchvision
 def test_listing_thousands_of_models_imports_no_model_library():
     code = (
         "import sys, json, brainbench\n"
-        "names = {s: len(brainbench.list_models(where={'source': s})) for s in ('torchvision', 'timm', 'open_clip')}\n"
-        "heavy = [m for m in ('torch', 'torchvision', 'timm', 'open_clip') if m in sys.modules]\n"
+        "names = {s: len(brainbench.list_models(where={'source': s})) for s in ('torchvision', 'timm', 'open_clip', 'huggingface')}\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'timm', 'open_clip', 'transformers') if m in sys.modules]\n"
         "print(json.dumps([names, heavy]))\n"
     )
     counts, heavy = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -31,6 +31,7 @@ def test_listing_thousands_of_models_imports_no_model_library():
     assert counts["torchvision"] == len({r["name"] for r in read_table("torchvision")}) >= 80
     assert counts["timm"] == len(read_table("timm")) >= 1000
     assert counts["open_clip"] == len(read_table("open_clip")) >= 100
+    assert counts["huggingface"] == len(read_table("huggingface")) >= 6
 
 
 def _installed(source):
@@ -141,10 +142,24 @@ def test_open_clip_image_and_text_towers():
     np.testing.assert_allclose(out.values, reference.numpy(), rtol=1e-4, atol=1e-5)
     assert out.sizes == {"presentation": 3, "neuroid": 512}
 
+    # the token mean runs from start to end of text: padding left out
+    layer = "clip.transformer.resblocks.0"
+    shouted = StimulusSet.from_texts(["a cat !", "two dogs in the snow"])
+    mean = text.extract(shouted, [layer], tokens="mean", progress=False, cache=False)[layer].values
+    ids = open_clip.get_tokenizer("ViT-B-32")(["a cat !", "two dogs in the snow"])
+    clip = text.module.clip
+    with torch.inference_mode():
+        tokens = clip.transformer.resblocks[0](clip.token_embedding(ids) + clip.positional_embedding,
+                                               attn_mask=clip.attn_mask)
+    assert ids[0, 4] == 49407 and ids[1, 6] == 49407  # end of text
+    np.testing.assert_allclose(mean[0], tokens[0, :5].mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mean[1], tokens[1, :7].mean(0).numpy(), rtol=1e-4, atol=1e-5)
+
 
 @pytest.mark.parametrize(("name", "folder"), [
     ("timm-resnet18.a1_in1k", "models--timm--resnet18.a1_in1k"),
     ("openclip-ViT-B-32.laion2b_s34b_b79k", "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"),
+    ("hf-bert-base-uncased", "models--google-bert--bert-base-uncased"),
 ])
 def test_uncached_hub_weights_offline_say_where_to_put_them(name, folder, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

