@@ -349,3 +349,8 @@ def _print_plan(plan: Any) -> None:
     rows = [[r["layer"], r["type"], r["depth"], r["shape"], r["tokens"], r["units"], format_bytes(r["bytes"]),
              r["same_as"], r["pass"]] for r in plan.rows()]
     _console().print(_table(plan.summary(), columns, rows))
+
+
+from .data_cli import data  # noqa: E402 - its commands use the helpers above
+
+main.add_command(data)

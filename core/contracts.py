@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import xarray as xr
 
     from .cards import DatasetCard, MetricCard, ModelCard, TunerCard
+    from .downloads import RemoteFile
     from .splits import Split
     from .stimuli import StimulusSet
 
@@ -73,13 +76,33 @@ class Model(ABC):
 
 
 class Dataset(ABC):
-    """A stimulus set and, for brain data, its neural assembly."""
+    """A stimulus set and, for brain data, its neural assembly.
+
+    A dataset that downloads declares its ``files`` (:class:`brainbench.downloads.RemoteFile`,
+    each with URL and checksum); they live in ``<data home>/datasets/<folder>``, and
+    ``path(name)`` fetches one on first use (from the mirror, else the publisher)."""
 
     card: DatasetCard
+    files: tuple[RemoteFile, ...] = ()
 
     @property
     def name(self) -> str:
         return self.card.name
+
+    @property
+    def folder(self) -> str:
+        """The dataset's folder in the data home and in a mirror."""
+        return self.name
+
+    def path(self, name: str, *, progress: bool = True) -> Path:
+        """Local, verified copy of the declared file ``name``."""
+        from .downloads import fetch
+        from .errors import UnknownNameError
+
+        by_name = {f.name: f for f in self.files}
+        if name not in by_name:
+            raise UnknownNameError(f"file of dataset {self.name}", name, by_name)
+        return fetch(by_name[name], self.folder, progress=progress)
 
     @abstractmethod
     def stimulus_set(self) -> StimulusSet:

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 __all__ = [
     "AssemblyError",
     "BrainbenchError",
+    "ChecksumError",
     "ConfigError",
     "DataFileError",
+    "DownloadError",
     "DuplicateNameError",
     "MemoryBudgetError",
     "PluginError",
@@ -83,3 +85,11 @@ class WeightsNotFoundError(BrainbenchError, FileNotFoundError):
 
 class ResultsStoreError(BrainbenchError):
     """The results store cannot be opened or written (read-only, locked, bad URL)."""
+
+
+class DownloadError(BrainbenchError, OSError):
+    """A dataset file could not be fetched from the mirror or its publisher."""
+
+
+class ChecksumError(DownloadError):
+    """A fetched file's hash is not the one its dataset declares (the file is removed)."""

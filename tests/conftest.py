@@ -10,16 +10,22 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
 collect_ignore = ["example_plugin"]  # its own tests run after it is installed (test_third_party_plugin)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _offline_home(tmp_path_factory):
-    """Every test runs offline with its own data home, torch hub dir and results database."""
+    """The test session runs offline with its own data home, torch hub dir and results database, and the
+    real data in ../shared/data as its dataset mirror (where that folder is beside the checkout)."""
     home = tmp_path_factory.mktemp("bbhome")
-    saved = {k: os.environ.get(k) for k in ("BRAINBENCH_HOME", "BRAINBENCH_OFFLINE", "TORCH_HOME", "BRAINBENCH_DB")}
+    keys = ("BRAINBENCH_HOME", "BRAINBENCH_OFFLINE", "TORCH_HOME", "BRAINBENCH_DB", "BRAINBENCH_MIRROR")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(BRAINBENCH_HOME=str(home), BRAINBENCH_OFFLINE="1", TORCH_HOME=str(home / "torch"))
     os.environ.pop("BRAINBENCH_DB", None)
+    os.environ.pop("BRAINBENCH_MIRROR", None)
+    if SHARED_DATA.is_dir():
+        os.environ["BRAINBENCH_MIRROR"] = str(SHARED_DATA)
     yield home
     for key, value in saved.items():
         if value is None:

@@ -1,0 +1,126 @@
+"""``brainbench data``: what datasets are present, how big, whether they verify; fetch and remove them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import _console, _table, handle_errors
+
+__all__ = ["data"]
+
+
+def _datasets(names: tuple[str, ...]) -> list[Any]:
+    from .registry import get_dataset, list_entries
+
+    chosen = names or tuple(e.name for e in list_entries("dataset"))
+    return [get_dataset(name) for name in chosen]
+
+
+def _local(dataset: Any, name: str) -> Path:
+    from .downloads import dataset_dir
+
+    return dataset_dir(dataset.folder) / name
+
+
+@click.group()
+def data() -> None:
+    """Dataset files in the data home: list, fetch, verify, path, rm."""
+
+
+@data.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def list_cmd(as_json: bool) -> None:
+    """Every dataset's files: how many are present and their size on disk (no hashing)."""
+    from .memory import format_bytes
+
+    rows = []
+    for ds in _datasets(()):
+        present = [_local(ds, f.name) for f in ds.files if _local(ds, f.name).is_file()]
+        rows.append({"name": ds.name, "files": len(ds.files), "present": len(present),
+                     "bytes": sum(p.stat().st_size for p in present),
+                     "folder": str(_local(ds, "")) if ds.files else ""})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _console().print(_table("datasets", ["name", "files", "present", "size", "folder"],
+                            [[r["name"], r["files"] or "built in", r["present"], format_bytes(r["bytes"]), r["folder"]]
+                             for r in rows]))
+
+
+@data.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def fetch(names: tuple[str, ...], quiet: bool) -> None:
+    """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
+    for ds in _datasets(names):
+        for f in ds.files:
+            click.echo(ds.path(f.name, progress=not quiet))
+
+
+@data.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def verify(names: tuple[str, ...], as_json: bool) -> None:
+    """Hash every present file against its declared checksum; exit status 1 if any file is damaged."""
+    from .downloads import file_hash
+    from .downloads import verify as verified
+
+    rows = []
+    for ds in _datasets(names):
+        for f in ds.files:
+            path = _local(ds, f.name)
+            if not path.is_file():
+                status, actual = "missing", ""
+            elif verified(f, path):
+                status, actual = "ok", f.digest
+            else:
+                status, actual = "damaged", file_hash(path, f.algorithm)
+            rows.append({"dataset": ds.name, "file": f.name, "status": status, "expected": f"{f.algorithm}:{f.digest}",
+                         "actual": actual})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        _console().print(_table("verification", ["dataset", "file", "status", "expected", "actual"],
+                                [[r["dataset"], r["file"], r["status"], r["expected"][:20], r["actual"][:12]]
+                                 for r in rows]))
+    if any(r["status"] == "damaged" for r in rows):
+        raise SystemExit(1)
+
+
+@data.command()
+@click.argument("name")
+@handle_errors
+def path(name: str) -> None:
+    """The folder that holds a dataset's files."""
+    click.echo(_local(_datasets((name,))[0], ""))
+
+
+@data.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--yes", "-y", is_flag=True, help="do not ask")
+@handle_errors
+def rm(names: tuple[str, ...], yes: bool) -> None:
+    """Delete the named datasets' files (and what was unpacked from them) from the data home."""
+    for ds in _datasets(names):
+        targets = []
+        for f in ds.files:
+            path = _local(ds, f.name)
+            unpacked = [path.with_suffix("")] if path.suffix == ".zip" else []
+            targets += [p for p in (path, path.with_name(f".{path.name}.verified"),
+                                    path.with_name(f".{path.name}.lock"), *unpacked) if p.exists()]
+        if not targets:
+            click.echo(f"{ds.name}: nothing to remove")
+            continue
+        if not yes and not click.confirm(f"remove {len(targets)} files/folders of {ds.name}?"):
+            continue
+        for target in targets:
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        click.echo(f"{ds.name}: removed {len(targets)}")

@@ -1,0 +1,181 @@
+"""Dataset files: the mirror, the real HTTP download path (a server on 127.0.0.1 serving the real
+files in ../shared/data), resume, checksums, locking, damaged archives, and the data CLI."""
+
+import hashlib
+import http.server
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from brainbench.cli import main
+from brainbench.downloads import RemoteFile, dataset_dir, fetch, unpack
+from brainbench.errors import ChecksumError, DataFileError, DownloadError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+NAME = "responses_raw_210325.npy"  # 2 MB: large enough to be sent in several chunks
+SOURCE = SHARED / "cowley2023_v4" / NAME
+needs_shared = pytest.mark.skipif(not SOURCE.exists(), reason="../shared/data is not beside this checkout")
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINBENCH_HOME", str(tmp_path / "home"))
+
+
+def _file(url="https://example.invalid/responses.npy"):
+    return RemoteFile(NAME, url, sha256=hashlib.sha256(SOURCE.read_bytes()).hexdigest())
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """Serves ``root``; honours Range requests; records them; can drop the first transfer after ``cut`` bytes."""
+
+    def __init__(self, root: Path):
+        self.root, self.requests, self.cut = root, [], None
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        server: Server = self.server
+        path = server.root / self.path.lstrip("/")
+        server.requests.append((self.path, self.headers.get("Range")))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        body = data[start:]
+        if server.cut is not None:
+            body, server.cut = body[: server.cut], None
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    srv = Server(SHARED)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@needs_shared
+def test_mirror_directory_copy_is_verified_and_reused(monkeypatch):
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(SHARED))
+    path = fetch(_file(), "cowley2023_v4", progress=False)
+    assert path == dataset_dir("cowley2023_v4") / NAME and path.read_bytes() == SOURCE.read_bytes()
+    mtime = path.stat().st_mtime_ns
+    assert fetch(_file(), "cowley2023_v4", progress=False).stat().st_mtime_ns == mtime  # not fetched twice
+    assert not list(path.parent.glob("*.part"))
+
+
+@needs_shared
+def test_http_download_resumes_an_interrupted_transfer(monkeypatch, server):
+    monkeypatch.setenv("BRAINBENCH_MIRROR", server.url)
+    server.cut = 700_000  # the first transfer stops part-way
+    with pytest.raises(DownloadError, match="stopped at 700000 of"):
+        fetch(_file(), "cowley2023_v4", progress=False)
+    dest = dataset_dir("cowley2023_v4") / NAME
+    assert not dest.exists() and dest.with_name(f"{NAME}.part").stat().st_size == 700_000
+    path = fetch(_file(), "cowley2023_v4", progress=False)
+    assert path.read_bytes() == SOURCE.read_bytes()
+    assert server.requests == [(f"/cowley2023_v4/{NAME}", None), (f"/cowley2023_v4/{NAME}", "bytes=700000-")]
+
+
+@needs_shared
+def test_publisher_url_is_used_when_online(monkeypatch, server):
+    monkeypatch.delenv("BRAINBENCH_OFFLINE")
+    path = fetch(_file(f"{server.url}/cowley2023_v4/{NAME}"), "somewhere", progress=False)
+    assert path.read_bytes() == SOURCE.read_bytes()
+
+
+@needs_shared
+def test_two_fetches_at_once_download_once(monkeypatch, server):
+    monkeypatch.setenv("BRAINBENCH_MIRROR", server.url)
+    errors = []
+
+    def run():
+        try:
+            fetch(_file(), "cowley2023_v4", progress=False)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(server.requests) == 1
+
+
+@needs_shared
+def test_checksum_mismatch_removes_the_file_and_names_both_hashes(monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror" / "cowley2023_v4"
+    mirror.mkdir(parents=True)
+    (mirror / NAME).write_bytes(SOURCE.read_bytes()[:-1] + b"\0")
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(tmp_path / "mirror"))
+    damaged = hashlib.sha256((mirror / NAME).read_bytes()).hexdigest()
+    with pytest.raises(ChecksumError) as info:
+        fetch(_file(), "cowley2023_v4", progress=False)
+    assert _file().sha256 in str(info.value) and damaged in str(info.value) and "removed" in str(info.value)
+    folder = dataset_dir("cowley2023_v4")
+    assert not (folder / NAME).exists() and not list(folder.glob("*.part"))
+
+
+@needs_shared
+def test_unreachable_publisher_without_mirror_says_what_to_download_and_where(monkeypatch):
+    monkeypatch.delenv("BRAINBENCH_MIRROR", raising=False)
+    url = "http://127.0.0.1:9/cowley/responses.npy"  # the discard port: nothing listens
+    with pytest.raises(DownloadError) as info:
+        fetch(_file(url), "cowley2023_v4", progress=False)
+    message = str(info.value)
+    assert "BRAINBENCH_OFFLINE forbids" in message and url in message
+    assert str(dataset_dir("cowley2023_v4") / NAME) in message and "BRAINBENCH_MIRROR" in message
+    monkeypatch.delenv("BRAINBENCH_OFFLINE")
+    with pytest.raises(DownloadError, match="URLError"):
+        fetch(_file(url), "cowley2023_v4", progress=False)
+
+
+def test_damaged_zip_is_a_clear_error_and_leaves_nothing(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("image0001.jpg", b"x" * 5000)
+    raw = bytearray(archive.read_bytes())
+    raw[60:70] = b"\xff" * 10  # inside the member's data: its CRC no longer matches
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match="not a readable zip archive"):
+        unpack(archive, tmp_path / "images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zip"]
+
+
+@needs_shared
+def test_data_cli_fetch_verify_path_rm(monkeypatch):
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(SHARED))
+    runner = CliRunner()
+    fetched = runner.invoke(main, ["data", "fetch", "cowley2023_190923", "-q"])
+    assert fetched.exit_code == 0, fetched.output
+    folder = Path(runner.invoke(main, ["data", "path", "cowley2023_190923"]).output.strip())
+    assert (folder / "images_190923.zip").exists()
+    listed = runner.invoke(main, ["data", "list", "--json"])
+    row = next(r for r in __import__("json").loads(listed.output) if r["name"] == "cowley2023_190923")
+    assert row["present"] == row["files"] == 2
+    assert runner.invoke(main, ["data", "verify", "cowley2023_190923"]).exit_code == 0
+    (folder / "responses_avg_190923.npy").write_bytes(b"damaged")
+    damaged = runner.invoke(main, ["data", "verify", "cowley2023_190923", "--json"])
+    assert damaged.exit_code == 1 and '"damaged"' in damaged.output
+    removed = runner.invoke(main, ["data", "rm", "cowley2023_190923", "-y"])
+    assert removed.exit_code == 0 and not (folder / "images_190923.zip").exists()
