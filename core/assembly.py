@@ -117,9 +117,11 @@ def validate_assembly(
     return assembly
 
 
-def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None) -> xr.DataArray:
-    """Neuroids of the given region(s) and subject(s); an empty selection is an error naming what exists."""
-    mask = np.ones(assembly.sizes[NEUROID], dtype=bool)
+def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None,
+           *, dim: str = NEUROID) -> xr.DataArray:
+    """Neuroids (or the entries of ``dim``, e.g. ``rdm``) of the given region(s) and subject(s); an unknown
+    region or subject is an error naming those that exist."""
+    mask = np.ones(assembly.sizes[dim], dtype=bool)
     for coord, wanted in (("region", region), ("subject", subjects)):
         if wanted is None or wanted == "all":
             continue
@@ -127,9 +129,9 @@ def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None, su
         values = assembly[coord].values.astype(str)
         unknown = sorted(set(wanted) - set(values.tolist()))
         if unknown:
-            raise AssemblyError(f"no neuroids with {coord} {unknown}; the assembly has {sorted(set(values.tolist()))}")
+            raise AssemblyError(f"no {dim}s with {coord} {unknown}; the assembly has {sorted(set(values.tolist()))}")
         mask &= np.isin(values, wanted)
-    return assembly.isel({NEUROID: mask})
+    return assembly.isel({dim: mask})
 
 
 def average_repetitions(assembly: xr.DataArray) -> xr.DataArray:

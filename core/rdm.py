@@ -1,0 +1,111 @@
+"""RDM targets: brain data that exists only as representational dissimilarity matrices.
+
+An RDM assembly is a DataArray with dims ``(rdm, stimulus, stimulus_b)``: one symmetric matrix per
+``rdm`` entry, which carries ``subject`` and ``region`` (and e.g. ``session``) coords; ``stimulus``
+and ``stimulus_b`` both carry the ``stimulus_id`` (as ``stimulus_id`` and ``stimulus_id_b``).
+RSA-type metrics compare a model's RDM with each entry over the upper triangle.
+
+Noise ceiling across subjects (Nili et al. 2014), for a comparison ``c`` (Spearman by default),
+with subject RDMs D_1..D_S:
+  upper = mean_s c(D_s, mean_t D_t)          (no model can beat the subjects' own mean)
+  lower = mean_s c(D_s, mean_{t != s} D_t)   (leave-one-subject-out: what a perfect model reaches at least)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import AssemblyError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["RDM_DIMS", "compare", "is_rdm_assembly", "noise_ceiling", "rdm_assembly", "upper_triangle"]
+
+RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
+COMPARISONS = ("spearman", "pearson")
+
+
+def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Sequence[str], region: Sequence[str] | str,
+                 rdm_coords: dict[str, Sequence[object]] | None = None, attrs: dict | None = None) -> xr.DataArray:
+    """A validated RDM assembly from an ``(rdm, stimulus, stimulus)`` array (or one condensed vector per RDM)."""
+    import xarray as xr
+    from scipy.spatial.distance import squareform
+
+    rdms = np.asarray(rdms, dtype=np.float64)
+    if rdms.ndim == 2:  # condensed upper triangles
+        rdms = np.stack([squareform(r, checks=False) for r in rdms])
+    n = len(rdms)
+    regions = [region] * n if isinstance(region, str) else list(region)
+    ids = [str(s) for s in stimulus_id]
+    coords = {"subject": ("rdm", [str(s) for s in subject]), "region": ("rdm", regions),
+              "stimulus_id": ("stimulus", ids), "stimulus_id_b": ("stimulus_b", ids)}
+    coords.update({k: ("rdm", list(v)) for k, v in (rdm_coords or {}).items()})
+    try:
+        assembly = xr.DataArray(rdms, dims=RDM_DIMS, coords=coords, attrs={"kind": "rdm", **(attrs or {})})
+    except ValueError as exc:
+        raise AssemblyError(f"RDM assembly: {exc}") from None
+    return validate_rdms(assembly)
+
+
+def is_rdm_assembly(assembly: xr.DataArray) -> bool:
+    return tuple(assembly.dims) == RDM_DIMS
+
+
+def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:
+    """Square, symmetric, finite, zero diagonal; stimulus ids unique and the same on both axes."""
+    values = assembly.values
+    ids = assembly["stimulus_id"].values
+    if values.shape[1] != values.shape[2]:
+        raise AssemblyError(f"RDMs must be square; got {values.shape[1]} x {values.shape[2]}")
+    if len(set(ids)) != len(ids) or list(ids) != list(assembly["stimulus_id_b"].values):
+        raise AssemblyError("RDM stimulus ids must be unique and identical on both stimulus axes")
+    if not np.isfinite(values).all():
+        bad = sorted(set(assembly["subject"].values[~np.isfinite(values).all(axis=(1, 2))].astype(str).tolist()))
+        raise AssemblyError(f"RDMs of subjects {bad} contain NaN or infinite dissimilarities")
+    if not np.allclose(values, values.transpose(0, 2, 1), atol=1e-6):
+        raise AssemblyError("RDMs must be symmetric (dissimilarity of a to b equals b to a)")
+    if np.abs(np.diagonal(values, axis1=1, axis2=2)).max(initial=0) > 1e-6:
+        raise AssemblyError("RDMs must have a zero diagonal (each stimulus is identical to itself)")
+    return assembly
+
+
+def upper_triangle(rdms: np.ndarray) -> np.ndarray:
+    """The strict upper triangles of ``(..., n, n)`` matrices as ``(..., n(n-1)/2)`` vectors (row-major, as pdist)."""
+    n = rdms.shape[-1]
+    rows, cols = np.triu_indices(n, k=1)
+    return rdms[..., rows, cols]
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=-1)
+
+
+def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
+    """Correlation of matching vectors along the last axis (broadcast): Pearson, or Spearman (Pearson of
+    average ranks, as ``scipy.stats.spearmanr``)."""
+    if method not in COMPARISONS:
+        raise AssemblyError(f"RDM comparison {method!r} is not one of {', '.join(COMPARISONS)}")
+    if method == "spearman":
+        a, b = _ranks(a), _ranks(b)
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
+def noise_ceiling(rdms: np.ndarray, method: str = "spearman") -> tuple[float, float]:
+    """(lower, upper) bound over subject RDMs ``(subject, n, n)``; see the module docstring."""
+    if len(rdms) < 2:
+        raise AssemblyError(f"an RDM noise ceiling needs at least 2 subjects; got {len(rdms)}")
+    v = upper_triangle(np.asarray(rdms, dtype=np.float64))
+    if method == "spearman":  # Nili et al. rank-transform each RDM before averaging
+        v = _ranks(v)
+    total = v.sum(0)
+    upper = compare(v, total[None] / len(v), method)
+    lower = compare(v, (total[None] - v) / (len(v) - 1), method)
+    return float(lower.mean()), float(upper.mean())
