@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +108,14 @@ def path(name: str) -> None:
 @handle_errors
 def rm(names: tuple[str, ...], yes: bool) -> None:
     """Delete the named datasets' files (and what was unpacked from them) from the data home."""
+    from .downloads import remove
+
     for ds in _datasets(names):
-        targets = []
-        for f in ds.files:
-            path = _local(ds, f.name)
-            unpacked = [path.with_suffix("")] if path.suffix == ".zip" else []
-            targets += [p for p in (path, path.with_name(f".{path.name}.verified"),
-                                    path.with_name(f".{path.name}.lock"), *unpacked) if p.exists()]
-        if not targets:
+        present = [f for f in ds.files if _local(ds, f.name).exists()]
+        if not present:
             click.echo(f"{ds.name}: nothing to remove")
             continue
-        if not yes and not click.confirm(f"remove {len(targets)} files/folders of {ds.name}?"):
+        if not yes and not click.confirm(f"remove {len(present)} files of {ds.name}?"):
             continue
-        for target in targets:
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        click.echo(f"{ds.name}: removed {len(targets)}")
+        removed = [path for f in present for path in remove(f, ds.folder)]
+        click.echo(f"{ds.name}: removed {len(removed)} files and folders")

@@ -29,7 +29,8 @@ from .errors import ChecksumError, DownloadError
 from .home import OFFLINE_ENV, data_home, offline
 from .progress import byte_progress
 
-__all__ = ["MIRROR_ENV", "RemoteFile", "dataset_dir", "fetch", "file_hash", "mirrors", "unpack", "verify"]
+__all__ = ["MIRROR_ENV", "RemoteFile", "dataset_dir", "fetch", "file_hash", "mirrors", "remove", "unpack", "unpacked",
+           "verify"]
 
 MIRROR_ENV = "BRAINBENCH_MIRROR"
 CHUNK = 1 << 20
@@ -81,19 +82,34 @@ def _stamp(path: Path) -> Path:
     return path.with_name(f".{path.name}.verified")
 
 
+def _stamp_key(file: RemoteFile, path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns} {file.algorithm}:{file.digest}"
+
+
 def verify(file: RemoteFile, path: Path) -> bool:
     """Whether ``path`` exists and has ``file``'s hash (remembered by size and mtime once checked)."""
     if not path.is_file():
         return False
-    stat = path.stat()
-    key = f"{stat.st_size} {stat.st_mtime_ns} {file.algorithm}:{file.digest}"
     stamp = _stamp(path)
-    if stamp.is_file() and stamp.read_text() == key:
+    if stamp.is_file() and stamp.read_text() == _stamp_key(file, path):
         return True
     if file_hash(path, file.algorithm) != file.digest:
         return False
-    stamp.write_text(key)
+    stamp.write_text(_stamp_key(file, path))
     return True
+
+
+def remove(file: RemoteFile, folder: str) -> list[Path]:
+    """Delete ``file`` from the data home with what belongs to it (hash stamp, lock, partial download, and
+    the folder :func:`unpack` made of an archive); returns what was removed."""
+    path = dataset_dir(folder) / file.name
+    related = [path, _stamp(path), path.with_name(f".{path.name}.lock"), path.with_name(f"{path.name}.part"),
+               unpacked(path)]
+    removed = [p for p in related if p.exists()]
+    for p in removed:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return removed
 
 
 def fetch(file: RemoteFile, folder: str, *, progress: bool = True) -> Path:
@@ -160,7 +176,7 @@ def _download(source: str, file: RemoteFile, dest: Path, *, progress: bool) -> N
                             f"the file was removed. The source holds a different or damaged file: replace it, or "
                             f"fetch from the publisher ({file.url})")
     os.replace(part, dest)
-    _stamp(dest).write_text(f"{dest.stat().st_size} {dest.stat().st_mtime_ns} {file.algorithm}:{file.digest}")
+    _stamp(dest).write_text(_stamp_key(file, dest))
 
 
 def _http(url: str, part: Path, *, progress: bool, label: str) -> None:
@@ -189,14 +205,20 @@ def _http(url: str, part: Path, *, progress: bool, label: str) -> None:
                             "fetch again to resume")
 
 
-def unpack(archive: Path, dest: Path) -> Path:
-    """Extract the zip ``archive`` into the folder ``dest`` once (into a temporary folder, then renamed);
+def unpacked(archive: Path) -> Path:
+    """The folder :func:`unpack` extracts ``archive`` to: its path without the suffix."""
+    return archive.with_suffix("")
+
+
+def unpack(archive: Path) -> Path:
+    """Extract the zip ``archive`` into :func:`unpacked` once (into a temporary folder, then renamed);
     a damaged archive is a :class:`DataFileError` that says how to fetch it again."""
     import tempfile
     import zipfile
 
     from .errors import DataFileError
 
+    dest = unpacked(archive)
     if dest.is_dir():
         return dest
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))

@@ -23,7 +23,7 @@ from .errors import AssemblyError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["RDM_DIMS", "compare", "is_rdm_assembly", "noise_ceiling", "rdm_assembly", "upper_triangle"]
+__all__ = ["RDM_DIMS", "compare", "noise_ceiling", "rdm_assembly", "upper_triangle", "validate_rdms"]
 
 RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
 COMPARISONS = ("spearman", "pearson")
@@ -49,10 +49,6 @@ def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Seque
     except ValueError as exc:
         raise AssemblyError(f"RDM assembly: {exc}") from None
     return validate_rdms(assembly)
-
-
-def is_rdm_assembly(assembly: xr.DataArray) -> bool:
-    return tuple(assembly.dims) == RDM_DIMS
 
 
 def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:

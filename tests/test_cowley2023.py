@@ -53,7 +53,7 @@ def test_other_sessions_are_repeat_averaged_datasets():
     assert ds.stimulus_set().ids == list(assembly["stimulus_id"].values)
 
 
-def test_cowley_benchmark_scores_offline_with_a_ceiling(tmp_path):
+def test_cowley_benchmark_scores_offline_with_a_ceiling():
     result = brainbench.score("synthetic_generator", "cowley2023.V4", progress=False)
     assert result.ceiling == pytest.approx(np.mean(np.sqrt(np.clip(result.neuroids["reliability"], 0, None))), abs=1e-5)
     assert 0.8 < result.ceiling < 0.9

@@ -3,12 +3,15 @@ files in ../shared/data), resume, checksums, locking, damaged archives, and the 
 
 import hashlib
 import http.server
+import json
 import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+import brainbench
 
 from brainbench.cli import main
 from brainbench.downloads import RemoteFile, dataset_dir, fetch, unpack
@@ -99,8 +102,10 @@ def test_http_download_resumes_an_interrupted_transfer(monkeypatch, server):
 @needs_shared
 def test_publisher_url_is_used_when_online(monkeypatch, server):
     monkeypatch.delenv("BRAINBENCH_OFFLINE")
+    monkeypatch.delenv("BRAINBENCH_MIRROR", raising=False)
     path = fetch(_file(f"{server.url}/cowley2023_v4/{NAME}"), "somewhere", progress=False)
     assert path.read_bytes() == SOURCE.read_bytes()
+    assert server.requests == [(f"/cowley2023_v4/{NAME}", None)]
 
 
 @needs_shared
@@ -158,7 +163,7 @@ def test_damaged_zip_is_a_clear_error_and_leaves_nothing(tmp_path):
     raw[60:70] = b"\xff" * 10  # inside the member's data: its CRC no longer matches
     archive.write_bytes(bytes(raw))
     with pytest.raises(DataFileError, match="not a readable zip archive"):
-        unpack(archive, tmp_path / "images")
+        unpack(archive)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zip"]
 
 
@@ -171,11 +176,14 @@ def test_data_cli_fetch_verify_path_rm(monkeypatch):
     folder = Path(runner.invoke(main, ["data", "path", "cowley2023_190923"]).output.strip())
     assert (folder / "images_190923.zip").exists()
     listed = runner.invoke(main, ["data", "list", "--json"])
-    row = next(r for r in __import__("json").loads(listed.output) if r["name"] == "cowley2023_190923")
+    row = next(r for r in json.loads(listed.output) if r["name"] == "cowley2023_190923")
     assert row["present"] == row["files"] == 2
     assert runner.invoke(main, ["data", "verify", "cowley2023_190923"]).exit_code == 0
     (folder / "responses_avg_190923.npy").write_bytes(b"damaged")
     damaged = runner.invoke(main, ["data", "verify", "cowley2023_190923", "--json"])
     assert damaged.exit_code == 1 and '"damaged"' in damaged.output
+    runner.invoke(main, ["data", "fetch", "cowley2023_190923", "-q"])  # repairs the damaged file
+    brainbench.get_dataset("cowley2023_190923").stimulus_set()  # unpacks the images
     removed = runner.invoke(main, ["data", "rm", "cowley2023_190923", "-y"])
-    assert removed.exit_code == 0 and not (folder / "images_190923.zip").exists()
+    assert removed.exit_code == 0, removed.output
+    assert not [p for p in folder.iterdir() if "190923" in p.name]  # files, stamps, locks, unpacked images

@@ -83,6 +83,7 @@ def test_random_weights_are_seeded_and_differ_from_pretrained(minilm):
 
 def _tiny_sentence_transformer(folder, pooling):
     """A 2-layer BERT with a 40-word WordPiece vocabulary, saved as a sentence-transformers folder."""
+    import_torchvision()  # before transformers, which imports torchvision
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     words = "a the man dog cat eats on sofa two trains at station is food bread red bus".split()
@@ -117,6 +118,21 @@ def test_local_sentence_transformers_folder_matches_the_library(tmp_path, poolin
                                rtol=1e-5, atol=1e-6)
     norms = np.linalg.norm(features["pooling"].values, axis=1)
     assert not np.allclose(norms, 1)  # pooling is before the normalisation
+
+
+def test_hub_repo_is_read_from_the_hub_cache_offline(tmp_path, monkeypatch):
+    snapshot = tmp_path / "hub" / "models--lab--tiny-st" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    _tiny_sentence_transformer(snapshot, "cls")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    model = text_encoder("lab/tiny-st", max_tokens=16)
+    assert model.name == "hf-tiny-st" and model.default_layers[-1] == "embedding"
+    texts = ["the man eats food", "a dog on a sofa"]
+    features = model.extract(StimulusSet.from_texts(texts), ["embedding"], progress=False, cache=False)
+    np.testing.assert_allclose(features["embedding"].values, _sentence_transformer(snapshot).encode(texts),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_unsupported_sentence_transformers_pooling_is_a_clear_error(tmp_path):

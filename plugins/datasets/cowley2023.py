@@ -77,12 +77,12 @@ class Cowley2023(Dataset):
         from brainbench.stimuli import StimulusSet
 
         archive = self.path(f"images_{self.session}.zip")
-        root = unpack(archive, archive.with_suffix(""))
+        root = unpack(archive)
         files = sorted(root.rglob("image*.jpg"))  # 190923's members sit in a subfolder
         n = SESSIONS[self.session][2]
         if len(files) != n:
             raise DataFileError(f"{archive} holds {len(files)} images where session {self.session} has {n}; "
-                                f"delete {root} and the archive (brainbench data rm {self.name}) and fetch again")
+                                f"remove it (brainbench data rm {self.name}) and fetch again")
         table = pd.DataFrame({"stimulus_id": [f"{self.session}_{f.stem.removeprefix('image')}" for f in files],
                               "filename": [str(f.relative_to(root)) for f in files],
                               "session": self.session})

@@ -25,6 +25,7 @@ FILES = (
     RemoteFile(BRAIN, f"{BASE}/{BRAIN}", sha256="1743f90a15e895798a94318649e80e1123a7e5943a1703fa1dd7c31ea5780b7c"),
 )
 HUMANS = ("BE", "KO", "SN", "TI")
+IDS = [f"obj{i:02d}" for i in range(1, 93)]  # the publisher's order
 CITATION = ("Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., Tanaka, K., & Bandettini, "
             "P. A. (2008). Matching categorical object representations in inferior temporal cortex of man and monkey. "
             "Neuron, 60(6), 1126-1141.")
@@ -61,31 +62,27 @@ class Kriegeskorte2008(Dataset):
         from brainbench.stimuli import StimulusSet
 
         mat = self._supplement()
-        objects = mat["stimuli_92objs"]
-        ids = [f"obj{i:02d}" for i in range(1, len(objects) + 1)]
         table = pd.DataFrame(mat["categoryVectors"].astype(bool), columns=[str(c) for c in mat["categoryLabels"]])
-        table.insert(0, "stimulus_id", ids)
-        images = dict(zip(ids, (o.image for o in objects), strict=True))
+        table.insert(0, "stimulus_id", IDS)
+        images = dict(zip(IDS, (o.image for o in mat["stimuli_92objs"]), strict=True))
         return StimulusSet(table, identifier="kriegeskorte2008-92objects", loader=images.__getitem__)
 
     @lru_cache(maxsize=1)  # noqa: B019
     def _assembly(self):
+        from scipy.spatial.distance import squareform
+
         from brainbench.rdm import rdm_assembly
 
-        human = _loadmat(self.path(BRAIN))["RDMs"]  # (subject, session) structs or arrays
+        human = _loadmat(self.path(BRAIN))["RDMs"]  # (subject, session) structs with an RDM field
         rdms, subjects, sessions = [], [], []
         for s, subject in enumerate(HUMANS):
             for session in range(human.shape[1]):
-                entry = human[s, session]
-                rdms.append(np.asarray(getattr(entry, "RDM", entry), dtype=np.float64))
+                rdms.append(np.asarray(human[s, session].RDM, dtype=np.float64))
                 subjects.append(subject)
                 sessions.append(session + 1)
         monkey = next(r for r in self._supplement()["RDMs_mIT_hIT_fig1"] if str(r.name).startswith("mIT"))
-        from scipy.spatial.distance import squareform
-
         rdms.append(squareform(np.asarray(monkey.RDM, dtype=np.float64), checks=False))
-        ids = [f"obj{i:02d}" for i in range(1, 93)]
-        return rdm_assembly(np.stack(rdms), stimulus_id=ids, subject=[*subjects, "monkey"],
+        return rdm_assembly(np.stack(rdms), stimulus_id=IDS, subject=[*subjects, "monkey"],
                             region=["IT"] * len(subjects) + ["mIT"], rdm_coords={"session": [*sessions, 1]},
                             attrs={"dataset": "kriegeskorte2008", "citation": CITATION})
 

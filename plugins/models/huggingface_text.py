@@ -26,7 +26,7 @@ from brainbench import hookimpl
 from brainbench.errors import ConfigError
 from brainbench.torch_model import TorchModel
 
-from .model_table import card, hf_cache_dir, read_table
+from .model_table import card, hf_hub_root, read_table
 
 __all__ = ["text_encoder"]
 
@@ -106,10 +106,12 @@ class Tokenize:
     def __call__(self, text: str):
         import torch
 
-        if len(self.tokenizer(text)["input_ids"]) > self.max_tokens:
+        encoded = self.tokenizer(text)
+        if len(encoded["input_ids"]) > self.max_tokens:
             warnings.warn(f"caption {text[:60]!r} is longer than {self.max_tokens} tokens and was truncated",
                           stacklevel=2)
-        encoded = self.tokenizer(text, padding="max_length", truncation=True, max_length=self.max_tokens)
+            encoded = self.tokenizer(text, truncation=True, max_length=self.max_tokens)
+        encoded = self.tokenizer.pad(encoded, padding="max_length", max_length=self.max_tokens)
         return torch.tensor([encoded["input_ids"], encoded["attention_mask"]], dtype=torch.int64)
 
     def __repr__(self) -> str:  # stable across processes: it enters the activation cache key
@@ -118,8 +120,8 @@ class Tokenize:
 
 def text_encoder(source: str | Path, *, name: str | None = None, weights: str = "pretrained", seed: int = 0,
                  max_tokens: int = MAX_TOKENS, model_card: Any = None) -> TorchModel:
-    """A text encoder from a Hugging Face repo id (``"bert-base-uncased"``, read from the hub cache) or a
-    local model folder (``config.json``, weights, tokenizer; ``modules.json`` for sentence-transformers).
+    """A text encoder from a Hugging Face repo id (``"google-bert/bert-base-uncased"``, from the hub cache)
+    or a local model folder (``config.json``, weights, tokenizer; ``modules.json`` for sentence-transformers).
 
     ``weights="random"`` keeps the architecture and tokenizer with a seeded random initialisation."""
     import torch
@@ -127,16 +129,15 @@ def text_encoder(source: str | Path, *, name: str | None = None, weights: str = 
     from brainbench import ModelCard
 
     transformers = _import_transformers()
-    local = Path(source).is_dir()
     label = name or f"{PREFIX}{Path(str(source)).name.lower()}"
-    tokenizer = _hub(label, str(source), local, lambda: transformers.AutoTokenizer.from_pretrained(str(source)))
+    folder = Path(source) if Path(source).is_dir() else _snapshot(label, str(source))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     torch.manual_seed(seed)
     if weights == "random":
-        config = _hub(label, str(source), local, lambda: transformers.AutoConfig.from_pretrained(str(source)))
-        transformer = transformers.AutoModel.from_config(config)
+        transformer = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(folder))
     else:
-        transformer = _hub(label, str(source), local, lambda: transformers.AutoModel.from_pretrained(str(source), dtype=torch.float32))
-    pooling, normalize = _sentence_transformers_head(Path(source) if local else _snapshot(str(source)))
+        transformer = transformers.AutoModel.from_pretrained(folder, dtype=torch.float32)
+    pooling, normalize = _sentence_transformers_head(folder)
     module = _modules()(transformer, pooling, normalize)
     probe = tokenizer("a")["input_ids"]
     prefix = int(tokenizer.cls_token_id is not None and probe[:1] == [tokenizer.cls_token_id]
@@ -161,23 +162,21 @@ def _import_transformers():
     return transformers
 
 
-def _hub(label: str, repo: str, local: bool, load):
-    """``load()`` from a local folder as is, or from the hub cache (offline when downloads are forbidden)."""
+def _snapshot(label: str, repo: str) -> Path:
+    """The hub-cache snapshot of ``repo`` with what a text encoder needs (configs, tokenizer, PyTorch weights,
+    the sentence-transformers modules), downloaded when allowed; offline and uncached, an error naming the folder."""
+    from huggingface_hub import snapshot_download
+
     from .weights import hub_weights
 
-    return load() if local else hub_weights(label, repo, load)
+    wanted = ["*.json", "*.txt", "*.model", "model*.safetensors", "pytorch_model*.bin"]
+    return Path(hub_weights(label, repo, lambda: snapshot_download(repo, allow_patterns=wanted,
+                                                                   cache_dir=hf_hub_root())))
 
 
-def _snapshot(repo: str) -> Path | None:
-    """The newest cached snapshot folder of ``repo`` in the hub cache, if any."""
-    snapshots = hf_cache_dir(repo) / "snapshots"
-    found = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime) if snapshots.is_dir() else []
-    return found[-1] if found else None
-
-
-def _sentence_transformers_head(folder: Path | None) -> tuple[str | None, bool]:
+def _sentence_transformers_head(folder: Path) -> tuple[str | None, bool]:
     """(pooling mode, normalize) from a sentence-transformers folder's ``modules.json``; (None, False) otherwise."""
-    if folder is None or not (folder / "modules.json").exists():
+    if not (folder / "modules.json").exists():
         return None, False
     modules = json.loads((folder / "modules.json").read_text())
     pooling, normalize = None, False
@@ -209,7 +208,7 @@ def _layer_blocks(transformer) -> list[str]:
     for name, module in transformer.named_modules():
         if isinstance(module, torch.nn.ModuleList) and name.count(".") <= 1:
             names += [f"{name}.{i}" for i in range(len(module))]
-        elif name.rsplit(".", 1)[-1] in ("embeddings", "wte") and name.count(".") == 0:
+        elif name in ("embeddings", "wte"):
             names.append(name)
     return names
 
@@ -225,18 +224,15 @@ def build(row: dict[str, str], weights: str | None = None, seed: int = 0) -> Tor
 
 def _package_folder(row: dict[str, str]) -> Path | None:
     """The model folder inside the pip package that ships these weights, when it is installed."""
-    if not row["package"] or importlib.util.find_spec(row["package"]) is None:
-        return None
-    return Path(importlib.util.find_spec(row["package"]).origin).parent / "model"
+    spec = importlib.util.find_spec(row["package"]) if row["package"] else None
+    return Path(spec.origin).parent / "model" if spec is not None else None
 
 
 def _card(row: dict[str, str]):
     model_card = card(row, name=f"{PREFIX}{row['name']}", source="huggingface", weights=["pretrained", "random"],
                       description=f"{row['hub']} (Hugging Face), text encoder for captions",
                       url=f"https://huggingface.co/{row['hub']}")
-    if row["package"] and importlib.util.find_spec(row["package"]) is not None:
-        model_card = model_card.model_copy(update={"offline_weights": True})
-    return model_card
+    return model_card.model_copy(update={"offline_weights": True}) if _package_folder(row) else model_card
 
 
 @hookimpl
