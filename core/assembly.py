@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .stimuli import StimulusSet
 
-__all__ = ["average_repetitions", "neural_assembly", "select", "validate_assembly"]
+__all__ = ["align_features", "average_repetitions", "neural_assembly", "select", "validate_assembly"]
 
 PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
 REQUIRED = {
@@ -168,3 +168,14 @@ def trials_by_repetition(assembly: xr.DataArray) -> tuple[list[str], np.ndarray]
     out = np.full((len(rep_values), len(ids), assembly.sizes[NEUROID]), np.nan)
     out[[rep_index[r] for r in reps], [index[s] for s in stim]] = np.asarray(assembly.values, dtype=float)
     return ids, out
+
+
+def align_features(features: xr.DataArray, stimulus_ids: Sequence[object]) -> np.ndarray:
+    """Feature rows in the order of ``stimulus_ids`` (aligned by id, never by position; an error names
+    stimuli without features)."""
+    index = {str(s): i for i, s in enumerate(features["stimulus_id"].values)}
+    wanted = [str(s) for s in stimulus_ids]
+    missing = [s for s in wanted if s not in index]
+    if missing:
+        raise AssemblyError(f"{len(missing)} target stimuli have no features, e.g. {missing[:5]}")
+    return np.asarray(features.values)[[index[s] for s in wanted]]

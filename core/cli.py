@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .errors import BrainbenchError, ConfigError, UnknownNameError
+from .errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
@@ -173,9 +174,11 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
     model_obj = get_model(model, weights=weights, seed=seed)
     results = []
     for benchmark in ids:
-        result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
-                           device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
-                           reduce=reduce, memory_limit=memory_limit, cache=not no_cache)
+        with warnings.catch_warnings():  # the result's notes are printed with it
+            warnings.simplefilter("ignore", CeilingWarning)
+            result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
+                               device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
+                               reduce=reduce, memory_limit=memory_limit, cache=not no_cache)
         results.append(result)
         if not as_json:
             _print_result(result)
@@ -191,7 +194,11 @@ def _print_result(result: Any) -> None:
     rows = [[s, v.n_neuroids, v.raw, v.ceiling, v.normalised] for s, v in result.subjects.items()]
     rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
     title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
-    _console().print(_table(title, ["subject", "neuroids", "raw r", "ceiling", "normalised"], rows))
+    if result.ceiling_lower is not None:
+        title += f"; ceiling bounds {result.ceiling_lower:.3f}-{result.ceiling:.3f}"
+    _console().print(_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))
+    for note in result.notes:
+        _console().print(f"[yellow]note:[/yellow] {note}")
 
 
 @main.command()

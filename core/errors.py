@@ -7,6 +7,7 @@ from collections.abc import Iterable
 __all__ = [
     "AssemblyError",
     "BrainbenchError",
+    "CeilingWarning",
     "ChecksumError",
     "ConfigError",
     "DataFileError",
@@ -93,3 +94,7 @@ class DownloadError(BrainbenchError, OSError):
 
 class ChecksumError(DownloadError):
     """A fetched file's hash is not the one its dataset declares (the file is removed)."""
+
+
+class CeilingWarning(UserWarning):
+    """A ceiling that makes scores hard to read (e.g. subjects that barely agree); also in ``ScoreResult.notes``."""

@@ -1,14 +1,17 @@
-"""Atomic file writes: a file appears complete or not at all."""
+"""Atomic file writes (a file appears complete or not at all), and array files read with clear errors."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+import numpy as np
+
+__all__ = ["atomic_path", "load_array"]
 
 
 @contextmanager
@@ -24,3 +27,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def load_array(path: str | Path, shape: tuple[int | None, ...], *, key: str | None = None) -> np.ndarray:
+    """A float64 array from a ``.npy`` file (or member ``key`` of a ``.npz``) of the given ``shape``
+    (``None`` = any length); an unreadable file or another shape is a :class:`DataFileError`."""
+    from .errors import DataFileError
+
+    fix = "delete it and fetch it again (brainbench data rm / fetch)"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if key is not None:
+            with loaded:
+                if key not in loaded.files:
+                    raise DataFileError(f"{path} has no array {key!r} (it has {loaded.files}); {fix}")
+                loaded = loaded[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataFileError(f"{path} is not a readable NumPy file ({exc}); {fix}") from None
+    if loaded.ndim != len(shape) or any(want is not None and got != want for got, want in zip(loaded.shape, shape)):
+        raise DataFileError(f"{path} has shape {loaded.shape}, expected {shape}; {fix}")
+    return loaded.astype(np.float64)

@@ -35,7 +35,7 @@ def plot_layers(results: list[ScoreResult], path: str | Path) -> Path:
         chosen = names.index(result.layer)
         ax.scatter([depth[chosen]], [result.layers[result.layer].test], s=120, facecolors="none", edgecolors="k")
     ax.set_xlabel("relative layer depth (dashed: training-split score used to choose the layer, circled)")
-    ax.set_ylabel("mean Pearson r over neuroids")
+    ax.set_ylabel("mean score over units (neuroids or subject RDMs)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

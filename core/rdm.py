@@ -5,10 +5,18 @@ An RDM assembly is a DataArray with dims ``(rdm, stimulus, stimulus_b)``: one sy
 and ``stimulus_b`` both carry the ``stimulus_id`` (as ``stimulus_id`` and ``stimulus_id_b``).
 RSA-type metrics compare a model's RDM with each entry over the upper triangle.
 
+RDMs of responses X (stimulus x feature), row i = x_i:
+  correlation   d_ij = 1 - pearson(x_i, x_j)
+  cosine        d_ij = 1 - <x_i, x_j> / (|x_i| |x_j|)
+  euclidean     d_ij = |x_i - x_j|;   sqeuclidean  d_ij = |x_i - x_j|^2
+computed from the n x n Gram matrix (memory n^2, never n^2 p). A stimulus whose responses are constant
+(correlation) or zero (cosine) has no direction: its dissimilarity to every other stimulus is 1.
+
 Noise ceiling across subjects (Nili et al. 2014), for a comparison ``c`` (Spearman by default),
 with subject RDMs D_1..D_S:
-  upper = mean_s c(D_s, mean_t D_t)          (no model can beat the subjects' own mean)
-  lower = mean_s c(D_s, mean_{t != s} D_t)   (leave-one-subject-out: what a perfect model reaches at least)
+  upper_s = c(D_s, mean_t D_t)          (no model can beat the subjects' own mean)
+  lower_s = c(D_s, mean_{t != s} D_t)   (leave-one-subject-out: what a perfect model reaches at least)
+and the bounds are their means over subjects.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ from .errors import AssemblyError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["RDM_DIMS", "compare", "noise_ceiling", "rdm_assembly", "upper_triangle", "validate_rdms"]
+__all__ = ["DISTANCES", "RDM_DIMS", "compare", "dissimilarity", "is_rdm_assembly", "mean_per_subject", "noise_ceiling",
+           "rdm_assembly", "rdms_of_responses", "subject_ceilings", "upper_triangle", "validate_rdms"]
 
 RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
 COMPARISONS = ("spearman", "pearson")
+DISTANCES = ("correlation", "cosine", "euclidean", "sqeuclidean")
 
 
 def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Sequence[str], region: Sequence[str] | str,
@@ -49,6 +59,61 @@ def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Seque
     except ValueError as exc:
         raise AssemblyError(f"RDM assembly: {exc}") from None
     return validate_rdms(assembly)
+
+
+def is_rdm_assembly(assembly: xr.DataArray) -> bool:
+    return tuple(assembly.dims) == RDM_DIMS
+
+
+def mean_per_subject(assembly: xr.DataArray) -> xr.DataArray:
+    """One RDM per subject (and region): the mean of its entries, e.g. over sessions."""
+    import xarray as xr
+
+    keys = list(dict.fromkeys(zip(assembly["subject"].values.astype(str), assembly["region"].values.astype(str),
+                                  strict=True)))
+    subjects, regions = assembly["subject"].values.astype(str), assembly["region"].values.astype(str)
+    means = [assembly.values[(subjects == s) & (regions == r)].mean(0) for s, r in keys]
+    coords = {k: v for k, v in assembly.coords.items() if "rdm" not in v.dims}
+    coords.update(subject=("rdm", [s for s, _ in keys]), region=("rdm", [r for _, r in keys]))
+    return xr.DataArray(np.stack(means), dims=RDM_DIMS, coords=coords, attrs=assembly.attrs)
+
+
+def dissimilarity(X, distance: str = "correlation", *, device: str | None = None) -> np.ndarray:
+    """The ``(n, n)`` RDM of the rows of ``X`` (n, p) under ``distance`` (see the module docstring), in float64."""
+    import torch
+
+    from .device import pick_device
+
+    if distance not in DISTANCES:
+        raise AssemblyError(f"RDM distance {distance!r} is not one of {', '.join(DISTANCES)}")
+    X = torch.from_numpy(np.array(X, dtype=np.float64)).to(pick_device(device)).reshape(len(X), -1)
+    if distance == "correlation":
+        X = X - X.mean(1, keepdim=True)
+    elif distance != "cosine":  # euclidean distances do not change; centring avoids cancellation in the Gram form
+        X = X - X.mean(0)
+    gram = X @ X.T
+    sq = torch.diagonal(gram)
+    if distance in ("correlation", "cosine"):
+        constant = sq <= torch.finfo(gram.dtype).eps * sq.max()
+        norm = torch.where(constant, torch.inf, sq.sqrt())  # a constant row correlates 0 with every other
+        d = 1 - gram / norm[:, None] / norm[None, :]
+    else:
+        d = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min(0)
+        if distance == "euclidean":
+            d = d.sqrt()
+    d = (d + d.T) / 2
+    d.fill_diagonal_(0)
+    return d.cpu().numpy()
+
+
+def rdms_of_responses(assembly: xr.DataArray, distance: str = "correlation") -> xr.DataArray:
+    """One RDM per subject (and region) of a repeat-averaged neural assembly, over its neuroids."""
+    subjects, regions = assembly["subject"].values.astype(str), assembly["region"].values.astype(str)
+    keys = list(dict.fromkeys(zip(subjects, regions, strict=True)))
+    values = np.asarray(assembly.values)
+    rdms = [dissimilarity(values[:, (subjects == s) & (regions == r)], distance) for s, r in keys]
+    return rdm_assembly(np.stack(rdms), stimulus_id=assembly["stimulus_id"].values, subject=[s for s, _ in keys],
+                        region=[r for _, r in keys], attrs={"distance": distance})
 
 
 def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:
@@ -94,8 +159,8 @@ def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarra
     return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
-def noise_ceiling(rdms: np.ndarray, method: str = "spearman") -> tuple[float, float]:
-    """(lower, upper) bound over subject RDMs ``(subject, n, n)``; see the module docstring."""
+def subject_ceilings(rdms: np.ndarray, method: str = "spearman") -> tuple[np.ndarray, np.ndarray]:
+    """Per-subject (lower_s, upper_s) over subject RDMs ``(subject, n, n)``; see the module docstring."""
     if len(rdms) < 2:
         raise AssemblyError(f"an RDM noise ceiling needs at least 2 subjects; got {len(rdms)}")
     v = upper_triangle(np.asarray(rdms, dtype=np.float64))
@@ -104,4 +169,10 @@ def noise_ceiling(rdms: np.ndarray, method: str = "spearman") -> tuple[float, fl
     total = v.sum(0)
     upper = compare(v, total[None] / len(v), method)
     lower = compare(v, (total[None] - v) / (len(v) - 1), method)
+    return lower, upper
+
+
+def noise_ceiling(rdms: np.ndarray, method: str = "spearman") -> tuple[float, float]:
+    """(lower, upper) bound over subject RDMs ``(subject, n, n)``: the means of :func:`subject_ceilings`."""
+    lower, upper = subject_ceilings(rdms, method)
     return float(lower.mean()), float(upper.mean())

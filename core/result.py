@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["LayerScore", "Provenance", "ScoreResult", "SubjectScore"]
 
@@ -32,6 +32,8 @@ class Provenance(_Frozen):
 
 
 class SubjectScore(_Frozen):
+    """``n_neuroids`` counts the subject's scoring units: neuroids for encoding, RDMs for RSA."""
+
     raw: float
     ceiling: float | None
     normalised: float | None
@@ -57,8 +59,11 @@ class ScoreResult(_Frozen):
     normalised: float | None
     subjects: dict[str, SubjectScore]
     layers: dict[str, LayerScore]
-    neuroids: dict[str, list[Any] | None]
+    neuroids: dict[str, list[Any] | None]  # per scoring unit (see ``unit``)
     provenance: Provenance
+    unit: Literal["neuroid", "rdm"] = "neuroid"  # what was scored one by one: neuroids, or subjects' RDMs (RSA)
+    ceiling_lower: float | None = None  # lower noise-ceiling bound, where the rule has one (RDM targets)
+    notes: list[str] = Field(default_factory=list)  # what a reader must know, e.g. a ceiling near zero
 
     def to_json(self, **kwargs: Any) -> str:
         return self.model_dump_json(**kwargs)

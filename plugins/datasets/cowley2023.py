@@ -91,6 +91,7 @@ class Cowley2023(Dataset):
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _assembly(self):
         from brainbench.assembly import neural_assembly
+        from brainbench.files import load_array
 
         monkey, n_units, n_images = SESSIONS[self.session]
         ids = [f"{self.session}_{i:04d}" for i in range(1, n_images + 1)]
@@ -99,31 +100,19 @@ class Cowley2023(Dataset):
                       neuroid_coords={"session": [self.session] * n_units},
                       attrs={"dataset": self.name, "units": "spike count per 100 ms", "citation": CITATION})
         if self.session == MAIN:
-            raw = _load(self.path(f"responses_raw_{self.session}.npy"), (n_units, n_images, None))
+            raw = load_array(self.path(f"responses_raw_{self.session}.npy"), (n_units, n_images, None))
             trials = raw.transpose(2, 1, 0)  # (repetition, image, unit)
             rep, image = np.nonzero(np.isfinite(trials).any(axis=2))  # drop the NaN padding
             order = np.lexsort((rep, image))  # image-major: an image's trials together
             rep, image = rep[order], image[order]
             return neural_assembly(trials[rep, image], stimulus_id=[ids[i] for i in image], repetition=rep, **common)
-        avg = _load(self.path(f"responses_avg_{self.session}.npy"), (n_units, n_images))
+        avg = load_array(self.path(f"responses_avg_{self.session}.npy"), (n_units, n_images))
         return neural_assembly(avg.T, stimulus_id=ids, **common)
 
     def assembly(self, region=None, subjects=None):
         from brainbench.assembly import select
 
         return select(self._assembly(), region, subjects)
-
-
-def _load(path, shape: tuple[int | None, ...]) -> np.ndarray:
-    from brainbench.errors import DataFileError
-
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataFileError(f"{path} is not a readable .npy file ({exc}); delete it and fetch it again") from None
-    if array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape)):
-        raise DataFileError(f"{path} has shape {array.shape}, expected {shape}; delete it and fetch it again")
-    return array.astype(np.float64)
 
 
 def card(session: str) -> DatasetCard:

@@ -25,7 +25,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.contracts import Metric, MetricResult
-from brainbench.errors import AssemblyError
+from brainbench.assembly import align_features
 
 NAME, VERSION = "ridge", "1"
 ALPHAS = tuple(np.logspace(-3, 4, 15))
@@ -77,7 +77,7 @@ class RidgeEncoding(Metric):
 
         from brainbench.device import pick_device
 
-        X = align(features, target)
+        X = align_features(features, target["stimulus_id"].values)
         device, dtype = pick_device(self.device), getattr(torch, self.dtype)
         if device.startswith("mps") and dtype == torch.float64:  # MPS has no float64; float32 is within 5e-3
             dtype = torch.float32
@@ -105,17 +105,6 @@ class RidgeEncoding(Metric):
             return xr.DataArray(np.nan_to_num(values), dims=("split", "neuroid"), coords=neuroid_coords)
 
         return MetricResult(train=as_array(train), test=as_array(test), extra={"alpha": as_array(chosen)})
-
-
-def align(features, target) -> np.ndarray:
-    """Feature rows in the target's stimulus order (an error names stimuli without features)."""
-    feature_ids = [str(s) for s in features["stimulus_id"].values]
-    index = {s: i for i, s in enumerate(feature_ids)}
-    wanted = [str(s) for s in target["stimulus_id"].values]
-    missing = [s for s in wanted if s not in index]
-    if missing:
-        raise AssemblyError(f"{len(missing)} target stimuli have no features, e.g. {missing[:5]}")
-    return np.asarray(features.values)[[index[s] for s in wanted]]
 
 
 def card() -> MetricCard:

@@ -1,0 +1,182 @@
+"""What a benchmark scores against, and its ceiling: the scorer's view of a dataset's assembly.
+
+A target has *units*, the things a metric scores one by one and the scorer averages per subject:
+- encoding metrics on a neural assembly: the repeat-averaged responses; a unit is a neuroid;
+- RSA on a neural assembly: one RDM per subject, over its neuroids; a unit is a subject's RDM;
+- RSA on an RDM assembly (brain data that exists only as RDMs): a subject's entries (e.g. sessions)
+  averaged into one RDM; a unit is a subject's RDM.
+
+Ceilings, per unit (the ceiling of the score the metric reports for that unit):
+- ``split_half`` on neuroids: sqrt of the Spearman-Brown split-half reliability (:mod:`brainbench.ceiling`);
+- ``split_half`` on subject RDMs: sqrt of the Spearman-Brown corrected comparison of the RDMs of two
+  halves of the repetitions, on each split's test stimuli, averaged over splits;
+- ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
+  over splits (:func:`brainbench.rdm.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
+from .ceiling import CEILING_RULE, spearman_brown, split_half_reliability
+from .errors import AssemblyError, BrainbenchError
+from .rdm import compare, dissimilarity, is_rdm_assembly, mean_per_subject, rdms_of_responses, subject_ceilings, upper_triangle
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .cards import BenchmarkSpec
+    from .contracts import Dataset
+    from .splits import Split
+    from .stimuli import StimulusSet
+
+__all__ = ["Ceiling", "Target", "ceilings", "prepare_target"]
+
+RSA_SPLIT_HALF_RULE = ("v1: RSA on responses: normalised = r / sqrt(Spearman-Brown split-half reliability of the subject's "
+                       "RDM on each split's test stimuli, mean over splits), per subject")
+NILI_RULE = ("v1: RDM targets: normalised = r / upper noise-ceiling bound (Nili et al. 2014: subject RDM vs the mean of "
+             "all subjects, on each split's test stimuli, mean over splits), per subject; the lower bound is kept")
+LOW_LOWER_BOUND = 0.05  # below this, subjects barely agree and scores cannot rank models
+
+
+@dataclass
+class Target:
+    """The metric's target (``data``), its stimulus ids in order, and what the ceiling needs."""
+
+    data: xr.DataArray
+    ids: list[str]
+    unit_dim: str  # "neuroid" or "rdm"
+    strata: np.ndarray | None = None
+    trials: xr.DataArray | None = None  # raw trials of a neural assembly (for split-half ceilings)
+    distance: str = "correlation"
+    comparison: str = "spearman"
+
+
+@dataclass
+class Ceiling:
+    """Per-unit ceilings of the reported score (``None`` without one), the rule, and what to tell the user."""
+
+    per_unit: np.ndarray | None = None
+    rule: str = "none"
+    lower: np.ndarray | None = None  # Nili lower bounds
+    reliability: np.ndarray | None = None  # split-half reliability per neuroid
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
+    """Select the benchmark's region and subjects, validate, and shape the target for ``metric``."""
+    assembly = dataset.assembly()
+    subjects = None if spec.subjects == "all" else spec.subjects
+    rsa = metric.card.kind == "rsa"
+    options = {"distance": getattr(metric, "distance", "correlation"), "comparison": getattr(metric, "comparison", "spearman")}
+    if is_rdm_assembly(assembly):
+        if not rsa:
+            raise BrainbenchError(
+                f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only (no responses), which metric {spec.metric!r} "
+                "(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
+            )
+        rdms = mean_per_subject(select(assembly, spec.region, subjects, dim="rdm"))
+        ids = [str(s) for s in rdms["stimulus_id"].values]
+        _check_known(spec, ids, stimuli)
+        return Target(rdms, ids, "rdm", _strata(spec, ids, stimuli, None), **options)
+    trials = select(assembly, spec.region, subjects)
+    validate_assembly(trials, stimulus_set=stimuli, allow_nan="repetition" in trials.coords)
+    averaged = average_repetitions(trials)
+    if not np.isfinite(averaged.values).all():
+        raise AssemblyError(f"benchmark {spec.id}: some neuroids have no finite response for some stimuli after averaging trials")
+    ids = [str(s) for s in averaged["stimulus_id"].values]
+    strata = _strata(spec, ids, stimuli, averaged)
+    if rsa:
+        return Target(rdms_of_responses(averaged, options["distance"]), ids, "rdm", strata, trials, **options)
+    return Target(averaged, ids, "neuroid", strata, trials, **options)
+
+
+def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
+    """The benchmark's ceiling for each unit of ``target`` (see the module docstring)."""
+    if spec.ceiling == "none":
+        return Ceiling()
+    if spec.ceiling == "nili":
+        if target.trials is not None:
+            raise BrainbenchError(f"benchmark {spec.id}: the 'nili' ceiling is for RDM targets; use 'split_half' for responses")
+        return _nili(spec, target, splits)
+    if target.trials is None or "repetition" not in target.trials.coords:
+        raise BrainbenchError(
+            f"benchmark {spec.id} asks for a split-half ceiling, but its assembly has no repeated trials; "
+            "declare ceiling = \"none\" (or \"nili\" for RDMs of several subjects) in its registry entry"
+        )
+    _, by_rep = trials_by_repetition(target.trials)
+    if target.unit_dim == "neuroid":
+        reliability = split_half_reliability(by_rep, seed=spec.splits.seed)
+        return Ceiling(np.sqrt(np.clip(reliability, 0, None)), CEILING_RULE, reliability=reliability)
+    rho = _rdm_reliability(by_rep, target, splits, spec.splits.seed)
+    return Ceiling(np.sqrt(np.clip(rho, 0, None)), RSA_SPLIT_HALF_RULE, reliability=rho)
+
+
+def _nili(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
+    values = target.data.values
+    if len(values) < 2:
+        raise BrainbenchError(
+            f"benchmark {spec.id}: a noise ceiling across subjects needs at least 2 subjects' RDMs, and this one has "
+            f"{len(values)}; declare ceiling = \"none\""
+        )
+    bounds = [subject_ceilings(values[:, s.test][:, :, s.test], target.comparison) for s in splits]
+    lower, upper = (np.mean([b[i] for b in bounds], axis=0) for i in (0, 1))
+    notes = []
+    if lower.mean() < LOW_LOWER_BOUND:
+        notes.append(
+            f"the noise ceiling's lower bound is {lower.mean():.3f} (upper {upper.mean():.3f}): the subjects' RDMs barely "
+            "agree, so scores on this benchmark cannot tell models apart; do not read a ranking into them"
+        )
+    return Ceiling(upper, NILI_RULE, lower=lower, notes=notes)
+
+
+def _rdm_reliability(by_rep: np.ndarray, target: Target, splits: Sequence[Split], seed: int, n_halvings: int = 10) -> np.ndarray:
+    """Spearman-Brown split-half reliability of each subject's RDM on the test stimuli, mean over splits and halvings.
+
+    ``by_rep`` is ``(repetition, stimulus, neuroid)`` in the order of the trials' first appearance, which is the
+    target's stimulus order (:func:`brainbench.assembly.average_repetitions` keeps first-seen order)."""
+    n_reps = by_rep.shape[0]
+    if n_reps < 2:
+        raise AssemblyError(f"split-half reliability needs at least 2 repetitions; the data have {n_reps}")
+    subjects = target.trials["subject"].values.astype(str)
+    regions = target.trials["region"].values.astype(str)
+    units = list(zip(target.data["subject"].values.astype(str), target.data["region"].values.astype(str), strict=True))
+    rng = np.random.default_rng(seed)
+    rhos = np.zeros((n_halvings, len(splits), len(units)))
+    with np.errstate(invalid="ignore"):
+        for h in range(n_halvings):
+            perm = rng.permutation(n_reps)
+            halves = [np.nanmean(by_rep[perm[: n_reps // 2]], 0), np.nanmean(by_rep[perm[n_reps // 2:]], 0)]
+            for u, (subject, region) in enumerate(units):
+                cols = (subjects == subject) & (regions == region)
+                a, b = (dissimilarity(half[:, cols], target.distance) for half in halves)
+                for k, split in enumerate(splits):
+                    sub = np.ix_(split.test, split.test)
+                    rhos[h, k, u] = compare(upper_triangle(a[sub]), upper_triangle(b[sub]), target.comparison)
+    return spearman_brown(rhos).mean((0, 1))
+
+
+def _check_known(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet) -> None:
+    missing = sorted(set(ids) - set(stimuli.ids))
+    if missing:
+        raise AssemblyError(f"benchmark {spec.id}: {len(missing)} RDM stimulus ids are not in stimulus set "
+                            f"{stimuli.identifier!r}, e.g. {missing[:5]}")
+
+
+def _strata(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet, averaged: xr.DataArray | None) -> np.ndarray | None:
+    """The ``stratify_by`` column: a coord of the responses, else a column of the stimulus table."""
+    column = spec.splits.stratify_by
+    if not column:
+        return None
+    if averaged is not None and column in averaged.coords:
+        return averaged[column].values
+    table = stimuli.table.set_index("stimulus_id")
+    if column not in table.columns:
+        raise BrainbenchError(f"benchmark {spec.id} stratifies splits by {column!r}, which is neither a coord of the "
+                              f"responses nor a stimulus-set column ({', '.join(map(str, table.columns))})")
+    return table.loc[ids, column].values

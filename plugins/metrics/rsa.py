@@ -1,0 +1,70 @@
+r"""Representational similarity analysis: the model's RDM against brain RDMs, on each split.
+
+The model RDM is computed once over all stimuli (1 - Pearson between feature vectors by
+default, :func:`brainbench.rdm.dissimilarity`). For each split, its sub-RDM over the training
+stimuli is compared with each target's sub-RDM over the same stimuli (Spearman over the upper
+triangle by default), and likewise over the test stimuli:
+
+.. math::
+
+    \mathrm{train}_{s,k} = c\big(\mathrm{triu}\,D^{model}[T_k, T_k],\ \mathrm{triu}\,D^{(k)}_s[T_k, T_k]\big)
+
+so a layer is chosen on pairs of training stimuli and scored on pairs of held-out stimuli only.
+
+Targets are one RDM per entry of an RDM assembly (``(rdm, stimulus, stimulus_b)``; the scorer
+averages a subject's entries, e.g. sessions, first), or a neural assembly, from which one RDM per
+subject is computed over its neuroids with the same distance as the model's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brainbench import MetricCard, hookimpl
+from brainbench.assembly import align_features
+from brainbench.contracts import Metric, MetricResult
+from brainbench.rdm import compare, dissimilarity, is_rdm_assembly, rdms_of_responses, upper_triangle
+
+NAME, VERSION = "rsa", "1"
+
+
+class RSA(Metric):
+    """RDM of the features (``distance``) vs each target RDM (``comparison``), per split and part."""
+
+    def __init__(self, distance: str = "correlation", comparison: str = "spearman", device: str | None = None):
+        self.card = card()
+        self.distance, self.comparison, self.device = distance, comparison, device
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        import xarray as xr
+
+        targets = target if is_rdm_assembly(target) else rdms_of_responses(target, self.distance)
+        model = dissimilarity(align_features(features, targets["stimulus_id"].values), self.distance, device=self.device)
+        values = targets.values
+
+        def scores(index: np.ndarray) -> np.ndarray:
+            sub = np.ix_(index, index)
+            return compare(upper_triangle(model[sub])[None], upper_triangle(values[:, index][:, :, index]), self.comparison)
+
+        coords = {k: v for k, v in targets.coords.items() if v.dims == ("rdm",)}
+
+        def as_array(rows):
+            return xr.DataArray(np.nan_to_num(np.stack(rows)), dims=("split", "rdm"), coords=coords)
+
+        return MetricResult(train=as_array([scores(s.train) for s in splits]),
+                            test=as_array([scores(s.test) for s in splits]))
+
+
+def card() -> MetricCard:
+    return MetricCard(
+        name=NAME,
+        description="RSA: 1-Pearson model RDM vs each subject's RDM, Spearman over the upper triangle, on the "
+                    "training and held-out stimuli of each split.",
+        version=VERSION,
+        kind="rsa",
+    )
+
+
+@hookimpl
+def register_metrics(register):
+    register(card(), RSA)
