@@ -1,4 +1,4 @@
-"""``brainbench data``: what datasets are present, how big, whether they verify; fetch and remove them."""
+"""``brainbench data``: what datasets are present, how big, whether they verify; fetch, import and remove them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _local(dataset: Any, name: str) -> Path:
 
 @click.group()
 def data() -> None:
-    """Dataset files in the data home: list, fetch, verify, path, rm."""
+    """Dataset files in the data home: list, fetch, import, verify, path, rm."""
 
 
 @data.command("list")
@@ -40,16 +40,20 @@ def list_cmd(as_json: bool) -> None:
 
     rows = []
     for ds in _datasets(()):
-        present = [_local(ds, f.name) for f in ds.files if _local(ds, f.name).is_file()]
-        rows.append({"name": ds.name, "files": len(ds.files), "present": len(present),
+        if hasattr(ds, "manifest"):  # imported: everything is local
+            present = [p for p in _local(ds, "").rglob("*") if p.is_file()]
+            kind = "imported"
+        else:
+            present = [_local(ds, f.name) for f in ds.files if _local(ds, f.name).is_file()]
+            kind = len(ds.files) or "built in"
+        rows.append({"name": ds.name, "files": kind, "present": len(present),
                      "bytes": sum(p.stat().st_size for p in present),
-                     "folder": str(_local(ds, "")) if ds.files else ""})
+                     "folder": str(_local(ds, "")) if present or ds.files else ""})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     _console().print(_table("datasets", ["name", "files", "present", "size", "folder"],
-                            [[r["name"], r["files"] or "built in", r["present"], format_bytes(r["bytes"]), r["folder"]]
-                             for r in rows]))
+                            [[r["name"], r["files"], r["present"], format_bytes(r["bytes"]), r["folder"]] for r in rows]))
 
 
 @data.command()
@@ -108,9 +112,16 @@ def path(name: str) -> None:
 @handle_errors
 def rm(names: tuple[str, ...], yes: bool) -> None:
     """Delete the named datasets' files (and what was unpacked from them) from the data home."""
+    import shutil
+
     from .downloads import remove
 
     for ds in _datasets(names):
+        if hasattr(ds, "manifest"):
+            if yes or click.confirm(f"remove the imported dataset {ds.name} ({_local(ds, '')})?"):
+                shutil.rmtree(_local(ds, ""))
+                click.echo(f"{ds.name}: removed")
+            continue
         present = [f for f in ds.files if _local(ds, f.name).exists()]
         if not present:
             click.echo(f"{ds.name}: nothing to remove")
@@ -119,3 +130,49 @@ def rm(names: tuple[str, ...], yes: bool) -> None:
             continue
         removed = [path for f in present for path in remove(f, ds.folder)]
         click.echo(f"{ds.name}: removed {len(removed)} files and folders")
+
+
+@data.group("import")
+def import_group() -> None:
+    """Import your own data as a named dataset with benchmarks (no plugin needed)."""
+
+
+@import_group.command("assembly")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="dataset name; its benchmarks are <name>.<region>")
+@click.option("--stimuli", "stimuli_csv", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the stimulus set's CSV (brainio layout: stimulus_id, filename, metadata)")
+@click.option("--images", "stimuli_zip", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the stimulus set's ZIP of images")
+@click.option("--time-bin", type=int, default=None, help="which time bin to keep when the assembly has several")
+@click.option("--overwrite", is_flag=True, help="replace an imported dataset of the same name")
+@handle_errors
+def import_assembly_cmd(path: str, name: str, stimuli_csv: str, stimuli_zip: str, time_bin: int | None,
+                        overwrite: bool) -> None:
+    """Import a Brain-Score netCDF assembly (PATH) and its stimulus set."""
+    from .imports import import_assembly
+
+    _imported(import_assembly(path, name=name, stimuli_csv=stimuli_csv, stimuli_zip=stimuli_zip, time_bin=time_bin,
+                              overwrite=overwrite))
+
+
+@import_group.command("folder")
+@click.argument("images", type=click.Path(exists=True, file_okay=False))
+@click.argument("responses", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="dataset name; its benchmark is <name>.<region>")
+@click.option("--region", required=True, help="brain region of the responses")
+@click.option("--subject", default=None, help="subject id (default: the dataset name)")
+@click.option("--overwrite", is_flag=True, help="replace an imported dataset of the same name")
+@handle_errors
+def import_folder_cmd(images: str, responses: str, name: str, region: str, subject: str | None, overwrite: bool) -> None:
+    """Import a folder of IMAGES and a RESPONSES matrix (.npy rows in sorted file order, or .csv with stimulus_id)."""
+    from .imports import import_folder
+
+    _imported(import_folder(images, responses, name=name, region=region, subject=subject, overwrite=overwrite))
+
+
+def _imported(folder: Path) -> None:
+    manifest = json.loads((folder / "dataset.json").read_text())
+    benchmarks = ", ".join(f"{manifest['name']}.{r}" for r in manifest["regions"])
+    click.echo(f"imported {manifest['name']}: {manifest['n_stimuli']} stimuli, {manifest['n_neuroids']} neuroids -> "
+               f"{folder}\nbenchmarks: {benchmarks}")

@@ -29,9 +29,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def load_array(path: str | Path, shape: tuple[int | None, ...], *, key: str | None = None) -> np.ndarray:
+def load_array(path: str | Path, shape: tuple[int | None, ...] | None = None, *, key: str | None = None) -> np.ndarray:
     """A float64 array from a ``.npy`` file (or member ``key`` of a ``.npz``) of the given ``shape``
-    (``None`` = any length); an unreadable file or another shape is a :class:`DataFileError`."""
+    (``None`` = any length, or any shape); an unreadable file or another shape is a :class:`DataFileError`."""
     from .errors import DataFileError
 
     fix = "delete it and fetch it again (brainbench data rm / fetch)"
@@ -44,6 +44,6 @@ def load_array(path: str | Path, shape: tuple[int | None, ...], *, key: str | No
                 loaded = loaded[key]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataFileError(f"{path} is not a readable NumPy file ({exc}); {fix}") from None
-    if loaded.ndim != len(shape) or any(want is not None and got != want for got, want in zip(loaded.shape, shape)):
+    if shape is not None and loaded.ndim != len(shape) or any(want is not None and got != want for got, want in zip(loaded.shape, shape or ())):
         raise DataFileError(f"{path} has shape {loaded.shape}, expected {shape}; {fix}")
     return loaded.astype(np.float64)

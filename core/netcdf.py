@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
     from .stimuli import StimulusSet
 
-__all__ = ["read_assembly", "read_stimulus_set", "write_assembly", "write_stimulus_set"]
+__all__ = ["as_neural_assembly", "read_assembly", "read_stimulus_set", "write_assembly", "write_stimulus_set"]
+
+SUBJECT_COORDS = ("subject", "animal", "subject_id", "participant")  # what brainio files call the individual
 
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n")
 
@@ -77,6 +79,52 @@ def read_assembly(path: str | Path) -> xr.DataArray:
     if "stimulus_id" not in assembly.coords and "image_id" in assembly.coords:
         assembly = assembly.assign_coords(stimulus_id=assembly["image_id"])
     return assembly
+
+
+def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin: int | None = None) -> xr.DataArray:
+    """A Brain-Score assembly as a validated brainbench neural assembly ``(presentation, neuroid)``.
+
+    One time bin is kept (``time_bin`` picks one where there are several); the subject is the first of
+    the coords ``subject``, ``animal``, ``subject_id``, ``participant`` (else ``subject`` for all neuroids);
+    trials of a stimulus without a ``repetition`` coord are numbered in order; presentation and neuroid
+    metadata are kept.
+    """
+    import numpy as np
+
+    from .assembly import PRESENTATION, NEUROID, TIME_BIN, neural_assembly
+
+    name = raw.attrs.get("identifier", raw.name)
+    extra = [d for d in raw.dims if d not in (PRESENTATION, NEUROID, TIME_BIN)]
+    if extra or PRESENTATION not in raw.dims or NEUROID not in raw.dims:
+        raise DataFileError(f"assembly {name!r} has dims {raw.dims}; expected presentation, neuroid and optionally time_bin")
+    if TIME_BIN in raw.dims:
+        n_bins = raw.sizes[TIME_BIN]
+        if time_bin is None and n_bins > 1:
+            starts = raw["time_bin_start"].values.tolist() if "time_bin_start" in raw.coords else list(range(n_bins))
+            raise DataFileError(f"assembly {name!r} has {n_bins} time bins (starts {starts}); pick one with time_bin=INDEX")
+        raw = raw.isel({TIME_BIN: time_bin or 0})
+    raw = raw.transpose(PRESENTATION, NEUROID)
+    for needed, dim in (("stimulus_id", PRESENTATION), ("region", NEUROID)):
+        if needed not in raw.coords:
+            raise DataFileError(f"assembly {name!r} has no {needed!r} coord on {dim!r} (it has {sorted(raw.coords)})")
+    ids = raw["stimulus_id"].values.astype(str)
+    repetition = raw["repetition"].values if "repetition" in raw.coords else None
+    if repetition is None and len(set(ids.tolist())) < len(ids):
+        import pandas as pd
+
+        repetition = pd.Series(ids).groupby(ids).cumcount().to_numpy()
+    who = next((c for c in SUBJECT_COORDS if c in raw.coords and raw[c].dims == (NEUROID,)), None)
+    n = raw.sizes[NEUROID]
+    taken = {"stimulus_id", "repetition", "neuroid_id", "region", who}
+    meta = {dim: {k: v.values for k, v in raw.coords.items() if v.dims == (dim,) and k not in taken and k != dim}
+            for dim in (PRESENTATION, NEUROID)}
+    return neural_assembly(
+        np.asarray(raw.values, dtype=np.float64), stimulus_id=ids, repetition=repetition,
+        neuroid_id=raw["neuroid_id"].values if "neuroid_id" in raw.coords else [str(i) for i in range(n)],
+        region=raw["region"].values.astype(str), subject=raw[who].values.astype(str) if who else subject,
+        presentation_coords=meta[PRESENTATION], neuroid_coords=meta[NEUROID],
+        attrs={k: v for k, v in raw.attrs.items() if isinstance(v, (str, int, float))},
+    )
 
 
 def write_stimulus_set(stimuli: StimulusSet, csv_path: str | Path, zip_path: str | Path) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@
 import zipfile
 
 import netCDF4
+from brainio_layout import write_brainio_file
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,29 +19,9 @@ PRESENTATION = {"stimulus_id": ["im0", "im1", "im2", "im0", "im1", "im2"], "repe
 NEUROID = {"neuroid_id": ["Chabo_L_M_5_9", "Tito_L_P_8_0"], "region": ["IT", "V4"], "animal": ["Chabo", "Tito"]}
 
 
-def write_brainio_file(path, values):
-    """Exactly brainio's layout: level variables on their dims, 'data', identifier attrs."""
-    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
-        ds.createDimension("presentation", values.shape[0])
-        ds.createDimension("neuroid", values.shape[1])
-        data = ds.createVariable("data", "f8", ("presentation", "neuroid"))
-        data[:] = values
-        data.coordinates = " ".join([*PRESENTATION, *NEUROID])
-        for dim, coords in (("presentation", PRESENTATION), ("neuroid", NEUROID)):
-            for name, vals in coords.items():
-                if isinstance(vals[0], str):
-                    var = ds.createVariable(name, str, (dim,))
-                    var[:] = np.array(vals, dtype=object)
-                else:
-                    var = ds.createVariable(name, "i8", (dim,))
-                    var[:] = np.array(vals)
-        ds.identifier = "dicarlo.Test2015.public"
-        ds.stimulus_set_identifier = "test-public"
-
-
 def test_reads_a_brainio_file(tmp_path):
     values = np.arange(12, dtype=float).reshape(6, 2)
-    write_brainio_file(tmp_path / "a.nc", values)
+    write_brainio_file(tmp_path / "a.nc", values, PRESENTATION, NEUROID)
     a = read_assembly(tmp_path / "a.nc")
     np.testing.assert_array_equal(a.values, values)
     assert a.dims == ("presentation", "neuroid")
@@ -83,7 +64,7 @@ def test_written_file_has_brainio_layout_and_round_trips(tmp_path):
 @pytest.mark.parametrize("kind", ["truncated", "not-netcdf", "missing", "no-data-variable"])
 def test_bad_files_get_clear_errors(tmp_path, kind):
     good = tmp_path / "good.nc"
-    write_brainio_file(good, np.ones((6, 2)))
+    write_brainio_file(good, np.ones((6, 2)), PRESENTATION, NEUROID)
     bad = tmp_path / "bad.nc"
     if kind == "truncated":
         bad.write_bytes(good.read_bytes()[:700])

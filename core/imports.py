@@ -1,0 +1,211 @@
+"""Your own data as a named dataset, no plugin needed: a Brain-Score assembly (+ stimulus set), or a
+folder of images plus a response matrix, imported into ``<data home>/datasets/imported/<name>/``.
+
+An imported dataset is self-contained: ``assembly.nc`` (brainbench's netCDF layout), ``stimuli.csv``
+(``stimulus_id``, ``filename`` relative to ``images/``, metadata), ``images/`` and ``dataset.json``
+(what it holds and where it came from). The folder is written beside its final place and renamed
+into it, so a failed import leaves nothing behind. The built-in ``imported`` plugin registers each
+one as a dataset with one benchmark per region, ``<name>.<region>``: ridge encoding on seeded
+K-fold splits (10 folds from 100 stimuli, else 5), with a split-half ceiling where trials repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import AssemblyError, ConfigError, DataFileError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .stimuli import StimulusSet
+
+__all__ = ["IMAGE_SUFFIXES", "import_assembly", "import_folder", "imported_dir", "imported_manifests"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MANIFEST = "dataset.json"
+
+
+def imported_dir(name: str | None = None) -> Path:
+    """``<data home>/datasets/imported`` (or one dataset's folder in it)."""
+    from .downloads import dataset_dir
+
+    root = dataset_dir("imported")
+    return root / name if name else root
+
+
+def imported_manifests() -> list[dict[str, Any]]:
+    """The manifests of every imported dataset, by name."""
+    root = imported_dir()
+    found = []
+    for path in sorted(root.glob(f"*/{MANIFEST}")) if root.is_dir() else []:
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFileError(f"{path} cannot be read ({exc}); remove {path.parent} and import the data again") from None
+    return found
+
+
+def import_assembly(path: str | Path, *, name: str, stimuli_csv: str | Path, stimuli_zip: str | Path,
+                    time_bin: int | None = None, overwrite: bool = False) -> Path:
+    """Import a Brain-Score netCDF assembly and its stimulus set (brainio's CSV + ZIP) as dataset ``name``."""
+    from .netcdf import as_neural_assembly, read_assembly, read_stimulus_set
+
+    _check_name(name, overwrite)
+    assembly = as_neural_assembly(read_assembly(path), subject=name, time_bin=time_bin)
+    with _staging(name, overwrite) as folder:
+        stimuli = read_stimulus_set(stimuli_csv, stimuli_zip, extract_to=folder / "images", identifier=name)
+        _write(folder, name, assembly, stimuli, source=str(Path(path).resolve()))
+    return imported_dir(name)
+
+
+def import_folder(images: str | Path, responses: str | Path, *, name: str, region: str, subject: str | None = None,
+                  overwrite: bool = False) -> Path:
+    """Import a folder of images and a response matrix as dataset ``name``.
+
+    ``responses`` is a ``.npy`` array ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``
+    whose stimulus axis follows the image files sorted by name (NaN marks a missing trial), or a ``.csv``
+    with a ``stimulus_id`` column (image file stems), optionally ``repetition`` (else a stimulus's rows are its
+    trials, in order), and one column per neuroid.
+    """
+    from .assembly import neural_assembly
+
+    _check_name(name, overwrite)
+    images = Path(images)
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else []
+    if not files:
+        raise DataFileError(f"{images} holds no images ({', '.join(IMAGE_SUFFIXES)}); give the folder of stimulus images")
+    stems = [p.stem for p in files]
+    if len(set(stems)) < len(stems):
+        raise DataFileError(f"{images} has images that differ only in extension; stimulus ids (file stems) must be unique")
+    ids, repetition, values, neuroids = _read_responses(Path(responses), stems)
+    unknown = sorted(set(ids) - set(stems))
+    if unknown:
+        raise AssemblyError(f"{len(unknown)} stimulus ids in {responses} have no image in {images}, e.g. {unknown[:5]}")
+    assembly = neural_assembly(values, stimulus_id=ids, repetition=repetition, neuroid_id=neuroids, region=region,
+                               subject=subject or name, attrs={"identifier": name})
+    import pandas as pd
+
+    from .stimuli import StimulusSet
+
+    with _staging(name, overwrite) as folder:
+        (folder / "images").mkdir()
+        for p in files:
+            shutil.copy2(p, folder / "images" / p.name)
+        table = pd.DataFrame({"stimulus_id": stems, "filename": [p.name for p in files]})
+        _write(folder, name, assembly, StimulusSet(table, identifier=name, root=folder / "images"),
+               source=str(Path(responses).resolve()))
+    return imported_dir(name)
+
+
+def _read_responses(path: Path, stems: list[str]) -> tuple[list[str], np.ndarray | None, np.ndarray, list[str]]:
+    """(stimulus id per row, repetition per row or None, values (row, neuroid), neuroid ids)."""
+    if path.suffix == ".npy":
+        from .files import load_array
+
+        array = load_array(path)
+        if array.ndim not in (2, 3):
+            raise DataFileError(f"{path} has shape {array.shape}; expected (stimulus, neuroid) or (repetition, stimulus, neuroid)")
+        trials = array[None] if array.ndim == 2 else array
+        if trials.shape[1] != len(stems):
+            raise AssemblyError(f"{path} has {trials.shape[1]} stimuli on its stimulus axis but the folder has "
+                                f"{len(stems)} images; rows must follow the image files sorted by name")
+        rep, stim = np.nonzero(np.isfinite(trials).any(axis=2))  # drop NaN-padded trials
+        neuroids = [f"n{j}" for j in range(trials.shape[2])]
+        return [stems[i] for i in stim], (rep if array.ndim == 3 else None), trials[rep, stim], neuroids
+    if path.suffix == ".csv":
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataFileError(f"cannot read response table {path}: {exc}") from None
+        if "stimulus_id" not in table.columns:
+            raise DataFileError(f"{path} has no 'stimulus_id' column (columns: {list(table.columns)[:10]})")
+        columns = [c for c in table.columns if c not in ("stimulus_id", "repetition")]
+        non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+        if non_numeric:
+            raise DataFileError(f"{path}: response columns must be numbers; {non_numeric[:5]} are not")
+        ids = table["stimulus_id"].astype(str)
+        if "repetition" in table.columns:
+            repetition = table["repetition"].to_numpy()
+        else:  # one row per trial: number a stimulus's trials in order
+            repetition = ids.groupby(ids).cumcount().to_numpy() if ids.duplicated().any() else None
+        return ids.tolist(), repetition, table[columns].to_numpy(float), [str(c) for c in columns]
+    raise DataFileError(f"{path}: responses must be a .npy array or a .csv table")
+
+
+def _check_name(name: str, overwrite: bool) -> None:
+    from .cards import DatasetCard
+    from .registry import get_registry
+
+    try:
+        DatasetCard(name=name, species="-", recording="-", regions=[])
+    except ValueError:
+        raise ConfigError(f"dataset name {name!r}: use letters, digits, '_' and '-' only") from None
+    if name in get_registry("dataset") and not (imported_dir(name) / MANIFEST).is_file():
+        raise ConfigError(f"dataset name {name!r} is taken by a plugin; choose another --name")
+    if (imported_dir(name) / MANIFEST).is_file() and not overwrite:
+        raise ConfigError(f"an imported dataset {name!r} exists at {imported_dir(name)}; pass overwrite=True (--overwrite) "
+                          "to replace it, or choose another name")
+
+
+class _staging:
+    """A folder beside the final one, renamed into place on success and removed on failure."""
+
+    def __init__(self, name: str, overwrite: bool):
+        self.final, self.overwrite = imported_dir(name), overwrite
+        self.tmp = self.final.with_name(f".{name}.importing")
+
+    def __enter__(self) -> Path:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        return self.tmp
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        old = self.final.with_name(f".{self.final.name}.old")
+        if self.final.exists():
+            self.final.rename(old)
+        self.tmp.rename(self.final)
+        shutil.rmtree(old, ignore_errors=True)
+        from .registry import refresh
+
+        refresh()  # the new dataset and its benchmarks are registered on next use
+
+
+def _write(folder: Path, name: str, assembly: xr.DataArray, stimuli: StimulusSet, *, source: str) -> None:
+    from .assembly import validate_assembly
+    from .netcdf import write_assembly
+
+    validate_assembly(assembly, stimulus_set=stimuli, allow_nan="repetition" in assembly.coords)
+    regions = sorted(set(assembly["region"].values.astype(str).tolist()))
+    bad = [r for r in regions if not re.fullmatch(r"[A-Za-z0-9_\-]+", r)]
+    if bad:
+        raise AssemblyError(f"region names {bad} cannot be part of a benchmark id <name>.<region>; use letters, digits, "
+                            "'_' and '-'")
+    write_assembly(assembly, folder / "assembly.nc", identifier=name, stimulus_set_identifier=name)
+    table = stimuli.table.copy()
+    table["filename"] = [str(stimuli.path(s).relative_to(folder / "images")) for s in stimuli.ids]
+    table.to_csv(folder / "stimuli.csv", index=False)
+    manifest = {
+        "name": name,
+        "regions": regions,
+        "subjects": sorted(set(assembly["subject"].values.astype(str).tolist())),
+        "n_stimuli": len(stimuli),
+        "n_neuroids": int(assembly.sizes["neuroid"]),
+        "repetitions": "repetition" in assembly.coords,
+        "source": source,
+        "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))

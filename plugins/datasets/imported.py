@@ -1,0 +1,73 @@
+"""Datasets imported with ``brainbench data import`` (:mod:`brainbench.imports`): each folder under
+``<data home>/datasets/imported/`` is a dataset, with one benchmark per region."""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+
+from brainbench import DatasetCard, hookimpl
+from brainbench.contracts import Dataset
+
+
+class ImportedDataset(Dataset):
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+        self.card = card(manifest)
+
+    @property
+    def folder(self) -> str:
+        return f"imported/{self.name}"
+
+    def stimulus_set(self):
+        import pandas as pd
+
+        from brainbench.errors import DataFileError
+        from brainbench.imports import imported_dir
+        from brainbench.stimuli import StimulusSet
+
+        folder = imported_dir(self.name)
+        try:
+            table = pd.read_csv(folder / "stimuli.csv", dtype={"stimulus_id": str})
+        except (OSError, pd.errors.ParserError) as exc:
+            raise DataFileError(f"{folder / 'stimuli.csv'} cannot be read ({exc}); import {self.name} again") from None
+        return StimulusSet(table, identifier=self.name, root=folder / "images")
+
+    @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
+    def _assembly(self):
+        from brainbench.imports import imported_dir
+        from brainbench.netcdf import as_neural_assembly, read_assembly
+
+        return as_neural_assembly(read_assembly(imported_dir(self.name) / "assembly.nc"))
+
+    def assembly(self, region=None, subjects=None):
+        from brainbench.assembly import select
+
+        return select(self._assembly(), region, subjects)
+
+
+def card(manifest: dict) -> DatasetCard:
+    return DatasetCard(
+        name=manifest["name"], species="unknown", recording="imported", regions=manifest["regions"],
+        subjects=manifest["subjects"], n_stimuli=manifest["n_stimuli"], needs_download=False,
+        description=f"imported {manifest['imported']} from {manifest['source']} ({manifest['n_neuroids']} neuroids)",
+    )
+
+
+@hookimpl
+def register_datasets(register):
+    from brainbench.imports import imported_manifests
+
+    for manifest in imported_manifests():
+        register(card(manifest), partial(ImportedDataset, manifest))
+
+
+@hookimpl
+def register_benchmarks(register):
+    from brainbench.imports import imported_manifests
+
+    for m in imported_manifests():
+        for region in m["regions"]:
+            register({"id": f"{m['name']}.{region}", "dataset": m["name"], "region": region, "metric": "ridge",
+                      "ceiling": "split_half" if m["repetitions"] else "none", "version": "1",
+                      "description": f"imported data {m['name']}, region {region}: ridge encoding",
+                      "splits": {"kind": "kfold", "n_splits": 10 if m["n_stimuli"] >= 100 else 5, "seed": 0}})
