@@ -81,7 +81,7 @@ class BenchmarkSpec(BaseModel):
     subjects: list[str] | Literal["all"] = "all"
     metric: str
     splits: SplitSpec = Field(default_factory=SplitSpec)
-    ceiling: Literal["split_half", "nili", "none"] = "split_half"
+    ceiling: Literal["split_half", "ncsnr", "nili", "none"] = "split_half"
     version: str
     description: str = ""
 

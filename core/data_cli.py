@@ -58,13 +58,38 @@ def list_cmd(as_json: bool) -> None:
 
 @data.command()
 @click.argument("names", nargs=-1, required=True)
+@click.option("--subjects", default=None, help="comma-separated subjects, for datasets fetched per subject (nsd)")
+@click.option("--sessions", default=None, help="comma-separated sessions (nsd; default: all)")
+@click.option("--accept-terms", is_flag=True, help="accept the dataset's terms of use without asking")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
-def fetch(names: tuple[str, ...], quiet: bool) -> None:
+def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, accept_terms: bool, quiet: bool) -> None:
     """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
     for ds in _datasets(names):
+        if hasattr(ds, "download"):  # fetched per subject and session, then imported (nsd)
+            _terms(ds, accept_terms)
+            click.echo(ds.download(_ints(subjects), _ints(sessions), progress=not quiet))
+            continue
         for f in ds.files:
             click.echo(ds.path(f.name, progress=not quiet))
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return [int(t) for t in text.replace(" ", "").split(",") if t] if text else None
+
+
+def _terms(ds: Any, accept: bool) -> None:
+    """Show a dataset's terms of use once; fetching needs them accepted."""
+    from .downloads import dataset_dir
+
+    stamp = dataset_dir(ds.folder) / ".terms-accepted"
+    if getattr(ds, "terms", None) is None or stamp.is_file():
+        return
+    click.echo(ds.terms)
+    if not accept and not click.confirm(f"Do you accept the terms of use of {ds.name}?"):
+        raise click.Abort()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text("accepted\n")
 
 
 @data.command()
@@ -83,9 +108,10 @@ def verify(names: tuple[str, ...], as_json: bool) -> None:
             if not path.is_file():
                 status, actual = "missing", ""
             elif verified(f, path):
-                status, actual = "ok", f.digest
+                status, actual = ("complete (no checksum published)", "") if f.unverified else ("ok", f.digest)
             else:
-                status, actual = "damaged", file_hash(path, f.algorithm)
+                status = "damaged"
+                actual = f"{path.stat().st_size} bytes" if f.unverified else file_hash(path, f.algorithm)
             rows.append({"dataset": ds.name, "file": f.name, "status": status, "expected": f"{f.algorithm}:{f.digest}",
                          "actual": actual})
     if as_json:
@@ -169,6 +195,28 @@ def import_folder_cmd(images: str, responses: str, name: str, region: str, subje
     from .imports import import_folder
 
     _imported(import_folder(images, responses, name=name, region=region, subject=subject, overwrite=overwrite))
+
+
+@import_group.command("nsd")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
+              help="a local NSD copy in NSD's layout (the folder holding nsddata/, nsddata_betas/, ...)")
+@click.option("--subjects", default=None, help="comma-separated subjects (default: 1-8)")
+@click.option("--sessions", default=None, help="comma-separated sessions (default: all of each subject)")
+@click.option("--regions", default=None, help="comma-separated regions (default: all)")
+@click.option("--images", type=click.Choice(["shared1000", "all"]), default="shared1000",
+              help="trials of which images to keep ('all' needs nsd_stimuli.hdf5)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def import_nsd_cmd(root: str, subjects: str | None, sessions: str | None, regions: str | None, images: str,
+                   quiet: bool) -> None:
+    """Import the Natural Scenes Dataset from a local copy (benchmarks nsd.<region>)."""
+    from .registry import get_dataset
+
+    options: dict[str, Any] = {"subjects": _ints(subjects), "sessions": _ints(sessions), "images": images,
+                               "progress": not quiet}
+    if regions:
+        options["regions"] = regions.split(",")
+    click.echo(f"NSD imported into {get_dataset('nsd').import_from(root, **options)}")
 
 
 def _imported(folder: Path) -> None:

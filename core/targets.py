@@ -10,6 +10,7 @@ Ceilings, per unit (the ceiling of the score the metric reports for that unit):
 - ``split_half`` on neuroids: sqrt of the Spearman-Brown split-half reliability (:mod:`brainbench.ceiling`);
 - ``split_half`` on subject RDMs: sqrt of the Spearman-Brown corrected comparison of the RDMs of two
   halves of the repetitions, on each split's test stimuli, averaged over splits;
+- ``ncsnr`` on neuroids (NSD): sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) (Allen et al. 2022);
 - ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
   over splits (:func:`brainbench.rdm.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
 """
@@ -41,6 +42,8 @@ RSA_SPLIT_HALF_RULE = ("v1: RSA on responses: normalised = r / sqrt(Spearman-Bro
                        "RDM on each split's test stimuli, mean over splits), per subject")
 NILI_RULE = ("v1: RDM targets: normalised = r / upper noise-ceiling bound (Nili et al. 2014: subject RDM vs the mean of "
              "all subjects, on each split's test stimuli, mean over splits), per subject; the lower bound is kept")
+NCSNR_RULE = ("v1: NSD: normalised = r / sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean over images of 1/trials averaged), "
+              "per subject: mean r / mean ceiling over voxels")
 LOW_LOWER_BOUND = 0.05  # below this, subjects barely agree and scores cannot rank models
 
 
@@ -70,8 +73,8 @@ class Ceiling:
 
 def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
     """Select the benchmark's region and subjects, validate, and shape the target for ``metric``."""
-    assembly = dataset.assembly()
     subjects = None if spec.subjects == "all" else spec.subjects
+    assembly = dataset.assembly(spec.region, subjects)
     rsa = metric.card.kind == "rsa"
     options = {"distance": getattr(metric, "distance", "correlation"), "comparison": getattr(metric, "comparison", "spearman")}
     if is_rdm_assembly(assembly):
@@ -100,6 +103,8 @@ def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ce
     """The benchmark's ceiling for each unit of ``target`` (see the module docstring)."""
     if spec.ceiling == "none":
         return Ceiling()
+    if spec.ceiling == "ncsnr":
+        return _ncsnr(spec, target)
     if spec.ceiling == "nili":
         if target.trials is not None:
             raise BrainbenchError(f"benchmark {spec.id}: the 'nili' ceiling is for RDM targets; use 'split_half' for responses")
@@ -115,6 +120,22 @@ def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ce
         return Ceiling(np.sqrt(np.clip(reliability, 0, None)), CEILING_RULE, reliability=reliability)
     rho = _rdm_reliability(by_rep, target, splits, spec.splits.seed)
     return Ceiling(np.sqrt(np.clip(rho, 0, None)), RSA_SPLIT_HALF_RULE, reliability=rho)
+
+
+def _ncsnr(spec: BenchmarkSpec, target: Target) -> Ceiling:
+    """NSD's noise ceiling per voxel: NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i), n_i the trials averaged for image i."""
+    if target.unit_dim != "neuroid" or target.trials is None or "ncsnr" not in target.trials.coords:
+        raise BrainbenchError(f"benchmark {spec.id}: the 'ncsnr' ceiling needs an encoding metric and an 'ncsnr' coord "
+                              "on the neuroids (NSD)")
+    if "repetition" in target.trials.coords:
+        _, by_rep = trials_by_repetition(target.trials)
+        n = np.isfinite(by_rep).sum(0).astype(float)  # (stimulus, neuroid)
+    else:
+        n = np.ones(target.data.shape)
+    mean_inverse = (1 / n).mean(0)
+    snr2 = np.asarray(target.trials["ncsnr"].values, dtype=float) ** 2
+    nc = snr2 / (snr2 + mean_inverse)
+    return Ceiling(np.sqrt(nc), NCSNR_RULE, reliability=nc)
 
 
 def _nili(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:

@@ -2,7 +2,6 @@
 files in ../shared/data), resume, checksums, locking, damaged archives, and the data CLI."""
 
 import hashlib
-import http.server
 import json
 import threading
 import zipfile
@@ -16,6 +15,7 @@ import brainbench
 from brainbench.cli import main
 from brainbench.downloads import RemoteFile, dataset_dir, fetch, unpack
 from brainbench.errors import ChecksumError, DataFileError, DownloadError
+from http_server import serve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NAME = "responses_raw_210325.npy"  # 2 MB: large enough to be sent in several chunks
@@ -32,48 +32,10 @@ def _file(url="https://example.invalid/responses.npy"):
     return RemoteFile(NAME, url, sha256=hashlib.sha256(SOURCE.read_bytes()).hexdigest())
 
 
-class Server(http.server.ThreadingHTTPServer):
-    """Serves ``root``; honours Range requests; records them; can drop the first transfer after ``cut`` bytes."""
-
-    def __init__(self, root: Path):
-        self.root, self.requests, self.cut = root, [], None
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        server: Server = self.server
-        path = server.root / self.path.lstrip("/")
-        server.requests.append((self.path, self.headers.get("Range")))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        body = data[start:]
-        if server.cut is not None:
-            body, server.cut = body[: server.cut], None
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def server():
-    srv = Server(SHARED)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serve(SHARED) as srv:
+        yield srv
 
 
 @needs_shared
