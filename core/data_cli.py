@@ -40,9 +40,9 @@ def list_cmd(as_json: bool) -> None:
 
     rows = []
     for ds in _datasets(()):
-        if hasattr(ds, "manifest"):  # imported: everything is local
-            present = [p for p in _local(ds, "").rglob("*") if p.is_file()]
-            kind = "imported"
+        if hasattr(ds, "manifest") or hasattr(ds, "download"):  # imported, or fetched per subject (nsd): all local
+            present = [p for p in _local(ds, "").rglob("*") if p.is_file()] if _local(ds, "").is_dir() else []
+            kind = "imported" if hasattr(ds, "manifest") else "per subject: data fetch/import"
         else:
             present = [_local(ds, f.name) for f in ds.files if _local(ds, f.name).is_file()]
             kind = len(ds.files) or "built in"

@@ -2,6 +2,7 @@
 127.0.0.1 (betas freed after extraction), the trial -> image mapping, z-scoring per session, the HDF5
 orientation, the ncsnr noise ceiling, the region definitions against DeepNSD's real voxel metadata, bad input."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_import_from_an_nsd_layout_copy(tmp_path):
     stimuli = dataset.stimulus_set()
     assert len(stimuli) == N_SHARED and stimuli.table["shared1000"].all() and stimuli.table["coco_id"].iloc[0] == 5000
     assert stimuli.image("nsd00003").size == (24, 24)
+    listed = {r["name"]: r for r in json.loads(CliRunner().invoke(main, ["data", "list", "--json"]).output)}
+    assert listed["nsd"]["present"] > N_SHARED and listed["nsd"]["bytes"] > 0  # the store and its images
     both = dataset.assembly("EVC")
     assert set(both["subject"].values) == {"1", "2"} and both.sizes["neuroid"] == 16
     assert list(both.sel(neuroid=both["subject"] == "2")["ncsnr"].values) == pytest.approx(
