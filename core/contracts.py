@@ -80,10 +80,14 @@ class Dataset(ABC):
 
     A dataset that downloads declares its ``files`` (:class:`brainbench.downloads.RemoteFile`,
     each with URL and checksum); they live in ``<data home>/datasets/<folder>``, and
-    ``path(name)`` fetches one on first use (from the mirror, else the publisher)."""
+    ``path(name)`` fetches one on first use (from the mirror, else the publisher). ``brainbench data``
+    works through ``download``, ``local_files`` and ``remove_local``, which a dataset fetched in parts
+    (NSD) or imported from the user's files overrides; ``terms`` are shown and accepted once before a
+    download."""
 
     card: DatasetCard
     files: tuple[RemoteFile, ...] = ()
+    terms: str | None = None
 
     @property
     def name(self) -> str:
@@ -103,6 +107,27 @@ class Dataset(ABC):
         if name not in by_name:
             raise UnknownNameError(f"file of dataset {self.name}", name, by_name)
         return fetch(by_name[name], self.folder, progress=progress)
+
+    def download(self, *, progress: bool = True, **options: Any) -> list[Path]:
+        """Fetch every declared file; a dataset fetched in parts takes ``options`` (e.g. NSD's subjects)."""
+        from .errors import ConfigError
+
+        if options:
+            raise ConfigError(f"dataset {self.name} takes no fetch options ({', '.join(options)}); it fetches its "
+                              "declared files")
+        return [self.path(f.name, progress=progress) for f in self.files]
+
+    def local_files(self) -> list[Path]:
+        """The dataset's files present in the data home."""
+        from .downloads import dataset_dir
+
+        return [p for f in self.files if (p := dataset_dir(self.folder) / f.name).is_file()]
+
+    def remove_local(self) -> list[Path]:
+        """Delete the dataset's files (and what belongs to them) from the data home; returns what was removed."""
+        from .downloads import remove
+
+        return [p for f in self.files for p in remove(f, self.folder)]
 
     @abstractmethod
     def stimulus_set(self) -> StimulusSet:

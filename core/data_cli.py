@@ -40,12 +40,8 @@ def list_cmd(as_json: bool) -> None:
 
     rows = []
     for ds in _datasets(()):
-        if hasattr(ds, "manifest") or hasattr(ds, "download"):  # imported, or fetched per subject (nsd): all local
-            present = [p for p in _local(ds, "").rglob("*") if p.is_file()] if _local(ds, "").is_dir() else []
-            kind = "imported" if hasattr(ds, "manifest") else "per subject: data fetch/import"
-        else:
-            present = [_local(ds, f.name) for f in ds.files if _local(ds, f.name).is_file()]
-            kind = len(ds.files) or "built in"
+        present = ds.local_files()
+        kind = len(ds.files) or ("fetched in parts" if ds.card.needs_download else "local" if present else "built in")
         rows.append({"name": ds.name, "files": kind, "present": len(present),
                      "bytes": sum(p.stat().st_size for p in present),
                      "folder": str(_local(ds, "")) if present or ds.files else ""})
@@ -65,13 +61,11 @@ def list_cmd(as_json: bool) -> None:
 @handle_errors
 def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, accept_terms: bool, quiet: bool) -> None:
     """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
+    options = {k: v for k, v in (("subjects", _ints(subjects)), ("sessions", _ints(sessions))) if v}
     for ds in _datasets(names):
-        if hasattr(ds, "download"):  # fetched per subject and session, then imported (nsd)
-            _terms(ds, accept_terms)
-            click.echo(ds.download(_ints(subjects), _ints(sessions), progress=not quiet))
-            continue
-        for f in ds.files:
-            click.echo(ds.path(f.name, progress=not quiet))
+        _terms(ds, accept_terms)
+        for path in ds.download(progress=not quiet, **options):
+            click.echo(path)
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -80,16 +74,14 @@ def _ints(text: str | None) -> list[int] | None:
 
 def _terms(ds: Any, accept: bool) -> None:
     """Show a dataset's terms of use once; fetching needs them accepted."""
-    from .downloads import dataset_dir
+    from .downloads import accept_terms, terms_accepted
 
-    stamp = dataset_dir(ds.folder) / ".terms-accepted"
-    if getattr(ds, "terms", None) is None or stamp.is_file():
+    if ds.terms is None or terms_accepted(ds.folder):
         return
     click.echo(ds.terms)
     if not accept and not click.confirm(f"Do you accept the terms of use of {ds.name}?"):
         raise click.Abort()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text("accepted\n")
+    accept_terms(ds.folder)
 
 
 @data.command()
@@ -138,24 +130,14 @@ def path(name: str) -> None:
 @handle_errors
 def rm(names: tuple[str, ...], yes: bool) -> None:
     """Delete the named datasets' files (and what was unpacked from them) from the data home."""
-    import shutil
-
-    from .downloads import remove
-
     for ds in _datasets(names):
-        if hasattr(ds, "manifest"):
-            if yes or click.confirm(f"remove the imported dataset {ds.name} ({_local(ds, '')})?"):
-                shutil.rmtree(_local(ds, ""))
-                click.echo(f"{ds.name}: removed")
-            continue
-        present = [f for f in ds.files if _local(ds, f.name).exists()]
+        present = ds.local_files()
         if not present:
             click.echo(f"{ds.name}: nothing to remove")
             continue
         if not yes and not click.confirm(f"remove {len(present)} files of {ds.name}?"):
             continue
-        removed = [path for f in present for path in remove(f, ds.folder)]
-        click.echo(f"{ds.name}: removed {len(removed)} files and folders")
+        click.echo(f"{ds.name}: removed {len(ds.remove_local())} files and folders")
 
 
 @data.group("import")

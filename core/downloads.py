@@ -29,8 +29,8 @@ from .errors import ChecksumError, DownloadError
 from .home import OFFLINE_ENV, data_home, offline
 from .progress import byte_progress
 
-__all__ = ["MIRROR_ENV", "RemoteFile", "dataset_dir", "fetch", "file_hash", "mirrors", "remove", "unpack", "unpacked",
-           "verify"]
+__all__ = ["MIRROR_ENV", "RemoteFile", "accept_terms", "dataset_dir", "fetch", "file_hash", "mirrors", "remove",
+           "terms_accepted", "unpack", "unpacked", "verify"]
 
 MIRROR_ENV = "BRAINBENCH_MIRROR"
 CHUNK = 1 << 20
@@ -64,6 +64,23 @@ class RemoteFile:
 def dataset_dir(folder: str) -> Path:
     """``<data home>/datasets/<folder>``."""
     return data_home() / "datasets" / folder
+
+
+def _terms_stamp(folder: str) -> Path:
+    return dataset_dir(folder) / ".terms-accepted"
+
+
+def terms_accepted(folder: str) -> bool:
+    """Whether the terms of use of the dataset in ``folder`` were accepted on this machine."""
+    return _terms_stamp(folder).is_file()
+
+
+def accept_terms(folder: str) -> None:
+    """Record that the terms of use of the dataset in ``folder`` are accepted (once per data home)."""
+    import datetime as dt
+
+    _terms_stamp(folder).parent.mkdir(parents=True, exist_ok=True)
+    _terms_stamp(folder).write_text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 
 def mirrors() -> list[str]:

@@ -44,6 +44,6 @@ def load_array(path: str | Path, shape: tuple[int | None, ...] | None = None, *,
                 loaded = loaded[key]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataFileError(f"{path} is not a readable NumPy file ({exc}); {fix}") from None
-    if shape is not None and loaded.ndim != len(shape) or any(want is not None and got != want for got, want in zip(loaded.shape, shape or ())):
+    if shape is not None and (loaded.ndim != len(shape) or any(w is not None and g != w for g, w in zip(loaded.shape, shape))):
         raise DataFileError(f"{path} has shape {loaded.shape}, expected {shape}; {fix}")
     return loaded.astype(np.float64)

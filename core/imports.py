@@ -61,7 +61,7 @@ def import_assembly(path: str | Path, *, name: str, stimuli_csv: str | Path, sti
 
     _check_name(name, overwrite)
     assembly = as_neural_assembly(read_assembly(path), subject=name, time_bin=time_bin)
-    with _staging(name, overwrite) as folder:
+    with _staging(name) as folder:
         stimuli = read_stimulus_set(stimuli_csv, stimuli_zip, extract_to=folder / "images", identifier=name)
         _write(folder, name, assembly, stimuli, source=str(Path(path).resolve()))
     return imported_dir(name)
@@ -96,7 +96,7 @@ def import_folder(images: str | Path, responses: str | Path, *, name: str, regio
 
     from .stimuli import StimulusSet
 
-    with _staging(name, overwrite) as folder:
+    with _staging(name) as folder:
         (folder / "images").mkdir()
         for p in files:
             shutil.copy2(p, folder / "images" / p.name)
@@ -161,8 +161,8 @@ def _check_name(name: str, overwrite: bool) -> None:
 class _staging:
     """A folder beside the final one, renamed into place on success and removed on failure."""
 
-    def __init__(self, name: str, overwrite: bool):
-        self.final, self.overwrite = imported_dir(name), overwrite
+    def __init__(self, name: str):
+        self.final = imported_dir(name)
         self.tmp = self.final.with_name(f".{name}.importing")
 
     def __enter__(self) -> Path:

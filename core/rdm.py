@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["DISTANCES", "RDM_DIMS", "compare", "dissimilarity", "is_rdm_assembly", "mean_per_subject", "noise_ceiling",
-           "rdm_assembly", "rdms_of_responses", "subject_ceilings", "upper_triangle", "validate_rdms"]
+           "rdm_assembly", "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
 
 RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
 COMPARISONS = ("spearman", "pearson")
@@ -65,17 +65,23 @@ def is_rdm_assembly(assembly: xr.DataArray) -> bool:
     return tuple(assembly.dims) == RDM_DIMS
 
 
+def subject_groups(assembly: xr.DataArray) -> dict[tuple[str, str], np.ndarray]:
+    """(subject, region) -> boolean mask over the entries that carry the ``subject`` and ``region`` coords
+    (RDM entries, or neuroids), in first-seen order."""
+    subjects, regions = assembly["subject"].values.astype(str), assembly["region"].values.astype(str)
+    keys = dict.fromkeys(zip(subjects.tolist(), regions.tolist(), strict=True))
+    return {(s, r): (subjects == s) & (regions == r) for s, r in keys}
+
+
 def mean_per_subject(assembly: xr.DataArray) -> xr.DataArray:
     """One RDM per subject (and region): the mean of its entries, e.g. over sessions."""
     import xarray as xr
 
-    keys = list(dict.fromkeys(zip(assembly["subject"].values.astype(str), assembly["region"].values.astype(str),
-                                  strict=True)))
-    subjects, regions = assembly["subject"].values.astype(str), assembly["region"].values.astype(str)
-    means = [assembly.values[(subjects == s) & (regions == r)].mean(0) for s, r in keys]
+    groups = subject_groups(assembly)
     coords = {k: v for k, v in assembly.coords.items() if "rdm" not in v.dims}
-    coords.update(subject=("rdm", [s for s, _ in keys]), region=("rdm", [r for _, r in keys]))
-    return xr.DataArray(np.stack(means), dims=RDM_DIMS, coords=coords, attrs=assembly.attrs)
+    coords.update(subject=("rdm", [s for s, _ in groups]), region=("rdm", [r for _, r in groups]))
+    means = np.stack([assembly.values[mask].mean(0) for mask in groups.values()])
+    return xr.DataArray(means, dims=RDM_DIMS, coords=coords, attrs=assembly.attrs)
 
 
 def dissimilarity(X, distance: str = "correlation", *, device: str | None = None) -> np.ndarray:
@@ -108,12 +114,11 @@ def dissimilarity(X, distance: str = "correlation", *, device: str | None = None
 
 def rdms_of_responses(assembly: xr.DataArray, distance: str = "correlation") -> xr.DataArray:
     """One RDM per subject (and region) of a repeat-averaged neural assembly, over its neuroids."""
-    subjects, regions = assembly["subject"].values.astype(str), assembly["region"].values.astype(str)
-    keys = list(dict.fromkeys(zip(subjects, regions, strict=True)))
+    groups = subject_groups(assembly)
     values = np.asarray(assembly.values)
-    rdms = [dissimilarity(values[:, (subjects == s) & (regions == r)], distance) for s, r in keys]
-    return rdm_assembly(np.stack(rdms), stimulus_id=assembly["stimulus_id"].values, subject=[s for s, _ in keys],
-                        region=[r for _, r in keys], attrs={"distance": distance})
+    rdms = [dissimilarity(values[:, mask], distance) for mask in groups.values()]
+    return rdm_assembly(np.stack(rdms), stimulus_id=assembly["stimulus_id"].values, subject=[s for s, _ in groups],
+                        region=[r for _, r in groups], attrs={"distance": distance})
 
 
 def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:

@@ -26,7 +26,8 @@ import numpy as np
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
 from .ceiling import CEILING_RULE, spearman_brown, split_half_reliability
 from .errors import AssemblyError, BrainbenchError
-from .rdm import compare, dissimilarity, is_rdm_assembly, mean_per_subject, rdms_of_responses, subject_ceilings, upper_triangle
+from .rdm import (compare, dissimilarity, is_rdm_assembly, mean_per_subject, rdms_of_responses, subject_ceilings,
+                  subject_groups, upper_triangle)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -164,17 +165,14 @@ def _rdm_reliability(by_rep: np.ndarray, target: Target, splits: Sequence[Split]
     n_reps = by_rep.shape[0]
     if n_reps < 2:
         raise AssemblyError(f"split-half reliability needs at least 2 repetitions; the data have {n_reps}")
-    subjects = target.trials["subject"].values.astype(str)
-    regions = target.trials["region"].values.astype(str)
-    units = list(zip(target.data["subject"].values.astype(str), target.data["region"].values.astype(str), strict=True))
+    groups = subject_groups(target.trials)  # the units of target.data, in the same (first-seen) order
     rng = np.random.default_rng(seed)
-    rhos = np.zeros((n_halvings, len(splits), len(units)))
+    rhos = np.zeros((n_halvings, len(splits), len(groups)))
     with np.errstate(invalid="ignore"):
         for h in range(n_halvings):
             perm = rng.permutation(n_reps)
             halves = [np.nanmean(by_rep[perm[: n_reps // 2]], 0), np.nanmean(by_rep[perm[n_reps // 2:]], 0)]
-            for u, (subject, region) in enumerate(units):
-                cols = (subjects == subject) & (regions == region)
+            for u, cols in enumerate(groups.values()):
                 a, b = (dissimilarity(half[:, cols], target.distance) for half in halves)
                 for k, split in enumerate(splits):
                     sub = np.ix_(split.test, split.test)

@@ -45,7 +45,7 @@ def hvm_like(folder, *, n_images=N_IMAGES, reps=REPS, time_bins=((70, 170),), se
     nc = folder / "assy_dicarlo_MajajHong2015_public.nc"
     write_brainio_file(nc, values, presentation, neuroid, time_bins=list(time_bins),
                        identifier="dicarlo.MajajHong2015.public", stimulus_set_identifier="hvm-public")
-    return nc, csv, zip_, signal
+    return nc, csv, zip_, values[:, :, 0]  # trials x neuroids, as written
 
 
 def sha1(path):
@@ -60,7 +60,7 @@ def store(tmp_path):
 
 
 def test_majajhong_loads_through_the_brainio_loader_with_brainscore_splits(store, plugin):
-    nc, csv, zip_, signal = store
+    nc, csv, zip_, trials = store
     files = tuple(RemoteFile(p.name, p.as_uri(), sha1=sha1(p)) for p in (nc, csv, zip_))
 
     class P:
@@ -79,8 +79,8 @@ def test_majajhong_loads_through_the_brainio_loader_with_brainscore_splits(store
     it = dataset.assembly("IT")
     assert it.sizes == {"presentation": N_IMAGES * REPS, "neuroid": 4} and set(it["subject"].values) == {"Chabo", "Tito"}
     assert "time_bin" not in it.dims and list(it["arr"].values) == ["B", "C", "B", "C"]
-    assert np.allclose(it.groupby("stimulus_id").mean().sel(stimulus_id=dataset.stimulus_set().ids).values.mean(1),
-                       signal[:, [1, 2, 4, 5]].mean(1), atol=0.5)
+    np.testing.assert_array_equal(it.values, trials[:, [1, 2, 4, 5]])  # the IT neuroids' trials, in the file's order
+    assert list(it["repetition"].values) == list(np.repeat(np.arange(REPS), N_IMAGES))
     stimuli = dataset.stimulus_set()
     assert stimuli.identifier == "hvm-public" and stimuli.image(stimuli.ids[0]).size == (32, 32)
     result = brainbench.score("synthetic_generator", "mh_test.IT", progress=False, layers=["block1"])
@@ -125,7 +125,7 @@ def test_import_a_brainscore_assembly_and_score_it(tmp_path):
                                       "--name", "mydata"])
     assert again.exit_code != 0 and "--overwrite" in again.output
     listed = json.loads(CliRunner().invoke(main, ["data", "list", "--json"]).output)
-    assert {r["name"]: r["files"] for r in listed}["mydata"] == "imported"
+    assert {r["name"]: (r["files"], r["present"]) for r in listed}["mydata"] == ("local", N_IMAGES + 3)  # images, .nc, .csv, .json
     assert CliRunner().invoke(main, ["data", "rm", "mydata", "--yes"]).exit_code == 0
     assert not imported_dir("mydata").exists()
     brainbench.registry.refresh()

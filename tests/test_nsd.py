@@ -17,7 +17,7 @@ from nsd_layout import N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, w
 
 import brainbench
 from brainbench.cli import main
-from brainbench.downloads import dataset_dir
+from brainbench.downloads import dataset_dir, terms_accepted
 from brainbench.errors import AssemblyError, ConfigError, DataFileError
 from brainbench.plugins.datasets import nsd
 
@@ -103,7 +103,11 @@ def test_fetch_from_the_bucket_frees_each_sessions_betas(tmp_path, monkeypatch):
     assert not (home / nsd.betas_path(1, 1)).exists() and (home / nsd.roi_path(1, "streams")).is_file()
     fetched = brainbench.get_dataset("nsd").assembly("V1")
     trials = expected_trials(bucket / "nsd", 1, (0, 0, 0))
-    assert fetched.sizes["presentation"] == len(trials) and nsd.terms_accepted()
+    assert fetched.sizes["presentation"] == len(trials) and terms_accepted("nsd")
+    wrong = CliRunner().invoke(main, ["data", "fetch", "cowley2023", "--subjects", "1"])
+    assert wrong.exit_code != 0 and "takes no fetch options (subjects)" in wrong.output
+    removed = CliRunner().invoke(main, ["data", "rm", "nsd", "--yes"])
+    assert removed.exit_code == 0 and not home.exists(), removed.output
 
 
 def test_a_missing_file_or_unknown_region_is_named(tmp_path):

@@ -18,6 +18,20 @@ class ImportedDataset(Dataset):
     def folder(self) -> str:
         return f"imported/{self.name}"
 
+    def local_files(self):
+        from brainbench.imports import imported_dir
+
+        return [p for p in imported_dir(self.name).rglob("*") if p.is_file()]
+
+    def remove_local(self):
+        import shutil
+
+        from brainbench.imports import imported_dir
+
+        removed = self.local_files()
+        shutil.rmtree(imported_dir(self.name))
+        return removed
+
     def stimulus_set(self):
         import pandas as pd
 

@@ -213,16 +213,6 @@ def _trial_images(design: dict[str, np.ndarray], subject: int, session: int, n_t
     return design["subjectim"][subject - 1, order[g] - 1] - 1  # 0-based nsdId per trial
 
 
-def _session_trials(path: Path) -> int:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f["betas"].shape[0])
-    except (OSError, KeyError) as exc:
-        raise DataFileError(f"{path} is not a readable NSD betas HDF5 file ({exc}); delete it and get it again") from None
-
-
 class _SubjectImport:
     """Accumulates one subject's kept trials session by session (so fetched betas can be freed after each)."""
 
@@ -393,21 +383,6 @@ def _build(root, subjects, sessions, regions, design, sources, *, session_file, 
 # ------------------------------------------------------------------------------------------------------------ fetch
 
 
-def _terms_stamp() -> Path:
-    from brainbench.downloads import dataset_dir
-
-    return dataset_dir(FOLDER) / ".terms-accepted"  # the same stamp `brainbench data fetch` writes
-
-
-def terms_accepted() -> bool:
-    return _terms_stamp().is_file()
-
-
-def accept_terms() -> None:
-    _terms_stamp().parent.mkdir(parents=True, exist_ok=True)
-    _terms_stamp().write_text(dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-
-
 def _remote(relative: str) -> RemoteFile:
     return RemoteFile(relative, f"{BUCKET}/{relative}", unverified="NSD publishes no checksums")
 
@@ -415,12 +390,12 @@ def _remote(relative: str) -> RemoteFile:
 def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] | None = None,
               regions: Sequence[str] = tuple(REGIONS), progress: bool = True) -> Path:
     """Download what the store needs from NSD's bucket (mirror first), import it, and free each session's betas."""
-    from brainbench.downloads import dataset_dir, fetch, remove
+    from brainbench.downloads import dataset_dir, fetch, remove, terms_accepted
 
-    if not terms_accepted():
+    if not terms_accepted(FOLDER):
         raise ConfigError(f"NSD's terms of use must be accepted before a fetch:\n{TERMS}\n"
-                          "Accept them with `brainbench data fetch nsd --accept-terms` or brainbench.plugins.datasets."
-                          "nsd.accept_terms()")
+                          "Accept them with `brainbench data fetch nsd --accept-terms` or "
+                          "brainbench.downloads.accept_terms('nsd')")
     subjects = _subjects(subjects)
     chosen = {s: list(sessions or range(1, SESSIONS[s] + 1)) for s in subjects}
     root = dataset_dir(FOLDER)
@@ -450,10 +425,25 @@ class NSD(Dataset):
     def __init__(self):
         self.card = card()
 
-    def download(self, subjects: Sequence[int] | None = None, sessions: Sequence[int] | None = None,
-                 progress: bool = True) -> Path:
+    def download(self, *, progress: bool = True, subjects: Sequence[int] | None = None,
+                 sessions: Sequence[int] | None = None) -> list[Path]:
         """``brainbench data fetch nsd``: :func:`fetch_nsd`."""
-        return fetch_nsd(subjects, sessions=sessions, progress=progress)
+        return [fetch_nsd(subjects, sessions=sessions, progress=progress)]
+
+    def local_files(self) -> list[Path]:
+        from brainbench.downloads import dataset_dir
+
+        folder = dataset_dir(FOLDER)
+        return [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+
+    def remove_local(self) -> list[Path]:
+        import shutil
+
+        from brainbench.downloads import dataset_dir
+
+        removed = self.local_files()
+        shutil.rmtree(dataset_dir(FOLDER), ignore_errors=True)
+        return removed
 
     def import_from(self, root: str | Path, **options) -> Path:
         """``brainbench data import nsd --root DIR``: :func:`import_nsd`."""
