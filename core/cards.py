@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["BenchmarkSpec", "Card", "DatasetCard", "LeaderboardSpec", "MetricCard", "ModelCard", "SplitSpec", "TunerCard"]
 
@@ -49,9 +49,16 @@ class DatasetCard(Card):
 
 
 class MetricCard(Card):
+    """``kind`` says what the metric scores: ``encoding`` (per neuroid), ``rsa`` (per subject RDM, against RDMs),
+    ``encoding_rsa`` (per subject RDM, from responses it fits), ``population`` (per subject, from its
+    responses, e.g. CKA), ``model_only``. ``protocol`` holds benchmark
+    settings the metric's reference fixes (e.g. ``splits``, ``layer_selection``); a benchmark derived with
+    this metric (``<base>-<metric>``) takes them."""
+
     version: str
-    kind: Literal["encoding", "rsa", "model_only"] = "encoding"
+    kind: Literal["encoding", "rsa", "encoding_rsa", "population", "model_only"] = "encoding"
     higher_is_better: bool = True
+    protocol: dict[str, Any] = Field(default_factory=dict)
 
 
 class TunerCard(Card):
@@ -63,11 +70,23 @@ class SplitSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["kfold", "shuffle"] = "kfold"
-    n_splits: int = Field(5, ge=2)
+    kind: Literal["kfold", "shuffle", "even_odd"] = "kfold"
+    n_splits: int = Field(5, ge=1)
     test_size: float | None = Field(None, gt=0, lt=1)
     seed: int = 0
     stratify_by: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_even_odd_split(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "even_odd":
+            if data.get("n_splits", 1) != 1 or data.get("test_size") or data.get("stratify_by"):
+                raise ValueError("even_odd is one fixed split (even positions train, odd test): it takes no n_splits, "
+                                 "test_size or stratify_by")
+            data = {**data, "n_splits": 1}
+        elif isinstance(data, dict) and data.get("kind", "kfold") == "kfold" and data.get("n_splits", 5) < 2:
+            raise ValueError("kfold needs n_splits >= 2")
+        return data
 
 
 class BenchmarkSpec(BaseModel):
@@ -80,8 +99,11 @@ class BenchmarkSpec(BaseModel):
     region: str | list[str]
     subjects: list[str] | Literal["all"] = "all"
     metric: str
+    metric_options: dict[str, Any] = Field(default_factory=dict)
     splits: SplitSpec = Field(default_factory=SplitSpec)
     ceiling: Literal["split_half", "ncsnr", "nili", "none"] = "split_half"
+    layer_selection: Literal["benchmark", "subject"] = "benchmark"
+    aggregate: Literal["mean", "median"] = "mean"
     version: str
     description: str = ""
 

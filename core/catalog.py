@@ -78,7 +78,8 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
 
 def get_benchmark(benchmark: str) -> BenchmarkSpec:
-    """Resolve a benchmark id; ``<base>-<metric>`` derives from a declared base with another metric."""
+    """Resolve a benchmark id; ``<base>-<metric>`` derives from a declared base with another metric (its
+    options reset, and the settings the metric's reference protocol fixes applied)."""
     from .registry import get_registry
 
     registry = get_registry("benchmark")
@@ -89,8 +90,10 @@ def get_benchmark(benchmark: str) -> BenchmarkSpec:
     except ValueError:
         raise UnknownNameError("benchmark", benchmark, [e.name for e in registry.list()]) from None
     if bid.metric and bid.base in registry:
-        get_registry("metric").get(bid.metric)  # unknown metric -> its own clear error
-        return registry.get(bid.base).card.model_copy(update={"id": benchmark, "metric": bid.metric})
+        protocol = get_registry("metric").get(bid.metric).card.protocol  # unknown metric -> its own clear error
+        base = registry.get(bid.base).card.model_dump()
+        derived = {**base, "id": benchmark, "metric": bid.metric, "metric_options": {}, **protocol}
+        return benchmark_spec(derived, source=f"benchmark {bid.base} with metric {bid.metric}")
     raise UnknownNameError("benchmark", benchmark, [e.name for e in registry.list()])
 
 

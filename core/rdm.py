@@ -9,14 +9,29 @@ RDMs of responses X (stimulus x feature), row i = x_i:
   correlation   d_ij = 1 - pearson(x_i, x_j)
   cosine        d_ij = 1 - <x_i, x_j> / (|x_i| |x_j|)
   euclidean     d_ij = |x_i - x_j|;   sqeuclidean  d_ij = |x_i - x_j|^2
-computed from the n x n Gram matrix (memory n^2, never n^2 p). A stimulus whose responses are constant
-(correlation) or zero (cosine) has no direction: its dissimilarity to every other stimulus is 1.
+computed from the n x n Gram matrix, accumulated over chunks of features (memory n^2 plus one chunk, never
+n^2 p). A stimulus whose responses are constant (correlation) or zero (cosine) has no direction: its
+dissimilarity to every other stimulus is 1.
+
+Crossnobis (cross-validated Mahalanobis) needs repeated measurements: with K independent repetitions
+(folds) of the patterns M_k (stimulus x channel), noise precision P (identity: cross-validated Euclidean)
+and p channels,
+  d_ij = 1/(K(K-1) p) sum_{k != l} (m_ki - m_kj)^T P (m_li - m_lj)
+an unbiased estimate of the squared Mahalanobis distance of the true patterns (it can be negative);
+it equals rsatoolbox's leave-one-fold-out ``calc_rdm_crossnobis`` for balanced folds.
+
+Comparisons of two RDMs' upper triangles a, b (m entries): ``pearson``; ``spearman`` (Pearson of average
+ranks); ``cosine`` (<a, b> / |a||b|, no centring); ``rho_a`` (12 <ra - mean, rb - mean> / (m^3 - m) of
+average ranks: Spearman without tie correction); ``tau_a`` (Kendall's (concordant - discordant) / (m(m-1)/2),
+which penalises a model's tied predictions; Nili et al. 2014). A comparison with a constant vector is NaN.
 
 Noise ceiling across subjects (Nili et al. 2014), for a comparison ``c`` (Spearman by default),
 with subject RDMs D_1..D_S:
   upper_s = c(D_s, mean_t D_t)          (no model can beat the subjects' own mean)
   lower_s = c(D_s, mean_{t != s} D_t)   (leave-one-subject-out: what a perfect model reaches at least)
-and the bounds are their means over subjects.
+and the bounds are their means over subjects. For rank comparisons the RDMs are rank-transformed before
+averaging; for tau_a that mean is not the best-scoring RDM (Nili et al. search for it), so its upper bound
+is an underestimate.
 """
 
 from __future__ import annotations
@@ -31,12 +46,13 @@ from .errors import AssemblyError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DISTANCES", "RDM_DIMS", "compare", "dissimilarity", "is_rdm_assembly", "mean_per_subject", "noise_ceiling",
-           "rdm_assembly", "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
+__all__ = ["COMPARISONS", "DISTANCES", "RDM_DIMS", "compare", "crossnobis", "dissimilarity", "is_rdm_assembly",
+           "mean_per_subject", "noise_ceiling", "noise_precision", "rdm_assembly", "rdm_of_repetitions", "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
 
 RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
-COMPARISONS = ("spearman", "pearson")
+COMPARISONS = ("spearman", "pearson", "cosine", "rho_a", "tau_a")
 DISTANCES = ("correlation", "cosine", "euclidean", "sqeuclidean")
+CHUNK_BYTES = 2**28  # features converted to float64 at a time when building a Gram matrix
 
 
 def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Sequence[str], region: Sequence[str] | str,
@@ -85,19 +101,37 @@ def mean_per_subject(assembly: xr.DataArray) -> xr.DataArray:
 
 
 def dissimilarity(X, distance: str = "correlation", *, device: str | None = None) -> np.ndarray:
-    """The ``(n, n)`` RDM of the rows of ``X`` (n, p) under ``distance`` (see the module docstring), in float64."""
+    """The ``(n, n)`` RDM of the rows of ``X`` (n, p) under ``distance`` (see the module docstring), in float64.
+
+    ``X`` may be float32 of any width: the Gram matrix is accumulated over chunks of features."""
     import torch
 
     from .device import pick_device
 
     if distance not in DISTANCES:
         raise AssemblyError(f"RDM distance {distance!r} is not one of {', '.join(DISTANCES)}")
-    X = torch.from_numpy(np.array(X, dtype=np.float64)).to(pick_device(device)).reshape(len(X), -1)
-    if distance == "correlation":
-        X = X - X.mean(1, keepdim=True)
-    elif distance != "cosine":  # euclidean distances do not change; centring avoids cancellation in the Gram form
-        X = X - X.mean(0)
-    gram = X @ X.T
+    X = np.asarray(X)
+    X = X.reshape(len(X), -1)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    dev = pick_device(device)
+    n, p = X.shape
+    step = max(1, CHUNK_BYTES // (8 * max(n, 1)))
+    gram = torch.zeros((n, n), dtype=torch.float64, device=dev)
+    row_mean = torch.from_numpy(X.mean(1, dtype=np.float64)).to(dev) if distance == "correlation" else None
+    for start in range(0, p, step):
+        chunk = torch.tensor(X[:, start:start + step], dtype=torch.float64, device=dev)  # a copy: X may be read-only
+        if distance == "correlation":
+            chunk = chunk - row_mean[:, None]
+        elif distance != "cosine":  # euclidean distances do not change; centring avoids cancellation in the Gram form
+            chunk = chunk - chunk.mean(0)
+        gram += chunk @ chunk.T
+    return _from_gram(gram, distance)
+
+
+def _from_gram(gram, distance: str) -> np.ndarray:
+    import torch
+
     sq = torch.diagonal(gram)
     if distance in ("correlation", "cosine"):
         constant = sq <= torch.finfo(gram.dtype).eps * sq.max()
@@ -112,13 +146,74 @@ def dissimilarity(X, distance: str = "correlation", *, device: str | None = None
     return d.cpu().numpy()
 
 
+def crossnobis(by_rep: np.ndarray, precision: np.ndarray | None = None, *, device: str | None = None) -> np.ndarray:
+    """Crossnobis RDM ``(n, n)`` from ``(repetition, stimulus, channel)`` patterns (module docstring).
+
+    Every stimulus needs every repetition (folds must be balanced); ``precision`` is the channels'
+    noise precision (default identity: cross-validated Euclidean)."""
+    import torch
+
+    from .device import pick_device
+
+    by_rep = np.asarray(by_rep, dtype=np.float64)
+    if by_rep.ndim != 3 or by_rep.shape[0] < 2:
+        raise AssemblyError(f"crossnobis needs (repetition, stimulus, channel) patterns with at least 2 repetitions; "
+                            f"got shape {by_rep.shape}")
+    incomplete = ~np.isfinite(by_rep).all(axis=(0, 2))
+    if incomplete.any():
+        raise AssemblyError(
+            f"crossnobis needs every stimulus measured in every repetition; {int(incomplete.sum())} of "
+            f"{by_rep.shape[1]} stimuli miss some (or have NaN channels); select stimuli with complete repetitions, "
+            "or use a distance on repeat-averaged responses (correlation, euclidean)")
+    M = torch.from_numpy(by_rep).to(pick_device(device))
+    if precision is not None:
+        L = torch.linalg.cholesky(torch.from_numpy(np.asarray(precision, dtype=np.float64)).to(M.device))
+        M = M @ L  # m P m' = (m L)(m' L)^T
+    total = M.sum(0)
+    cross = total @ total.T - torch.einsum("kip,kjp->ij", M, M)  # sum over ordered pairs of different folds
+    k, p = by_rep.shape[0], by_rep.shape[2]
+    sq = torch.diagonal(cross)
+    d = (sq[:, None] + sq[None, :] - cross - cross.T) / (k * (k - 1) * p)
+    d = (d + d.T) / 2
+    d.fill_diagonal_(0)
+    return d.cpu().numpy()
+
+
+def noise_precision(by_rep: np.ndarray) -> np.ndarray:
+    """Noise precision of the channels from the residuals of trials around their stimulus means, with
+    Ledoit-Wolf shrinkage (scikit-learn), for :func:`crossnobis`."""
+    from sklearn.covariance import LedoitWolf
+
+    residuals = (by_rep - np.nanmean(by_rep, 0, keepdims=True)).reshape(-1, by_rep.shape[-1])
+    residuals = residuals[np.isfinite(residuals).all(1)]
+    return np.linalg.inv(LedoitWolf(assume_centered=True).fit(residuals).covariance_)
+
+
 def rdms_of_responses(assembly: xr.DataArray, distance: str = "correlation") -> xr.DataArray:
-    """One RDM per subject (and region) of a repeat-averaged neural assembly, over its neuroids."""
+    """One RDM per subject (and region) over its neuroids: of the repeat-averaged responses, or for
+    ``crossnobis`` of the trials (``repetition`` coord required; identity noise precision)."""
+    from .assembly import average_repetitions, trials_by_repetition
+
     groups = subject_groups(assembly)
-    values = np.asarray(assembly.values)
-    rdms = [dissimilarity(values[:, mask], distance) for mask in groups.values()]
-    return rdm_assembly(np.stack(rdms), stimulus_id=assembly["stimulus_id"].values, subject=[s for s, _ in groups],
+    if distance == "crossnobis":
+        if "repetition" not in assembly.coords:
+            raise AssemblyError("the crossnobis distance needs single trials with a 'repetition' coord; these "
+                                "responses are averaged")
+        ids, by_rep = trials_by_repetition(assembly)
+        rdms = [crossnobis(by_rep[:, :, mask]) for mask in groups.values()]
+    else:
+        averaged = average_repetitions(assembly)
+        ids, values = averaged["stimulus_id"].values, np.asarray(averaged.values)
+        rdms = [dissimilarity(values[:, mask], distance) for mask in groups.values()]
+    return rdm_assembly(np.stack(rdms), stimulus_id=ids, subject=[s for s, _ in groups],
                         region=[r for _, r in groups], attrs={"distance": distance})
+
+
+def rdm_of_repetitions(by_rep: np.ndarray, distance: str) -> np.ndarray:
+    """The RDM of ``(repetition, stimulus, channel)`` trials: crossnobis across them, or ``distance`` of their mean."""
+    if distance == "crossnobis":
+        return crossnobis(by_rep)
+    return dissimilarity(np.nanmean(by_rep, 0), distance)
 
 
 def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:
@@ -153,15 +248,41 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
-    """Correlation of matching vectors along the last axis (broadcast): Pearson, or Spearman (Pearson of
-    average ranks, as ``scipy.stats.spearmanr``)."""
+    """Similarity of matching vectors along the last axis (broadcast) under ``method`` (module docstring);
+    Spearman and rho-a use average ranks, as ``scipy.stats.spearmanr`` and rsatoolbox."""
     if method not in COMPARISONS:
         raise AssemblyError(f"RDM comparison {method!r} is not one of {', '.join(COMPARISONS)}")
-    if method == "spearman":
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    if method == "tau_a":
+        flat = [_tau_a(x, y) for x, y in zip(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), strict=True)]
+        return np.asarray(flat).reshape(a.shape[:-1])
+    if method in ("spearman", "rho_a"):
         a, b = _ranks(a), _ranks(b)
-    a = a - a.mean(-1, keepdims=True)
-    b = b - b.mean(-1, keepdims=True)
-    return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+    if method != "cosine":
+        a = a - a.mean(-1, keepdims=True)
+        b = b - b.mean(-1, keepdims=True)
+    if method == "rho_a":
+        m = a.shape[-1]
+        return 12 * (a * b).sum(-1) / (m**3 - m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
+def _tau_a(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-a from scipy's tau-b (O(m log m)): (C - D) = tau_b sqrt((n0 - tx)(n0 - ty)), tau_a = (C - D) / n0."""
+    from scipy.stats import kendalltau
+
+    m = len(x)
+    n0 = m * (m - 1) / 2
+    tx, ty = (_tied_pairs(v) for v in (x, y))
+    if tx == n0 or ty == n0:  # a constant vector
+        return float("nan")
+    return float(kendalltau(x, y).statistic * np.sqrt((n0 - tx) * (n0 - ty)) / n0)
+
+
+def _tied_pairs(v: np.ndarray) -> float:
+    counts = np.unique(v, return_counts=True)[1].astype(np.float64)
+    return float((counts * (counts - 1) / 2).sum())
 
 
 def subject_ceilings(rdms: np.ndarray, method: str = "spearman") -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +290,7 @@ def subject_ceilings(rdms: np.ndarray, method: str = "spearman") -> tuple[np.nda
     if len(rdms) < 2:
         raise AssemblyError(f"an RDM noise ceiling needs at least 2 subjects; got {len(rdms)}")
     v = upper_triangle(np.asarray(rdms, dtype=np.float64))
-    if method == "spearman":  # Nili et al. rank-transform each RDM before averaging
+    if method in ("spearman", "rho_a", "tau_a"):  # Nili et al. rank-transform each RDM before averaging
         v = _ranks(v)
     total = v.sum(0)
     upper = compare(v, total[None] / len(v), method)

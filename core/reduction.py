@@ -12,6 +12,7 @@ Layers with at most K units are kept whole.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -78,10 +79,13 @@ class Projector:
 def fit_srp(n_features: int, spec: ReductionSpec, device: str) -> Projector:
     """The seeded sparse random projection D -> K (scikit-learn draws the matrix)."""
     import torch
+    from sklearn.exceptions import DataDimensionalityWarning
     from sklearn.random_projection import SparseRandomProjection
 
     srp = SparseRandomProjection(n_components=spec.n_components, density="auto", random_state=spec.seed)
-    srp.fit(np.zeros((1, n_features), dtype=np.float32))
+    with warnings.catch_warnings():  # projecting a small layer up is deliberate where asked for (eReg)
+        warnings.simplefilter("ignore", DataDimensionalityWarning)
+        srp.fit(np.zeros((1, n_features), dtype=np.float32))
     r = srp.components_.tocoo().astype(np.float32)
     indices = torch.from_numpy(np.vstack([r.row, r.col]).astype(np.int64))
     matrix = torch.sparse_coo_tensor(indices, torch.from_numpy(r.data), size=r.shape, check_invariants=True)

@@ -32,12 +32,14 @@ class Provenance(_Frozen):
 
 
 class SubjectScore(_Frozen):
-    """``n_neuroids`` counts the subject's scoring units: neuroids for encoding, RDMs for RSA."""
+    """``n_neuroids`` counts the subject's scoring units: neuroids for encoding, RDMs for RSA; ``layer`` is the
+    layer the subject's score comes from."""
 
     raw: float
     ceiling: float | None
     normalised: float | None
     n_neuroids: int
+    layer: str | None = None
 
 
 class LayerScore(_Frozen):
@@ -61,7 +63,7 @@ class ScoreResult(_Frozen):
     layers: dict[str, LayerScore]
     neuroids: dict[str, list[Any] | None]  # per scoring unit (see ``unit``)
     provenance: Provenance
-    unit: Literal["neuroid", "rdm"] = "neuroid"  # what was scored one by one: neuroids, or subjects' RDMs (RSA)
+    unit: Literal["neuroid", "rdm", "subject"] = "neuroid"  # scored one by one: neuroids, subjects' RDMs, or subjects
     ceiling_lower: float | None = None  # lower noise-ceiling bound, where the rule has one (RDM targets)
     notes: list[str] = Field(default_factory=list)  # what a reader must know, e.g. a ceiling near zero
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -42,9 +43,10 @@ def score(
     """Score ``model`` on ``benchmark``; store the result when ``store`` is a :class:`ResultsStore`.
 
     The layer is selected on the mean training-split score over all scoring units of the benchmark
-    (neuroids for encoding, subject RDMs for RSA; one layer committed per benchmark); the reported
-    score is that layer's held-out score, per subject (mean over its units of the split-mean score)
-    and aggregated (mean over subjects), beside the ceiling of :mod:`brainbench.targets`.
+    (neuroids for encoding, subject RDMs for RSA; one layer committed per benchmark), or per subject
+    (``layer_selection = "subject"``); the reported score is that layer's held-out score, per subject
+    (the mean, or median, over its units in each split, then the mean over splits) and aggregated
+    (mean over subjects), beside the ceiling of :mod:`brainbench.targets` (aggregated alike).
     ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
     ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
     repeat another candidate's are scored once.
@@ -54,7 +56,7 @@ def score(
     spec = get_benchmark(benchmark)
     if metric and metric != spec.metric:  # another metric is another benchmark: <dataset>.<region>-<metric>
         spec = get_benchmark(f"{parse_benchmark_id(spec.id).base}-{metric}")
-    metric_obj = get_metric(spec.metric)
+    metric_obj = get_metric(spec.metric, **spec.metric_options)
     dataset = get_dataset(spec.dataset)
     model_obj = get_model(model, weights=weights, seed=seed) if isinstance(model, str) else model
 
@@ -77,20 +79,32 @@ def score(
     layer_scores = {
         layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean())) for layer, r in per_layer.items()
     }
+    first = per_layer[candidate[0]].test
+    subjects_of = first["subject"].values.astype(str)  # units' subjects, from the metric's result
+    aggregate = np.median if spec.aggregate == "median" else np.mean
     best = max(candidate, key=lambda layer: layer_scores[layer].train)
-    test_r = per_layer[best].test.mean("split").values
-    subjects_of = target.data["subject"].values.astype(str)
-
-    subjects = {}
+    chosen = {}
     for subject in dict.fromkeys(subjects_of.tolist()):
         mask = subjects_of == subject
-        raw = float(test_r[mask].mean())
-        top = float(ceiling.per_unit[mask].mean()) if ceiling.per_unit is not None else None
-        subjects[subject] = SubjectScore(
-            raw=raw, ceiling=top, normalised=raw / top if top else None, n_neuroids=int(mask.sum())
-        )
+        chosen[subject] = best if spec.layer_selection == "benchmark" else max(
+            candidate, key=lambda layer: float(per_layer[layer].train.values[:, mask].mean()))
+    test_r = np.empty(len(subjects_of))
+    subjects = {}
+    for subject, layer in chosen.items():
+        mask = subjects_of == subject
+        values = per_layer[layer].test.values[:, mask]  # (split, unit)
+        test_r[mask] = values.mean(0)
+        raw = float(np.mean([aggregate(row) for row in values]))
+        top = float(aggregate(ceiling.per_unit[mask])) if ceiling.per_unit is not None else None
+        subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=raw / top if top else None,
+                                         n_neuroids=int(mask.sum()), layer=layer)
+    notes = list(ceiling.notes)
+    if spec.layer_selection == "subject":
+        best = Counter(chosen.values()).most_common(1)[0][0]
+        notes.append("layers were chosen per subject (on each subject's training scores): "
+                     + ", ".join(f"{s}: {layer}" for s, layer in chosen.items()))
     normalised = [s.normalised for s in subjects.values()]
-    unit_ids = target.data["neuroid_id"].values if target.unit_dim == "neuroid" else subjects_of
+    unit_ids = first["neuroid_id"].values if target.unit_dim == "neuroid" else subjects_of
     return _finish(
         ScoreResult(
             model=model_obj.label,
@@ -101,7 +115,7 @@ def score(
             ceiling=float(np.mean([s.ceiling for s in subjects.values()])) if ceiling.per_unit is not None else None,
             normalised=float(np.mean(normalised)) if None not in normalised else None,
             ceiling_lower=float(ceiling.lower.mean()) if ceiling.lower is not None else None,
-            notes=ceiling.notes,
+            notes=notes,
             unit=target.unit_dim,
             subjects=subjects,
             layers=layer_scores,

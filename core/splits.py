@@ -28,8 +28,15 @@ def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None
 
     ``kfold``: shuffled K-fold with ``seed``. ``shuffle``: ``n_splits`` random train/test splits
     with ``test_size`` (stratified shuffle splits when ``strata`` is given, as Brain-Score does).
+    ``even_odd``: one split, stimuli at even positions train and odd positions test (DeepJuice).
     """
     from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+
+    if spec.kind == "even_odd":
+        if n_stimuli < MIN_TRAIN + MIN_TEST:
+            raise SplitError(f"{n_stimuli} stimuli are too few for an even/odd split: it needs at least "
+                             f"{MIN_TRAIN + MIN_TEST}")
+        return [Split(np.arange(0, n_stimuli, 2), np.arange(1, n_stimuli, 2))]
 
     test_size = spec.test_size or 1 / spec.n_splits
     n_test = int(np.floor(n_stimuli / spec.n_splits)) if spec.kind == "kfold" else int(np.ceil(n_stimuli * test_size))

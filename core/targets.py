@@ -4,13 +4,18 @@ A target has *units*, the things a metric scores one by one and the scorer avera
 - encoding metrics on a neural assembly: the repeat-averaged responses; a unit is a neuroid;
 - RSA on a neural assembly: one RDM per subject, over its neuroids; a unit is a subject's RDM;
 - RSA on an RDM assembly (brain data that exists only as RDMs): a subject's entries (e.g. sessions)
-  averaged into one RDM; a unit is a subject's RDM.
+  averaged into one RDM; a unit is a subject's RDM;
+- encoding RSA (eRSA) on a neural assembly: the repeat-averaged responses, which the metric predicts and
+  turns into one RDM per subject; a unit is a subject's RDM.
+- population metrics (CKA) on a neural assembly: the repeat-averaged responses; a unit is a subject
+  (no ceiling).
 
 Ceilings, per unit (the ceiling of the score the metric reports for that unit):
 - ``split_half`` on neuroids: sqrt of the Spearman-Brown split-half reliability (:mod:`brainbench.ceiling`);
 - ``split_half`` on subject RDMs: sqrt of the Spearman-Brown corrected comparison of the RDMs of two
   halves of the repetitions, on each split's test stimuli, averaged over splits;
-- ``ncsnr`` on neuroids (NSD): sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) (Allen et al. 2022);
+- ``ncsnr`` on neuroids (NSD): sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) (Allen et al. 2022); on
+  subject RDMs (RSA, eRSA), a per-voxel ceiling does not apply and the split-half RDM ceiling is used;
 - ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
   over splits (:func:`brainbench.rdm.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
 """
@@ -26,8 +31,8 @@ import numpy as np
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
 from .ceiling import CEILING_RULE, spearman_brown, split_half_reliability
 from .errors import AssemblyError, BrainbenchError
-from .rdm import (compare, dissimilarity, is_rdm_assembly, mean_per_subject, rdms_of_responses, subject_ceilings,
-                  subject_groups, upper_triangle)
+from .rdm import (compare, is_rdm_assembly, mean_per_subject, rdm_of_repetitions, rdms_of_responses,
+                  subject_ceilings, subject_groups, upper_triangle)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -54,7 +59,7 @@ class Target:
 
     data: xr.DataArray
     ids: list[str]
-    unit_dim: str  # "neuroid" or "rdm"
+    unit_dim: str  # "neuroid", "rdm" or "subject"
     strata: np.ndarray | None = None
     trials: xr.DataArray | None = None  # raw trials of a neural assembly (for split-half ceilings)
     distance: str = "correlation"
@@ -96,15 +101,20 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
     ids = [str(s) for s in averaged["stimulus_id"].values]
     strata = _strata(spec, ids, stimuli, averaged)
     if rsa:
-        return Target(rdms_of_responses(averaged, options["distance"]), ids, "rdm", strata, trials, **options)
-    return Target(averaged, ids, "neuroid", strata, trials, **options)
+        rdms = rdms_of_responses(trials if options["distance"] == "crossnobis" else averaged, options["distance"])
+        return Target(rdms, ids, "rdm", strata, trials, **options)
+    units = {"encoding_rsa": "rdm", "population": "subject"}.get(metric.card.kind, "neuroid")  # what is scored
+    return Target(averaged, ids, units, strata, trials, **options)
 
 
 def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
     """The benchmark's ceiling for each unit of ``target`` (see the module docstring)."""
     if spec.ceiling == "none":
         return Ceiling()
-    if spec.ceiling == "ncsnr":
+    if target.unit_dim == "subject":
+        raise BrainbenchError(f"benchmark {spec.id}: metric {spec.metric!r} scores whole subjects, for which brainbench has "
+                              f"no {spec.ceiling!r} ceiling; declare ceiling = \"none\"")
+    if spec.ceiling == "ncsnr" and target.unit_dim == "neuroid":
         return _ncsnr(spec, target)
     if spec.ceiling == "nili":
         if target.trials is not None:
@@ -125,9 +135,8 @@ def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ce
 
 def _ncsnr(spec: BenchmarkSpec, target: Target) -> Ceiling:
     """NSD's noise ceiling per voxel: NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i), n_i the trials averaged for image i."""
-    if target.unit_dim != "neuroid" or target.trials is None or "ncsnr" not in target.trials.coords:
-        raise BrainbenchError(f"benchmark {spec.id}: the 'ncsnr' ceiling needs an encoding metric and an 'ncsnr' coord "
-                              "on the neuroids (NSD)")
+    if target.trials is None or "ncsnr" not in target.trials.coords:
+        raise BrainbenchError(f"benchmark {spec.id}: the 'ncsnr' ceiling needs an 'ncsnr' coord on the neuroids (NSD)")
     if "repetition" in target.trials.coords:
         _, by_rep = trials_by_repetition(target.trials)
         n = np.isfinite(by_rep).sum(0).astype(float)  # (stimulus, neuroid)
@@ -163,17 +172,19 @@ def _rdm_reliability(by_rep: np.ndarray, target: Target, splits: Sequence[Split]
     ``by_rep`` is ``(repetition, stimulus, neuroid)`` in the order of the trials' first appearance, which is the
     target's stimulus order (:func:`brainbench.assembly.average_repetitions` keeps first-seen order)."""
     n_reps = by_rep.shape[0]
-    if n_reps < 2:
-        raise AssemblyError(f"split-half reliability needs at least 2 repetitions; the data have {n_reps}")
+    needed = 4 if target.distance == "crossnobis" else 2  # a crossnobis RDM per half needs 2 repetitions
+    if n_reps < needed:
+        raise AssemblyError(f"split-half reliability of {target.distance} RDMs needs at least {needed} repetitions; "
+                            f"the data have {n_reps}")
     groups = subject_groups(target.trials)  # the units of target.data, in the same (first-seen) order
     rng = np.random.default_rng(seed)
     rhos = np.zeros((n_halvings, len(splits), len(groups)))
     with np.errstate(invalid="ignore"):
         for h in range(n_halvings):
             perm = rng.permutation(n_reps)
-            halves = [np.nanmean(by_rep[perm[: n_reps // 2]], 0), np.nanmean(by_rep[perm[n_reps // 2:]], 0)]
+            halves = by_rep[perm[: n_reps // 2]], by_rep[perm[n_reps // 2:]]
             for u, cols in enumerate(groups.values()):
-                a, b = (dissimilarity(half[:, cols], target.distance) for half in halves)
+                a, b = (rdm_of_repetitions(half[:, :, cols], target.distance) for half in halves)
                 for k, split in enumerate(splits):
                     sub = np.ix_(split.test, split.test)
                     rhos[h, k, u] = compare(upper_triangle(a[sub]), upper_triangle(b[sub]), target.comparison)

@@ -18,7 +18,7 @@ def test_shipped_registry_is_valid_and_declares_the_synthetic_benchmarks():
     [
         ('[benchmarks."a.b"]\ndataset = "d"\nregion = "r"\nversion = "1"\n', r"benchmarks\.a\.b: metric: Field required"),
         ('[benchmarks."a.b"]\ndataset = "d"\nregion = "r"\nmetric = "m"\nversion = "1"\ncolour = 1\n', r"benchmarks\.a\.b: colour: Extra inputs"),
-        ('[benchmarks."a.b"]\ndataset = "d"\nregion = "r"\nmetric = "m"\nversion = "1"\nsplits = { n_splits = 1 }\n', r"splits\.n_splits: Input should be greater than or equal to 2"),
+        ('[benchmarks."a.b"]\ndataset = "d"\nregion = "r"\nmetric = "m"\nversion = "1"\nsplits = { n_splits = 1 }\n', r"splits: Value error, kfold needs n_splits >= 2"),
         ('[benchmarks."ab"]\ndataset = "d"\nregion = "r"\nmetric = "m"\nversion = "1"\n', r"benchmarks\.ab: bad benchmark id"),
         ('[leaderboards.x]\nmodels = ["*"]\n', r"leaderboards\.x: benchmarks: Field required"),
         ('[benchmark]\n', r"unknown top-level tables \['benchmark'\]"),

@@ -9,7 +9,8 @@ from sklearn.linear_model import RidgeCV
 
 from brainbench import SplitSpec
 from brainbench.assembly import neural_assembly
-from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding, pearson_columns, ridge_loo
+from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
+from brainbench.regression import eigenbasis, kernel_eigenbasis, pearson_columns, ridge_path
 from brainbench.splits import make_splits
 from brainbench.testing import check_metric
 
@@ -29,7 +30,7 @@ def test_kernel_matches_sklearn_ridgecv_alpha_per_target(n, p):
     mu = Xtr.mean(0)
     K = torch.from_numpy((Xtr - mu) @ (Xtr - mu).T)
     K_test = torch.from_numpy((Xte - mu) @ (Xtr - mu).T)
-    best, loo_pred, test_pred = ridge_loo(K, K_test, torch.from_numpy(Ytr), torch.from_numpy(alphas))
+    best, loo_pred, test_pred = ridge_path(*kernel_eigenbasis(K, K_test), torch.from_numpy(Ytr), torch.from_numpy(alphas))
 
     ref = RidgeCV(alphas=alphas, alpha_per_target=True, fit_intercept=True, store_cv_results=True).fit(Xtr, Ytr)
     np.testing.assert_array_equal(alphas[best.numpy()], ref.alpha_)

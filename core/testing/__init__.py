@@ -108,9 +108,11 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
     splits = make_splits(SplitSpec(kind="kfold", n_splits=3, seed=seed), n_stimuli)
     good = metric(features(latent), target, splits)
     bad = metric(features(rng.standard_normal((n_stimuli, 20))), target, splits)
+    unit, n_units = {"rsa": ("rdm", 1), "encoding_rsa": ("rdm", 1), "population": ("subject", 1)}.get(
+        metric.card.kind, ("neuroid", n_neuroids))  # the target is one subject
     for name, result in (("train", good.train), ("test", good.test)):
-        _require(result.dims == ("split", "neuroid"), f"{name} scores have dims {result.dims}, expected ('split', 'neuroid')")
-        _require(result.shape == (len(splits), n_neuroids), f"{name} scores have shape {result.shape}")
+        _require(result.dims == ("split", unit), f"{name} scores have dims {result.dims}, expected ('split', '{unit}')")
+        _require(result.shape == (len(splits), n_units), f"{name} scores have shape {result.shape}")
     sign = 1 if metric.card.higher_is_better else -1
     _require(sign * float(good.test.mean()) > sign * float(bad.test.mean()),
              "generating features did not score better than unrelated features")

@@ -1,17 +1,10 @@
 r"""Cross-validated ridge encoding: Pearson r per neuroid on held-out stimuli.
 
 Per split, features are centred on the training stimuli and ridge is solved in the dual
-(kernel) form, which is exact for any number of features:
-
-.. math::
-
-    K = X_c X_c^\top = U \Lambda U^\top,\qquad
-    \hat y = \bar y + U\,\mathrm{diag}\!\left(\tfrac{\lambda}{\lambda+\alpha}\right) U^\top (y-\bar y),\qquad
-    h_{ii} = \tfrac1n + \sum_k U_{ik}^2 \tfrac{\lambda_k}{\lambda_k+\alpha}
-
-The leave-one-out residual is :math:`(y_i-\hat y_i)/(1-h_{ii})` (one eigendecomposition serves
-every alpha and every target). Each neuroid takes the alpha with the lowest LOO squared error
-(as scikit-learn's ``RidgeCV(alpha_per_target=True)``); its *train* score is the Pearson r of
+(kernel) form, :math:`K = X_c X_c^\top = U \Lambda U^\top`, which is exact for any number of features;
+every split's kernels derive from one Gram matrix per layer, and one eigendecomposition serves every
+alpha and every target (:func:`brainbench.regression.ridge_path`). Each neuroid takes the alpha
+with the lowest LOO squared error (as scikit-learn's ``RidgeCV(alpha_per_target=True)``); its *train* score is the Pearson r of
 the LOO predictions, its *test* score the Pearson r of the predictions on the held-out stimuli.
 Alphas are relative to the mean eigenvalue :math:`\mathrm{tr}(K)/n`, so one grid fits layers
 of any width. The default computes in float64; float32 agrees to 5e-3 in r.
@@ -26,42 +19,10 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.contracts import Metric, MetricResult
 from brainbench.assembly import align_features
+from brainbench.regression import kernel_eigenbasis, pearson_columns, ridge_path
 
 NAME, VERSION = "ridge", "1"
 ALPHAS = tuple(np.logspace(-3, 4, 15))
-
-
-def pearson_columns(a, b):
-    """Pearson r between matching columns of two (n, q) tensors."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    return (a * b).sum(0) / ((a * a).sum(0) * (b * b).sum(0)).sqrt()
-
-
-def ridge_loo(K_train, K_test, Y, alphas):
-    """Kernel ridge with an unpenalised intercept and per-target alpha chosen by LOO squared error.
-
-    ``K_train`` (n, n) and ``K_test`` (m, n) are linear kernels of features centred on the
-    training set; ``Y`` is (n, q); ``alphas`` are absolute. Returns (best alpha index (q,),
-    LOO predictions (n, q), test predictions (m, q)). Works on any torch device and dtype.
-    """
-    import torch
-
-    n = K_train.shape[0]
-    lam, U = torch.linalg.eigh(K_train)
-    lam = lam.clamp_min(0)
-    y_mean = Y.mean(0)
-    UtY = U.T @ (Y - y_mean)  # (n, q)
-    shrink = lam / (lam + alphas[:, None])  # (a, n)
-    fitted = torch.einsum("ik,ak,kq->aiq", U, shrink, UtY) + y_mean  # (a, n, q)
-    leverage = 1.0 / n + (U * U) @ shrink.T  # (n, a)
-    loo_resid = (Y - fitted) / (1 - leverage.T[:, :, None])
-    best = (loo_resid**2).mean(1).argmin(0)  # (q,)
-    cols = torch.arange(Y.shape[1], device=Y.device)
-    loo_pred = Y - loo_resid[best, :, cols].T
-    inverse = 1.0 / (lam[None, :] + alphas[:, None])  # (a, n)
-    dual = U @ (inverse[best].T * UtY)  # (n, q): U diag(1/(lam + alpha_q)) U^T (y_q - mean)
-    return best, loo_pred, K_test @ dual + y_mean
 
 
 class RidgeEncoding(Metric):
@@ -94,7 +55,7 @@ class RidgeEncoding(Metric):
             centred = gram[:, tr] - row_mean[:, None] - row_mean[tr][None, :] + grand
             K_train, K_test = centred[tr], centred[te]
             scale = torch.diagonal(K_train).mean().clamp_min(torch.finfo(dtype).tiny)
-            best, loo_pred, test_pred = ridge_loo(K_train, K_test, Y[tr], alphas_rel * scale)
+            best, loo_pred, test_pred = ridge_path(*kernel_eigenbasis(K_train, K_test), Y[tr], alphas_rel * scale)
             train.append(pearson_columns(loo_pred, Y[tr]))
             test.append(pearson_columns(test_pred, Y[te]))
             chosen.append(alphas_rel[best])

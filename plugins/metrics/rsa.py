@@ -13,7 +13,12 @@ so a layer is chosen on pairs of training stimuli and scored on pairs of held-ou
 
 Targets are one RDM per entry of an RDM assembly (``(rdm, stimulus, stimulus_b)``; the scorer
 averages a subject's entries, e.g. sessions, first), or a neural assembly, from which one RDM per
-subject is computed over its neuroids with the same distance as the model's.
+subject is computed over its neuroids with the same distance as the model's. With ``crossnobis``
+(trials with repetitions needed) the brain RDMs are cross-validated and the model's, which has no noise,
+uses the squared Euclidean distance that crossnobis estimates without bias.
+
+Distances: correlation, cosine, euclidean, sqeuclidean, crossnobis; comparisons: spearman, pearson,
+cosine, rho_a, tau_a (:mod:`brainbench.rdm`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features
 from brainbench.contracts import Metric, MetricResult
-from brainbench.rdm import compare, dissimilarity, is_rdm_assembly, rdms_of_responses, upper_triangle
+from brainbench.errors import ConfigError
+from brainbench.rdm import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
+                            upper_triangle)
 
 NAME, VERSION = "rsa", "1"
 
@@ -32,6 +39,10 @@ class RSA(Metric):
     """RDM of the features (``distance``) vs each target RDM (``comparison``), per split and part."""
 
     def __init__(self, distance: str = "correlation", comparison: str = "spearman", device: str | None = None):
+        if distance not in (*DISTANCES, "crossnobis"):
+            raise ConfigError(f"RSA distance {distance!r} is not one of {', '.join(DISTANCES)}, crossnobis")
+        if comparison not in COMPARISONS:
+            raise ConfigError(f"RSA comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
         self.card = card()
         self.distance, self.comparison, self.device = distance, comparison, device
 
@@ -39,7 +50,8 @@ class RSA(Metric):
         import xarray as xr
 
         targets = target if is_rdm_assembly(target) else rdms_of_responses(target, self.distance)
-        model = dissimilarity(align_features(features, targets["stimulus_id"].values), self.distance, device=self.device)
+        model_distance = "sqeuclidean" if self.distance == "crossnobis" else self.distance
+        model = dissimilarity(align_features(features, targets["stimulus_id"].values), model_distance, device=self.device)
         values = targets.values
 
         def scores(index: np.ndarray) -> np.ndarray:

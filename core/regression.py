@@ -1,0 +1,157 @@
+r"""Array kernels for encoding metrics (torch; any device, float32 or float64), shared by metric plugins.
+
+**Ridge with leave-one-out (GCV) alpha choice.** With features centred on the training set, the
+training-set eigenbasis ``(lam, U)`` comes from the smaller of the two Gram matrices — dual
+:math:`XX^\top = U\Lambda U^\top` when features >= samples, primal :math:`X^\top X = V\Lambda V^\top`
+(:math:`U = XV\Lambda^{-1/2}`) otherwise — and serves every alpha and every target:
+
+.. math::
+
+    \hat y = \bar y + U\,\mathrm{diag}\!\left(\tfrac{\lambda}{\lambda+\alpha}\right) U^\top (y-\bar y),\qquad
+    h_{ii} = \tfrac1n + \sum_k U_{ik}^2 \tfrac{\lambda_k}{\lambda_k+\alpha},\qquad
+    y_i - \hat y_{-i} = \frac{y_i-\hat y_i}{1-h_{ii}}
+
+and held-out predictions are :math:`\bar y + T\,\mathrm{diag}(1/(\lambda+\alpha))\,U^\top (y-\bar y)` with
+:math:`T = X_{test} X^\top U`. Each target takes the alpha with the best LOO criterion (lowest squared
+error, as scikit-learn's ``RidgeCV(alpha_per_target=True)``, or highest Pearson r of the LOO
+predictions, as DeepJuice); the first alpha wins ties. Targets are processed in batches so memory
+stays bounded (``alphas x samples x batch``).
+
+**PLS regression** (NIPALS, as scikit-learn's ``PLSRegression(scale=False)``): component k's x-weights
+are the first left singular vector of the deflated cross-covariance :math:`C_k = X_k^\top Y_k`, computed
+exactly (eigenvector of :math:`C_k^\top C_k`) instead of by power iteration; deflation
+:math:`X_{k+1} = X_k - t_k p_k^\top`, and since :math:`X_{k+1}^\top t_k = 0`,
+:math:`C_{k+1} = C_k - p_k (t_k^\top Y)`, so Y is never deflated explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path"]
+
+BATCH_BYTES = 2**28
+
+
+def pearson_columns(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson r between matching columns of two ``(n, q)`` tensors (NaN where a column is constant)."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    return (a * b).sum(0) / ((a * a).sum(0) * (b * b).sum(0)).sqrt()
+
+
+def kernel_eigenbasis(K_train: torch.Tensor, K_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(lam, U, T)`` for :func:`ridge_path` from linear kernels of centred features: ``K_train`` (n, n) and
+    ``K_test`` (m, n), the test stimuli against the training stimuli."""
+    import torch
+
+    lam, U = torch.linalg.eigh(K_train)
+    return lam.clamp_min(0), U, K_test @ U
+
+
+def eigenbasis(X_train: torch.Tensor, X_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(lam, U, T)`` for :func:`ridge_path` from features centred on the training set (module docstring):
+    the dual eigendecomposition when features >= samples, else the primal one."""
+    import torch
+
+    n, p = X_train.shape
+    if p >= n:
+        return kernel_eigenbasis(X_train @ X_train.T, X_test @ X_train.T)
+    lam, V = torch.linalg.eigh(X_train.T @ X_train)
+    keep = lam > lam.max() * p * torch.finfo(lam.dtype).eps  # directions with no variance carry no signal
+    lam, V = lam[keep], V[:, keep]
+    U = (X_train @ V) / lam.sqrt()
+    return lam, U, (X_test @ V) * lam.sqrt()
+
+
+def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor,
+               criterion: Literal["mse", "pearson"] = "mse", *,
+               per_target: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Alpha by LOO ``criterion`` per target (or, ``per_target=False``, one alpha for all by the mean squared
+    LOO error, as ``RidgeCV()``); returns (best alpha index (q,), LOO predictions (n, q) and test predictions
+    (m, q) at each target's alpha). ``Y`` is ``(n, q)`` on the training stimuli; alphas are absolute."""
+    import torch
+
+    n, q = Y.shape
+    y_mean = Y.mean(0)
+    shrink = lam / (lam + alphas[:, None])  # (a, r)
+    inverse = 1.0 / (lam[None, :] + alphas[:, None])  # (a, r)
+    leverage = 1.0 / n + (U * U) @ shrink.T  # (n, a)
+    batch = max(1, BATCH_BYTES // (len(alphas) * n * Y.element_size()))
+    batches = [slice(start, start + batch) for start in range(0, q, batch)]
+
+    def residuals(cols: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        Yb = Y[:, cols] - y_mean[cols]
+        UtY = U.T @ Yb  # (r, b)
+        fitted = torch.einsum("ik,ak,kb->aib", U, shrink, UtY)  # (a, n, b), centred
+        return Yb, UtY, (Yb - fitted) / (1 - leverage.T[:, :, None])
+
+    shared = None
+    if not per_target:  # first pass: the alpha with the lowest squared LOO error summed over all targets
+        shared = sum((residuals(cols)[2] ** 2).sum((1, 2)) for cols in batches).argmin()
+    best, loo, test = [], [], []
+    for cols in batches:
+        Yb, UtY, resid = residuals(cols)
+        if shared is not None:
+            chosen = shared.repeat(Yb.shape[1])
+        elif criterion == "mse":
+            chosen = (resid**2).mean(1).argmin(0)
+        else:
+            r = torch.nan_to_num(pearson_columns_batched(Yb - resid, Yb), nan=-torch.inf)
+            chosen = r.argmax(0)
+        index = torch.arange(Yb.shape[1], device=Y.device)
+        loo.append(Yb - resid[chosen, :, index].T + y_mean[cols])
+        test.append(T @ (inverse[chosen].T * UtY) + y_mean[cols])
+        best.append(chosen)
+    return torch.cat(best), torch.cat(loo, 1), torch.cat(test, 1)
+
+
+def least_squares(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Test predictions of ordinary least squares with an intercept (minimum-norm when features > samples, as
+    ``LinearRegression``), from :func:`eigenbasis`; directions with eigenvalue below ``n eps lam_max`` are dropped."""
+    import torch
+
+    keep = lam > lam.max() * max(U.shape) * torch.finfo(lam.dtype).eps
+    y_mean = Y.mean(0)
+    return T[:, keep] @ ((U[:, keep].T @ (Y - y_mean)) / lam[keep, None]) + y_mean
+
+
+def pearson_columns_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson r of ``a[k, :, j]`` with ``b[:, j]`` for each leading index k: ``(k, n, q), (n, q) -> (k, q)``."""
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(0)
+    return (a * b).sum(1) / ((a * a).sum(1) * (b * b).sum(0)).sqrt()
+
+
+def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.Tensor, n_components: int) -> torch.Tensor:
+    """Predictions on ``X_test`` of PLS regression with ``n_components`` fitted on the training set (centred
+    internally, not scaled: scikit-learn's ``PLSRegression(n_components, scale=False)``)."""
+    import torch
+
+    x_mean, y_mean = X_train.mean(0), Y_train.mean(0)
+    Xk = X_train - x_mean
+    Y = Y_train - y_mean
+    C = Xk.T @ Y  # (p, q)
+    W, P, Q = [], [], []
+    floor = 100 * torch.finfo(X_train.dtype).eps * torch.linalg.matrix_norm(C)
+    for _ in range(min(n_components, *X_train.shape)):
+        if torch.linalg.matrix_norm(C) <= floor:
+            break  # the targets are explained: further components would be noise (scikit-learn stops too)
+        if C.shape[0] <= C.shape[1]:  # top left singular vector of C, from the smaller Gram matrix
+            w = torch.linalg.eigh(C @ C.T)[1][:, -1]
+        else:
+            w = C @ torch.linalg.eigh(C.T @ C)[1][:, -1]
+            w = w / torch.linalg.vector_norm(w)
+        t = Xk @ w
+        tt = t @ t
+        p_load = Xk.T @ t / tt
+        q_load = Y.T @ t / tt
+        Xk = Xk - torch.outer(t, p_load)
+        C = C - torch.outer(p_load, t @ Y)
+        W.append(w), P.append(p_load), Q.append(q_load)
+    W, P, Q = torch.stack(W, 1), torch.stack(P, 1), torch.stack(Q, 1)
+    rotations = W @ torch.linalg.pinv(P.T @ W)  # x_rotations_
+    return (X_test - x_mean) @ (rotations @ Q.T) + y_mean

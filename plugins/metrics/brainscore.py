@@ -1,0 +1,192 @@
+r"""Brain-Score's regression metrics and CKA, reproduced so scores compare with its leaderboard.
+
+**Regression** (Schrimpf et al. 2018; ``brainscore_vision.metrics.regression_correlation``): per split,
+features -> responses fitted on the training stimuli, and each neuroid's score is the Pearson r of
+its predictions on the held-out stimuli. The benchmark score is the median over neuroids in each
+split, then the mean over splits (the metrics' protocol sets ``aggregate = "median"``). Regressions:
+
+- ``pls``: ``PLSRegression(n_components=25, scale=False)`` (:func:`brainbench.regression.pls_fit_predict`)
+- ``linear``: ``LinearRegression()`` (minimum-norm least squares when features > stimuli)
+- ``bs_ridge``: ``Ridge(alpha=1)``
+- ``bs_ridgecv``: ``RidgeCV(alphas=ALPHA_LIST)``: one alpha for all neuroids, by GCV squared error
+
+A layer is chosen on training stimuli only: the *train* score is the same regression's 3-fold
+cross-validated r within the training stimuli (folds of a seeded permutation).
+
+**CKA** (Kornblith et al. 2019), between the features X and a subject's responses Y over a split's
+stimuli, with linear kernels K = XX^T, L = YY^T: biased CKA = <HKH, HLH>_F / (|HKH|_F |HLH|_F),
+H = I - 11^T/n; unbiased CKA replaces HSIC by Song et al.'s U-statistic (K, L with zero diagonals),
+
+.. math::
+
+    \mathrm{HSIC}_1 = \frac{1}{n(n-3)}\Big[\mathrm{tr}(KL) + \frac{1^\top K 1\, 1^\top L 1}{(n-1)(n-2)}
+    - \frac{2}{n-2} 1^\top K L 1\Big],
+
+and is 0 where HSIC_1(K, K) HSIC_1(L, L) <= 0 (as Brain-Score). Train = CKA on the training stimuli,
+test = CKA on the held-out stimuli; one unit per subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from brainbench import MetricCard, hookimpl
+from brainbench.assembly import align_features
+from brainbench.contracts import Metric, MetricResult
+from brainbench.rdm import subject_groups
+from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
+
+VERSION = "1"
+PROTOCOL = {"aggregate": "median"}
+INNER_FOLDS = 3
+ALPHA_LIST = (0.01, 0.1, 0.5, 1.0, *np.linspace(1e1, 1e2, 4, endpoint=False), *np.linspace(1e2, 1e3, 18, endpoint=False),
+              *np.linspace(1e3, 1e4, 18, endpoint=False), *np.linspace(1e4, 1e5, 18, endpoint=False),
+              *np.linspace(1e5, 1e6, 18, endpoint=False), *np.linspace(1e6, 1e7, 19))  # brainscore_vision 2.4
+
+
+def _ridge(alphas: tuple[float, ...]) -> Callable:
+    def fit_predict(X_train, Y_train, X_test):
+        import torch
+
+        mean = X_train.mean(0)
+        basis = eigenbasis(X_train - mean, X_test - mean)
+        grid = torch.tensor(alphas, dtype=Y_train.dtype, device=Y_train.device)
+        return ridge_path(*basis, Y_train, grid, "mse", per_target=False)[2]
+
+    return fit_predict
+
+
+def _linear(X_train, Y_train, X_test):
+    mean = X_train.mean(0)
+    return least_squares(*eigenbasis(X_train - mean, X_test - mean), Y_train)
+
+
+def _pls(X_train, Y_train, X_test):
+    return pls_fit_predict(X_train, Y_train, X_test, 25)
+
+
+REGRESSIONS: dict[str, tuple[Callable, str]] = {
+    "pls": (_pls, "PLSRegression(n_components=25, scale=False)"),
+    "linear": (_linear, "LinearRegression()"),
+    "bs_ridge": (_ridge((1.0,)), "Ridge(alpha=1)"),
+    "bs_ridgecv": (_ridge(ALPHA_LIST), "RidgeCV(alphas=Brain-Score's 117 alphas, 0.01..1e7)"),
+}
+
+
+class CrossRegressedCorrelation(Metric):
+    """Brain-Score's regression -> Pearson r per neuroid on held-out stimuli; train score by inner 3-fold CV."""
+
+    def __init__(self, regression: str, device: str | None = None, seed: int = 0):
+        self.fit_predict = REGRESSIONS[regression][0]
+        self.card = regression_card(regression)
+        self.device, self.seed = device, seed
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        import torch
+        import xarray as xr
+
+        from brainbench.device import pick_device
+
+        device = pick_device(self.device)
+        dtype = torch.float32 if device.startswith("mps") else torch.float64
+        X = align_features(features, target["stimulus_id"].values)
+        X = torch.from_numpy(np.asarray(X.reshape(len(X), -1), dtype=np.float32)).to(device, dtype)
+        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
+        train, test = [], []
+        for split in splits:
+            tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))
+            test.append(pearson_columns(self.fit_predict(X[tr], Y[tr], X[te]), Y[te]).cpu().numpy())
+            train.append(self._inner_cv(X[tr], Y[tr]).cpu().numpy())
+        coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
+        return MetricResult(*(xr.DataArray(np.nan_to_num(np.stack(rows)), dims=("split", "neuroid"), coords=coords)
+                              for rows in (train, test)))
+
+    def _inner_cv(self, X, Y):
+        """Pearson r of the predictions each training stimulus gets from the other inner folds."""
+        import torch
+
+        order = np.random.default_rng(self.seed).permutation(len(X))
+        predicted = torch.empty_like(Y)
+        for fold in np.array_split(order, INNER_FOLDS):
+            held = np.zeros(len(X), dtype=bool)
+            held[fold] = True
+            fit, out = (torch.from_numpy(np.flatnonzero(m)).to(X.device) for m in (~held, held))
+            predicted[out] = self.fit_predict(X[fit], Y[fit], X[out])
+        return pearson_columns(predicted, Y)
+
+
+def linear_cka(X, Y, unbiased: bool = True) -> float:
+    """Linear CKA of ``X`` (n, p) and ``Y`` (n, q) (module docstring); torch tensors, float64."""
+    import torch
+
+    K, L = X @ X.T, Y @ Y.T
+    if not unbiased:
+        K, L = _centre(K), _centre(L)
+        hsic = (K * L).sum()
+        return float(hsic / torch.sqrt((K * K).sum() * (L * L).sum()))
+    xy, xx, yy = _hsic1(K, L), _hsic1(K, K), _hsic1(L, L)
+    return float(xy / torch.sqrt(xx * yy)) if xx * yy > 0 else 0.0
+
+
+def _centre(K):
+    return K - K.mean(0, keepdim=True) - K.mean(1, keepdim=True) + K.mean()
+
+
+def _hsic1(K, L):
+    n = K.shape[0]
+    K, L = K.clone().fill_diagonal_(0), L.clone().fill_diagonal_(0)
+    k1, l1 = K.sum(1), L.sum(1)
+    return ((K * L).sum() + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2 * (k1 @ l1) / (n - 2)) / (n * (n - 3))
+
+
+class CKA(Metric):
+    """Linear CKA between the features and each subject's responses, on each split's training and test stimuli."""
+
+    def __init__(self, unbiased: bool = True, device: str | None = None):
+        self.unbiased, self.device = unbiased, device
+        self.card = cka_card(unbiased)
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        import torch
+        import xarray as xr
+
+        from brainbench.device import pick_device
+
+        device = pick_device(self.device)
+        X = align_features(features, target["stimulus_id"].values)
+        X = torch.from_numpy(np.asarray(X.reshape(len(X), -1), dtype=np.float64)).to(device)
+        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device)
+        groups = subject_groups(target)
+        masks = [torch.from_numpy(mask).to(device) for mask in groups.values()]
+
+        def scores(index: np.ndarray) -> list[float]:
+            rows = torch.from_numpy(index).to(device)
+            return [linear_cka(X[rows], Y[rows][:, mask], self.unbiased) for mask in masks]
+
+        coords = {"subject": ("subject", [s for s, _ in groups]), "region": ("subject", [r for _, r in groups])}
+        return MetricResult(*(xr.DataArray(np.nan_to_num([scores(getattr(s, part)) for s in splits]),
+                                           dims=("split", "subject"), coords=coords) for part in ("train", "test")))
+
+
+def regression_card(name: str) -> MetricCard:
+    return MetricCard(name=name, version=VERSION, kind="encoding", protocol=PROTOCOL,
+                      description=f"Brain-Score {REGRESSIONS[name][1]}, held-out Pearson r per neuroid, median over "
+                                  "neuroids per split (Schrimpf et al. 2018).")
+
+
+def cka_card(unbiased: bool) -> MetricCard:
+    return MetricCard(name="cka" if unbiased else "cka_biased", version=VERSION, kind="population",
+                      protocol={"ceiling": "none"},
+                      description=f"{'Unbiased' if unbiased else 'Biased'} linear CKA (Kornblith et al. 2019) between "
+                                  "features and each subject's responses, on training and held-out stimuli.")
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    for name in REGRESSIONS:
+        register(regression_card(name), lambda name=name, **options: CrossRegressedCorrelation(name, **options))
+    register(cka_card(True), CKA)
+    register(cka_card(False), lambda **options: CKA(unbiased=False, **options))

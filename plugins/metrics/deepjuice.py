@@ -1,0 +1,148 @@
+r"""The alignment protocol of Conwell et al. (DeepJuice, DeepNSD): cRSA, eReg and eRSA.
+
+All three use one fixed split over the benchmark's stimuli (even positions train, odd positions
+test) and choose the layer per subject on the training half: the metrics' ``protocol``, which a
+benchmark derived as ``<base>-crsa`` / ``-ereg`` / ``-ersa`` takes.
+
+- **cRSA**: 1 - Pearson RDMs of the unreduced features and of each subject's responses, compared by
+  the Pearson r of their upper triangles, on each half.
+- **eReg**: features -> sparse random projection (Li et al. 2006; scikit-learn's, seeded) to the
+  Johnson-Lindenstrauss dimension for 1000 samples at eps = 0.1, 5920, for every layer (smaller ones
+  are projected up) -> standardised with the training half's mean and SD -> ridge with alphas
+  logspace(-1, 5, 7), one per neuroid, chosen by the Pearson r of its leave-one-out predictions on
+  the training half (:func:`brainbench.regression.ridge_path`). Train score: that LOO r; test score:
+  the Pearson r of the held-out predictions; per neuroid.
+- **eRSA**: the 1 - Pearson RDM of a subject's eReg predictions (LOO predictions on the training half,
+  held-out predictions on the test half) against that subject's brain RDM of the same half, by Pearson r.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from brainbench import MetricCard, hookimpl
+from brainbench.assembly import align_features
+from brainbench.contracts import Metric, MetricResult
+from brainbench.plugins.metrics.rsa import RSA
+from brainbench.rdm import compare, dissimilarity, subject_groups, upper_triangle
+from brainbench.reduction import ReductionSpec, fit_srp
+from brainbench.regression import eigenbasis, pearson_columns, ridge_path
+
+VERSION = "1"
+ALPHAS = tuple(np.logspace(-1, 5, 7))
+JL_DIM = 5920  # sklearn.random_projection.johnson_lindenstrauss_min_dim(1000, eps=0.1)
+PROTOCOL = {"splits": {"kind": "even_odd"}, "layer_selection": "subject"}
+CITATION = "Conwell et al. 2024, Nature Communications (DeepNSD); DeepJuice"
+
+
+class CRSA(RSA):
+    """Classical RSA: 1 - Pearson RDMs of all features vs each subject's, compared by Pearson r."""
+
+    def __init__(self, device: str | None = None):
+        super().__init__(distance="correlation", comparison="pearson", device=device)
+        self.card = crsa_card()
+
+
+class EncodingRegression(Metric):
+    """eReg: SRP to 5920 dimensions, standardise, ridge with one alpha per neuroid by LOO Pearson r."""
+
+    def __init__(self, alphas: Sequence[float] = ALPHAS, n_components: int = JL_DIM, seed: int = 0,
+                 device: str | None = None, dtype: str = "float64"):
+        self.card = ereg_card()
+        self.alphas, self.n_components, self.seed = tuple(alphas), n_components, seed
+        self.device, self.dtype = device, dtype
+
+    def fits(self, features, target, splits) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+        """Per split: (best alpha index, LOO predictions, test predictions, training responses, test responses)."""
+        import torch
+
+        from brainbench.device import pick_device
+
+        device = pick_device(self.device)
+        dtype = torch.float32 if device.startswith("mps") else getattr(torch, self.dtype)
+        X = align_features(features, target["stimulus_id"].values)
+        X = torch.from_numpy(np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)).to(device)
+        projector = fit_srp(X.shape[1], ReductionSpec("srp", self.n_components, self.seed), device)
+        Z = projector(X).to(dtype)
+        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
+        alphas = torch.tensor(self.alphas, device=device, dtype=dtype)
+        for split in splits:
+            tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))
+            mean, sd = Z[tr].mean(0), Z[tr].std(0, correction=0)
+            sd = torch.where(sd > 0, sd, torch.ones_like(sd))  # constant columns stay at 0, as StandardScaler
+            basis = eigenbasis((Z[tr] - mean) / sd, (Z[te] - mean) / sd)
+            best, loo, test = ridge_path(*basis, Y[tr], alphas, "pearson")
+            yield best, loo, test, Y[tr], Y[te]
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        import torch
+
+        train, test, chosen = [], [], []
+        for best, loo, pred, y_train, y_test in self.fits(features, target, splits):
+            train.append(pearson_columns(loo, y_train))
+            test.append(pearson_columns(pred, y_test))
+            chosen.append(torch.tensor(self.alphas, dtype=loo.dtype)[best.cpu()])
+        coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
+        return MetricResult(train=_table(train, "neuroid", coords), test=_table(test, "neuroid", coords),
+                            extra={"alpha": _table(chosen, "neuroid", coords)})
+
+
+class EncodingRSA(Metric):
+    """eRSA: RDMs of each subject's eReg predictions vs its brain RDMs, per half, by Pearson r."""
+
+    distance, comparison = "correlation", "pearson"
+
+    def __init__(self, **encoding: Any):
+        self.encoding = EncodingRegression(**encoding)
+        self.card = ersa_card()
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        groups = subject_groups(target)
+
+        def score(predicted, measured):
+            p, m = predicted.cpu().numpy(), measured.cpu().numpy()
+            return [compare(upper_triangle(dissimilarity(p[:, mask], self.distance)),
+                            upper_triangle(dissimilarity(m[:, mask], self.distance)), self.comparison)
+                    for mask in groups.values()]
+
+        train, test = [], []
+        for _, loo, pred, y_train, y_test in self.encoding.fits(features, target, splits):
+            train.append(score(loo, y_train))
+            test.append(score(pred, y_test))
+        coords = {"subject": ("rdm", [s for s, _ in groups]), "region": ("rdm", [r for _, r in groups])}
+        return MetricResult(train=_table(train, "rdm", coords), test=_table(test, "rdm", coords))
+
+
+def _table(rows, unit: str, coords) -> Any:
+    import xarray as xr
+
+    values = np.stack([row.cpu().numpy() if hasattr(row, "cpu") else np.asarray(row, dtype=float) for row in rows])
+    return xr.DataArray(np.nan_to_num(values), dims=("split", unit), coords=coords)
+
+
+def crsa_card() -> MetricCard:
+    return MetricCard(name="crsa", version=VERSION, kind="rsa", protocol=PROTOCOL,
+                      description="cRSA (DeepJuice): 1-Pearson RDMs of all features vs each subject's, Pearson r, "
+                                  f"even/odd halves, layer per subject. {CITATION}")
+
+
+def ereg_card() -> MetricCard:
+    return MetricCard(name="ereg", version=VERSION, kind="encoding", protocol=PROTOCOL,
+                      description="eReg (DeepJuice): SRP to 5920 dims, standardised, ridge alphas 1e-1..1e5 per neuroid "
+                                  f"by LOO Pearson r; held-out r per neuroid, even/odd halves. {CITATION}")
+
+
+def ersa_card() -> MetricCard:
+    return MetricCard(name="ersa", version=VERSION, kind="encoding_rsa", protocol=PROTOCOL,
+                      description="eRSA (DeepJuice): 1-Pearson RDMs of each subject's eReg predictions vs its brain "
+                                  f"RDMs, Pearson r, even/odd halves. {CITATION}")
+
+
+@hookimpl
+def register_metrics(register):
+    register(crsa_card(), CRSA)
+    register(ereg_card(), EncodingRegression)
+    register(ersa_card(), EncodingRSA)

@@ -1,0 +1,76 @@
+"""Regression kernels against scikit-learn: ridge LOO in primal and dual form with the MSE and Pearson
+criteria (RidgeCV with alpha_per_target and a scorer), target batching, and PLS (PLSRegression)."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import pearsonr
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import make_scorer
+
+import brainbench.regression as regression
+from brainbench.regression import eigenbasis, pls_fit_predict, ridge_path
+
+
+def data(n, p, q, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) @ np.diag(np.linspace(3, 0.1, p)) + 1.5
+    Y = X @ rng.standard_normal((p, q)) * 0.1 + rng.standard_normal((n, q)) * np.linspace(0.1, 5, q)
+    return X, Y
+
+
+def fit(Xtr, Ytr, Xte, alphas, criterion):
+    mu = Xtr.mean(0)
+    basis = eigenbasis(torch.from_numpy(Xtr - mu), torch.from_numpy(Xte - mu))
+    return [t.numpy() for t in ridge_path(*basis, torch.from_numpy(Ytr), torch.from_numpy(alphas), criterion)]
+
+
+pearson_scorer = make_scorer(lambda y, p: pearsonr(y, p)[0])
+
+
+@pytest.mark.parametrize(("n", "p"), [(90, 20), (40, 300)], ids=["primal", "dual"])
+@pytest.mark.parametrize("criterion", ["mse", "pearson"])
+def test_ridge_path_equals_sklearn_ridgecv(n, p, criterion):
+    X, Y = data(n + 20, p, 9)
+    alphas = np.logspace(-1, 5, 7)
+    best, loo, test = fit(X[:n], Y[:n], X[n:], alphas, criterion)
+    ref = RidgeCV(alphas=alphas, alpha_per_target=True, scoring=pearson_scorer if criterion == "pearson" else None)
+    ref.fit(X[:n], Y[:n])
+    np.testing.assert_array_equal(alphas[best], ref.alpha_)
+    np.testing.assert_allclose(test, ref.predict(X[n:]), rtol=1e-6, atol=1e-8)
+    for j in range(9):  # LOO predictions at the chosen alpha = a refit without each sample
+        i = 3
+        keep = np.arange(n) != i
+        from sklearn.linear_model import Ridge
+
+        one = Ridge(alpha=alphas[best[j]]).fit(X[:n][keep], Y[:n][keep, j]).predict(X[i:i + 1])[0]
+        assert loo[i, j] == pytest.approx(one, rel=1e-6)
+
+
+def test_target_batches_change_nothing(monkeypatch):
+    X, Y = data(60, 30, 25, seed=1)
+    alphas = np.logspace(-2, 3, 6)
+    whole = fit(X[:50], Y[:50], X[50:], alphas, "pearson")
+    monkeypatch.setattr(regression, "BATCH_BYTES", 6 * 50 * 8 * 4)  # 4 targets per batch
+    batched = fit(X[:50], Y[:50], X[50:], alphas, "pearson")
+    for a, b in zip(whole, batched, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_constant_target_gets_a_defined_alpha_and_constant_predictions():
+    X, Y = data(40, 10, 3, seed=2)
+    Y[:, 1] = 4.0
+    best, loo, test = fit(X[:30], Y[:30], X[30:], np.logspace(-1, 2, 4), "pearson")
+    assert best[1] == 0 and np.allclose(test[:, 1], 4.0) and np.allclose(loo[:, 1], 4.0)
+
+
+@pytest.mark.parametrize(("n", "p", "q", "k"), [(120, 40, 6, 25), (60, 200, 30, 10), (50, 8, 3, 25)])
+def test_pls_equals_sklearn_plsregression(n, p, q, k):
+    X, Y = data(n + 30, p, q, seed=3)
+    ours = pls_fit_predict(torch.from_numpy(X[:n]), torch.from_numpy(Y[:n]), torch.from_numpy(X[n:]), k).numpy()
+    ref = PLSRegression(n_components=min(k, p), scale=False, max_iter=5000, tol=1e-12).fit(X[:n], Y[:n]).predict(X[n:])
+    # scikit-learn finds each component's weights by power iteration (stopping at a tolerance); ours are exact
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    r_ours, r_ref = ([pearsonr(pred[:, j], Y[n:, j])[0] for j in range(q)] for pred in (ours, ref))
+    np.testing.assert_allclose(r_ours, r_ref, atol=1e-6)
