@@ -1,6 +1,9 @@
-"""Shared timing helper for the benchmarks."""
+"""Shared timing and peak-memory helpers for the benchmarks."""
 
+import threading
 import time
+
+import psutil
 
 
 def best_of(fn, repeats=3):
@@ -15,3 +18,28 @@ def best_of(fn, repeats=3):
 
 def report(name, ours, reference, reference_name):
     print(f"{name}: brainbench {ours:.3f}s | {reference_name} {reference:.3f}s | ratio (ref/ours) {reference / ours:.2f}x", flush=True)
+
+
+def peak_memory(fn):
+    """(peak resident memory above the starting level in bytes, result) of one call, sampled every 5 ms."""
+    process = psutil.Process()
+    start = process.memory_info().rss
+    peak, done = [start], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        thread.join()
+    return max(peak[0], process.memory_info().rss) - start, result
+
+
+def report_memory(ours, reference, reference_name):
+    print(f"  peak memory: brainbench {ours / 2**20:.0f} MiB | {reference_name} {reference / 2**20:.0f} MiB", flush=True)

@@ -86,7 +86,7 @@ def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Ten
     def residuals(cols: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         Yb = Y[:, cols] - y_mean[cols]
         UtY = U.T @ Yb  # (r, b)
-        fitted = torch.einsum("ik,ak,kb->aib", U, shrink, UtY)  # (a, n, b), centred
+        fitted = (U[None] * shrink[:, None, :]) @ UtY  # (a, n, b), centred: one matrix product per alpha
         return Yb, UtY, (Yb - fitted) / (1 - leverage.T[:, :, None])
 
     shared = None

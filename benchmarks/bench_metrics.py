@@ -1,0 +1,140 @@
+"""Alignment metrics vs the tools people use: eReg ridge (scikit-learn, himalaya), RDM+RSA (rsatoolbox), PLS protocol (scikit-learn).
+
+Sizes are the issue's (eReg 1000 stimuli x 5920 features x 10,000 neuroids; RSA 1000 x 10,000; PLS
+3,000 x 4,000 x 200 on 10 splits); ``BENCH_SCALE=0.2`` shrinks them for a quick look.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import best_of, peak_memory, report, report_memory  # noqa: E402
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+
+
+def sized(n):
+    return max(8, int(n * SCALE))
+
+
+def timed(fn):
+    """(seconds, peak bytes, result) of one call."""
+    seconds, (peak, result) = best_of(lambda: peak_memory(fn), repeats=1)
+    return seconds, peak, result
+
+
+def bench_ereg():
+    import torch
+    from sklearn.linear_model import RidgeCV
+
+    from brainbench.plugins.metrics.deepjuice import ALPHAS
+    from brainbench.regression import eigenbasis, ridge_path
+
+    n, p, q = sized(1000), sized(5920), sized(10000)
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((n, 60)) @ rng.standard_normal((60, p)) + rng.standard_normal((n, p))
+    Y = Z[:, :60] @ rng.standard_normal((60, q)) * 0.1 + rng.standard_normal((n, q))
+    tr, te = np.arange(0, n, 2), np.arange(1, n, 2)
+    mean, sd = Z[tr].mean(0), Z[tr].std(0)
+    Ztr, Zte = (Z[tr] - mean) / sd, (Z[te] - mean) / sd
+
+    def ours():
+        basis = eigenbasis(torch.from_numpy(Ztr), torch.from_numpy(Zte))
+        return ridge_path(*basis, torch.from_numpy(Y[tr]), torch.tensor(ALPHAS, dtype=torch.float64))[0].numpy()
+
+    t_ours, m_ours, best = timed(ours)
+    t_ref, m_ref, ref = timed(lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Y[tr]).alpha_)
+    report(f"eReg ridge (GCV, alpha per neuroid) {n} stimuli x {p} features x {q} neuroids", t_ours, t_ref,
+           "sklearn RidgeCV(alpha_per_target=True)")
+    report_memory(m_ours, m_ref, "sklearn")
+    print(f"  identical chosen alphas: {np.array_equal(np.asarray(ALPHAS)[best], ref)}")
+    try:
+        from himalaya.ridge import RidgeCV as HimalayaRidgeCV
+    except ImportError:
+        print("  himalaya is not installed (pip install 'brainbench[compare]'); skipped")
+        return
+    t_him, m_him, him = timed(lambda: HimalayaRidgeCV(alphas=np.asarray(ALPHAS), cv=5).fit(Ztr, Y[tr]).best_alphas_)
+    report("  same data", t_ours, t_him, "himalaya RidgeCV (5-fold CV, its default)")
+    report_memory(m_ours, m_him, "himalaya")
+    agree = np.mean(np.isclose(np.asarray(ALPHAS)[best], np.asarray(him)))
+    print(f"  alphas equal to himalaya's 5-fold choice for {agree:.0%} of neuroids (LOO and 5-fold CV differ by design)")
+
+
+def bench_rsa():
+    import rsatoolbox
+    from scipy.stats import spearmanr
+
+    from brainbench.rdm import compare, dissimilarity, upper_triangle
+
+    n, p = sized(1000), sized(10000)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    brain = rng.standard_normal((n, 200))
+
+    def ours():
+        return compare(upper_triangle(dissimilarity(X)), upper_triangle(dissimilarity(brain)), "spearman")
+
+    def theirs():
+        rdm_model = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(X.astype(np.float64)), method="correlation")
+        rdm_brain = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(brain), method="correlation")
+        return float(rsatoolbox.rdm.compare(rdm_model, rdm_brain, method="spearman")[0, 0])
+
+    t_ours, m_ours, r_ours = timed(ours)
+    t_ref, m_ref, r_ref = timed(theirs)
+    report(f"RDM + RSA (1-Pearson, Spearman) {n} stimuli x {p} features", t_ours, t_ref, "rsatoolbox calc_rdm + compare")
+    report_memory(m_ours, m_ref, "rsatoolbox")
+    print(f"  |difference| {abs(float(r_ours) - r_ref):.1e}; scipy spearmanr of the same vectors agrees: "
+          f"{abs(spearmanr(upper_triangle(dissimilarity(X)), upper_triangle(dissimilarity(brain))).statistic - r_ref) < 1e-9}")
+
+
+def bench_pls():
+    import xarray as xr
+    from sklearn.cross_decomposition import PLSRegression
+
+    from brainbench import SplitSpec
+    from brainbench.assembly import neural_assembly
+    from brainbench.plugins.metrics.brainscore import CrossRegressedCorrelation
+    from brainbench.regression import pls_fit_predict
+    from brainbench.splits import make_splits
+
+    n, p, q = sized(3000), sized(4000), sized(200)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, 50)) @ rng.standard_normal((50, p)) + rng.standard_normal((n, p))
+    Y = X[:, :50] @ rng.standard_normal((50, q)) * 0.05 + rng.standard_normal((n, q))
+    splits = make_splits(SplitSpec(kind="shuffle", n_splits=10, test_size=0.1, seed=1), n)
+
+    def pearson(a, b):
+        a, b = a - a.mean(0), b - b.mean(0)
+        return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+    def ours():
+        import torch
+
+        X_t, Y_t = torch.from_numpy(X), torch.from_numpy(Y)
+        return np.stack([pearson(pls_fit_predict(X_t[s.train], Y_t[s.train], X_t[s.test], 25).numpy(), Y[s.test])
+                         for s in splits])
+
+    def theirs():
+        return np.stack([pearson(PLSRegression(n_components=25, scale=False).fit(X[s.train], Y[s.train]).predict(X[s.test]),
+                                 Y[s.test]) for s in splits])
+
+    t_ours, m_ours, r_ours = timed(ours)
+    t_ref, m_ref, r_ref = timed(theirs)
+    report(f"Brain-Score PLS protocol {n} stimuli x {p} features x {q} neuroids, 10 splits", t_ours, t_ref,
+           "sklearn PLSRegression, same loop")
+    report_memory(m_ours, m_ref, "sklearn")
+    print(f"  max |r difference| {np.abs(r_ours - r_ref).max():.1e} (goal 1e-4)")
+    del xr, neural_assembly, CrossRegressedCorrelation  # the metric wraps exactly this kernel
+
+
+def main():
+    bench_ereg()
+    bench_rsa()
+    bench_pls()
+
+
+if __name__ == "__main__":
+    main()
