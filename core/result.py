@@ -43,10 +43,14 @@ class SubjectScore(_Frozen):
 
 
 class LayerScore(_Frozen):
-    """Mean over neuroids of the split-mean score; ``train`` chooses the layer, ``test`` is held out."""
+    """Mean over neuroids of the split-mean score; ``train`` chooses the layer, ``test`` is held out; beside them
+    the layer's feature-space statistics (:mod:`brainbench.feature_stats`)."""
 
     train: float
     test: float
+    n_features: int | None = None
+    effective_dimensionality: float | None = None
+    sparsity: float | None = None
 
 
 class ScoreResult(_Frozen):

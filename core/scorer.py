@@ -14,6 +14,7 @@ from ._version import __version__
 from .catalog import get_benchmark
 from .device import pick_device
 from .errors import CeilingWarning
+from .feature_stats import feature_statistics
 from .names import parse_benchmark_id
 from .result import LayerScore, Provenance, ScoreResult, SubjectScore
 from .splits import make_splits
@@ -72,12 +73,18 @@ def score(
     features = model_obj.extract(stimuli.subset(target.ids), list(layers) if layers else None, batch_size=batch_size,
                                  device=resolved_device, progress=progress, **options)
     candidate = list(features)
-    per_layer = {}
+    per_layer, stats = {}, {}
     for layer in candidate:  # one layer's features in memory at a time
         same = features.same_as(layer) if hasattr(features, "same_as") else None
-        per_layer[layer] = per_layer[same] if same else metric_obj(features[layer], target.data, splits)
+        if same:
+            per_layer[layer], stats[layer] = per_layer[same], stats[same]
+            continue
+        values = features[layer]
+        per_layer[layer] = metric_obj(values, target.data, splits)
+        stats[layer] = feature_statistics(values.values, device=resolved_device)
     layer_scores = {
-        layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean())) for layer, r in per_layer.items()
+        layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean()), **stats[layer])
+        for layer, r in per_layer.items()
     }
     first = per_layer[candidate[0]].test
     subjects_of = first["subject"].values.astype(str)  # units' subjects, from the metric's result

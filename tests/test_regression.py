@@ -74,3 +74,17 @@ def test_pls_equals_sklearn_plsregression(n, p, q, k):
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
     r_ours, r_ref = ([pearsonr(pred[:, j], Y[n:, j])[0] for j in range(q)] for pred in (ours, ref))
     np.testing.assert_allclose(r_ours, r_ref, atol=1e-6)
+
+
+def test_feature_statistics_equal_pca_and_counts():
+    from sklearn.decomposition import PCA
+
+    from brainbench.feature_stats import feature_statistics
+
+    rng = np.random.default_rng(7)
+    X = np.maximum(rng.standard_normal((50, 30)) @ np.diag(np.linspace(5, 0.1, 30)), 0)  # ReLU: zeros
+    stats = feature_statistics(X)
+    lam = PCA().fit(X).explained_variance_
+    assert stats["effective_dimensionality"] == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-5)
+    assert stats["sparsity"] == pytest.approx((X == 0).mean()) and stats["n_features"] == 30
+    assert feature_statistics(np.outer(rng.standard_normal(20), rng.standard_normal(8)))["effective_dimensionality"] == pytest.approx(1.0, rel=1e-5)

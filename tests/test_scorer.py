@@ -47,6 +47,9 @@ def test_aggregates_and_provenance(generator_results):
     assert len(p.weights_hash) == 64 and p.brainbench_version == brainbench.__version__ and p.split_seed == 0
     assert p.device == "cpu" and p.stimulus_set == "synthetic-v1" and p.created.endswith("+00:00")
     assert brainbench.ScoreResult.from_json(result.to_json()) == result
+    for layer, score in result.layers.items():  # feature-space statistics beside each layer's scores
+        assert score.n_features >= 1 and 1 <= score.effective_dimensionality <= min(300, score.n_features)
+        assert 0 <= score.sparsity <= 1, layer
 
 
 def test_scores_are_deterministic(generator_results):
