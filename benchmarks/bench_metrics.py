@@ -91,13 +91,11 @@ def bench_rsa():
 
 
 def bench_pls():
-    import xarray as xr
+    import torch
     from sklearn.cross_decomposition import PLSRegression
 
     from brainbench import SplitSpec
-    from brainbench.assembly import neural_assembly
-    from brainbench.plugins.metrics.brainscore import CrossRegressedCorrelation
-    from brainbench.regression import pls_fit_predict
+    from brainbench.regression import pls_fit_predict  # the kernel of the pls metric
     from brainbench.splits import make_splits
 
     n, p, q = sized(3000), sized(4000), sized(200)
@@ -111,8 +109,6 @@ def bench_pls():
         return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
 
     def ours():
-        import torch
-
         X_t, Y_t = torch.from_numpy(X), torch.from_numpy(Y)
         return np.stack([pearson(pls_fit_predict(X_t[s.train], Y_t[s.train], X_t[s.test], 25).numpy(), Y[s.test])
                          for s in splits])
@@ -127,7 +123,6 @@ def bench_pls():
            "sklearn PLSRegression, same loop")
     report_memory(m_ours, m_ref, "sklearn")
     print(f"  max |r difference| {np.abs(r_ours - r_ref).max():.1e} (goal 1e-4)")
-    del xr, neural_assembly, CrossRegressedCorrelation  # the metric wraps exactly this kernel
 
 
 def main():

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .stimuli import StimulusSet
 
-__all__ = ["align_features", "average_repetitions", "neural_assembly", "select", "validate_assembly"]
+__all__ = ["align_features", "average_repetitions", "neural_assembly", "select", "split_scores", "validate_assembly"]
 
 PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
 REQUIRED = {
@@ -179,3 +179,14 @@ def align_features(features: xr.DataArray, stimulus_ids: Sequence[object]) -> np
     if missing:
         raise AssemblyError(f"{len(missing)} target stimuli have no features, e.g. {missing[:5]}")
     return np.asarray(features.values)[[index[s] for s in wanted]]
+
+
+def split_scores(rows: Sequence[object], unit: str, labels: xr.DataArray | dict) -> xr.DataArray:
+    """A metric's scores ``(split, unit)`` from one row per split (arrays or torch tensors), labelled with the coords
+    of ``labels`` on ``unit`` (an assembly) or with ``labels`` itself (a mapping). A NaN score (a constant unit,
+    nothing to correlate) becomes 0, so no NaN leaks into averages."""
+    import xarray as xr
+
+    values = np.stack([r.cpu().numpy() if hasattr(r, "cpu") else np.asarray(r, dtype=float) for r in rows])
+    coords = labels if isinstance(labels, dict) else {k: v for k, v in labels.coords.items() if v.dims == (unit,)}
+    return xr.DataArray(np.nan_to_num(values), dims=("split", unit), coords=coords)

@@ -46,8 +46,9 @@ from .errors import AssemblyError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["COMPARISONS", "DISTANCES", "RDM_DIMS", "compare", "crossnobis", "dissimilarity", "is_rdm_assembly",
-           "mean_per_subject", "noise_ceiling", "noise_precision", "rdm_assembly", "rdm_of_repetitions", "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
+__all__ = ["COMPARISONS", "DISTANCES", "RDM_DIMS", "compare", "crossnobis", "dissimilarity", "group_labels",
+           "is_rdm_assembly", "mean_per_subject", "noise_ceiling", "noise_precision", "rdm_assembly", "rdm_of_repetitions",
+           "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
 
 RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
 COMPARISONS = ("spearman", "pearson", "cosine", "rho_a", "tau_a")
@@ -89,13 +90,17 @@ def subject_groups(assembly: xr.DataArray) -> dict[tuple[str, str], np.ndarray]:
     return {(s, r): (subjects == s) & (regions == r) for s, r in keys}
 
 
+def group_labels(groups: dict[tuple[str, str], np.ndarray], dim: str) -> dict[str, tuple[str, list[str]]]:
+    """``subject`` and ``region`` coords along ``dim`` for the groups of :func:`subject_groups` (one unit each)."""
+    return {"subject": (dim, [s for s, _ in groups]), "region": (dim, [r for _, r in groups])}
+
+
 def mean_per_subject(assembly: xr.DataArray) -> xr.DataArray:
     """One RDM per subject (and region): the mean of its entries, e.g. over sessions."""
     import xarray as xr
 
     groups = subject_groups(assembly)
-    coords = {k: v for k, v in assembly.coords.items() if "rdm" not in v.dims}
-    coords.update(subject=("rdm", [s for s, _ in groups]), region=("rdm", [r for _, r in groups]))
+    coords = {k: v for k, v in assembly.coords.items() if "rdm" not in v.dims} | group_labels(groups, "rdm")
     means = np.stack([assembly.values[mask].mean(0) for mask in groups.values()])
     return xr.DataArray(means, dims=RDM_DIMS, coords=coords, attrs=assembly.attrs)
 
@@ -190,21 +195,19 @@ def noise_precision(by_rep: np.ndarray) -> np.ndarray:
 
 
 def rdms_of_responses(assembly: xr.DataArray, distance: str = "correlation") -> xr.DataArray:
-    """One RDM per subject (and region) over its neuroids: of the repeat-averaged responses, or for
-    ``crossnobis`` of the trials (``repetition`` coord required; identity noise precision)."""
-    from .assembly import average_repetitions, trials_by_repetition
+    """One RDM per subject (and region) over its neuroids, from single trials (``repetition`` coord) or
+    repeat-averaged responses (:func:`rdm_of_repetitions`; crossnobis needs the trials)."""
+    from .assembly import trials_by_repetition
 
-    groups = subject_groups(assembly)
-    if distance == "crossnobis":
-        if "repetition" not in assembly.coords:
-            raise AssemblyError("the crossnobis distance needs single trials with a 'repetition' coord; these "
-                                "responses are averaged")
+    if "repetition" in assembly.coords:
         ids, by_rep = trials_by_repetition(assembly)
-        rdms = [crossnobis(by_rep[:, :, mask]) for mask in groups.values()]
+    elif distance == "crossnobis":
+        raise AssemblyError("the crossnobis distance needs single trials with a 'repetition' coord; these "
+                            "responses are averaged")
     else:
-        averaged = average_repetitions(assembly)
-        ids, values = averaged["stimulus_id"].values, np.asarray(averaged.values)
-        rdms = [dissimilarity(values[:, mask], distance) for mask in groups.values()]
+        ids, by_rep = assembly["stimulus_id"].values, np.asarray(assembly.values)[None]
+    groups = subject_groups(assembly)
+    rdms = [rdm_of_repetitions(by_rep[:, :, mask], distance) for mask in groups.values()]
     return rdm_assembly(np.stack(rdms), stimulus_id=ids, subject=[s for s, _ in groups],
                         region=[r for _, r in groups], attrs={"distance": distance})
 

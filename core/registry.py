@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .cards import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard
-from .errors import DuplicateNameError, PluginError, UnknownNameError
+from .errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 from .names import matches, where_matches
 
 __all__ = [
@@ -219,7 +219,12 @@ def get_metric(name: str, **options: Any) -> Any:
     from .contracts import Metric, ModelMetric
 
     entry = get_registry("metric").get(name)
-    metric = entry.factory(**options)  # type: ignore[misc]
+    try:
+        metric = entry.factory(**options)  # type: ignore[misc]
+    except TypeError as exc:
+        if not options:
+            raise
+        raise ConfigError(f"metric {name!r} does not take the options {sorted(options)}: {exc}") from None
     if not isinstance(metric, (Metric, ModelMetric)):
         _checked("metric", entry, metric, "Metric")
     return metric

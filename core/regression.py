@@ -38,9 +38,7 @@ BATCH_BYTES = 2**28
 
 def pearson_columns(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pearson r between matching columns of two ``(n, q)`` tensors (NaN where a column is constant)."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    return (a * b).sum(0) / ((a * a).sum(0) * (b * b).sum(0)).sqrt()
+    return pearson_columns_batched(a[None], b)[0]
 
 
 def kernel_eigenbasis(K_train: torch.Tensor, K_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

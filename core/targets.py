@@ -101,8 +101,7 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
     ids = [str(s) for s in averaged["stimulus_id"].values]
     strata = _strata(spec, ids, stimuli, averaged)
     if rsa:
-        rdms = rdms_of_responses(trials if options["distance"] == "crossnobis" else averaged, options["distance"])
-        return Target(rdms, ids, "rdm", strata, trials, **options)
+        return Target(rdms_of_responses(trials, options["distance"]), ids, "rdm", strata, trials, **options)
     units = {"encoding_rsa": "rdm", "population": "subject"}.get(metric.card.kind, "neuroid")  # what is scored
     return Target(averaged, ids, units, strata, trials, **options)
 

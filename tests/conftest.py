@@ -65,6 +65,28 @@ def plugin():
 
 
 @pytest.fixture
+def dataset_plugin(plugin):
+    """Register a Dataset class (under its card's name) and benchmark entries for one test:
+    ``dataset_plugin(MyDataset, {"id": "mine.r", ...}, ...)``."""
+    from brainbench import hookimpl
+
+    def add(dataset_class: type, *benchmarks: dict) -> None:
+        class DatasetPlugin:
+            @hookimpl
+            def register_datasets(self, register):
+                register(dataset_class().card, dataset_class)
+
+            @hookimpl
+            def register_benchmarks(self, register):
+                for entry in benchmarks:
+                    register(entry)
+
+        plugin(DatasetPlugin(), f"{dataset_class.__name__}-plugin")
+
+    return add
+
+
+@pytest.fixture
 def fresh_plugins():
     """Reload entry points before and after a test that changes the environment or sys.path."""
     from brainbench.plugin_manager import reset_plugins

@@ -12,10 +12,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
 
 import brainbench
-from brainbench import DatasetCard, SplitSpec, hookimpl
+from brainbench import DatasetCard, SplitSpec
 from brainbench.assembly import neural_assembly
 from brainbench.catalog import get_benchmark
 from brainbench.contracts import Dataset
+from brainbench.errors import ConfigError
 from brainbench.plugins.metrics.deepjuice import ALPHAS, CRSA, JL_DIM, EncodingRegression, EncodingRSA
 from brainbench.splits import make_splits
 from brainbench.testing import check_metric, tiny_stimulus_set
@@ -62,7 +63,11 @@ def test_ereg_and_ersa_equal_the_sklearn_pipeline():
     np.testing.assert_allclose(result.test.values[0], [pearsonr(pred[:, j], Y[te, j])[0] for j in range(8)], atol=1e-6)
     np.testing.assert_allclose(result.train.values[0], [pearsonr(loo[:, j], Y[tr, j])[0] for j in range(8)], atol=1e-6)
 
-    ersa = EncodingRSA()(features, target, splits)
+    metric = EncodingRSA()
+    metric(features[:, ::2], target, splits)  # another layer first: the brain RDMs it keeps must serve this one too
+    kept = metric._brain
+    ersa = metric(features, target, splits)
+    assert metric._brain is kept
     assert list(ersa.test["subject"].values) == ["a", "b"]
     for u, cols in enumerate((slice(0, 4), slice(4, 8))):
         expected_test = pearsonr(pdist(pred[:, cols], "correlation"), pdist(Y[te, cols], "correlation"))[0]
@@ -115,18 +120,12 @@ class TwoSubjects(Dataset):
         return xr.concat(parts, "neuroid")
 
 
-def test_derived_benchmarks_take_the_protocol_and_choose_layers_per_subject(plugin):
-    class P:
-        @hookimpl
-        def register_datasets(self, register):
-            register(TwoSubjects().card, TwoSubjects)
-
-        @hookimpl
-        def register_benchmarks(self, register):
-            register({"id": "twosubjects.all", "dataset": "twosubjects", "region": "all", "metric": "ridge",
-                      "ceiling": "none", "version": "1", "metric_options": {"alphas": [1.0, 10.0]}})
-
-    plugin(P(), "twosubjects-plugin")
+def test_derived_benchmarks_take_the_protocol_and_choose_layers_per_subject(dataset_plugin):
+    base = {"dataset": "twosubjects", "region": "all", "metric": "ridge", "ceiling": "none", "version": "1"}
+    dataset_plugin(TwoSubjects, {**base, "id": "twosubjects.all", "metric_options": {"alphas": [1.0, 10.0]}},
+                   {**base, "id": "twosubjects.odd", "metric_options": {"nonsense": 1}})
+    with pytest.raises(ConfigError, match=r"metric 'ridge' does not take the options \['nonsense'\]"):
+        brainbench.score("synthetic_generator", "twosubjects.odd", progress=False, layers=["block1"])
     spec = get_benchmark("twosubjects.all-ereg")
     assert spec.splits.kind == "even_odd" and spec.layer_selection == "subject" and spec.metric_options == {}
     result = brainbench.score("synthetic_generator", "twosubjects.all-ereg", progress=False, layers=["block1", "block3"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 from sklearn.cross_decomposition import PLSRegression
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import make_scorer
 
 import brainbench.regression as regression
@@ -20,10 +20,11 @@ def data(n, p, q, seed=0):
     return X, Y
 
 
-def fit(Xtr, Ytr, Xte, alphas, criterion):
+def fit(Xtr, Ytr, Xte, alphas, criterion, per_target=True):
     mu = Xtr.mean(0)
     basis = eigenbasis(torch.from_numpy(Xtr - mu), torch.from_numpy(Xte - mu))
-    return [t.numpy() for t in ridge_path(*basis, torch.from_numpy(Ytr), torch.from_numpy(alphas), criterion)]
+    return [t.numpy() for t in ridge_path(*basis, torch.from_numpy(Ytr), torch.from_numpy(alphas), criterion,
+                                          per_target=per_target)]
 
 
 pearson_scorer = make_scorer(lambda y, p: pearsonr(y, p)[0])
@@ -39,23 +40,24 @@ def test_ridge_path_equals_sklearn_ridgecv(n, p, criterion):
     ref.fit(X[:n], Y[:n])
     np.testing.assert_array_equal(alphas[best], ref.alpha_)
     np.testing.assert_allclose(test, ref.predict(X[n:]), rtol=1e-6, atol=1e-8)
-    for j in range(9):  # LOO predictions at the chosen alpha = a refit without each sample
-        i = 3
-        keep = np.arange(n) != i
-        from sklearn.linear_model import Ridge
-
+    i, keep = 3, np.arange(n) != 3  # LOO predictions at the chosen alpha = a refit without that sample
+    for j in range(9):
         one = Ridge(alpha=alphas[best[j]]).fit(X[:n][keep], Y[:n][keep, j]).predict(X[i:i + 1])[0]
         assert loo[i, j] == pytest.approx(one, rel=1e-6)
 
 
-def test_target_batches_change_nothing(monkeypatch):
+@pytest.mark.parametrize(("criterion", "per_target"), [("pearson", True), ("mse", False)])
+def test_target_batches_change_nothing(monkeypatch, criterion, per_target):
     X, Y = data(60, 30, 25, seed=1)
     alphas = np.logspace(-2, 3, 6)
-    whole = fit(X[:50], Y[:50], X[50:], alphas, "pearson")
+    whole = fit(X[:50], Y[:50], X[50:], alphas, criterion, per_target)
     monkeypatch.setattr(regression, "BATCH_BYTES", 6 * 50 * 8 * 4)  # 4 targets per batch
-    batched = fit(X[:50], Y[:50], X[50:], alphas, "pearson")
+    batched = fit(X[:50], Y[:50], X[50:], alphas, criterion, per_target)
     for a, b in zip(whole, batched, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    if not per_target:  # one alpha for all, as RidgeCV() chooses it over every target at once
+        assert len(set(whole[0])) == 1
+        assert alphas[whole[0][0]] == RidgeCV(alphas=alphas).fit(X[:50], Y[:50]).alpha_
 
 
 def test_a_constant_target_gets_a_defined_alpha_and_constant_predictions():

@@ -11,7 +11,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import spearmanr
 
 import brainbench
-from brainbench import DatasetCard, SplitSpec, hookimpl
+from brainbench import DatasetCard, SplitSpec
 from brainbench.assembly import neural_assembly
 from brainbench.contracts import Dataset
 from brainbench.errors import BrainbenchError, CeilingWarning
@@ -90,20 +90,12 @@ class RDMToy(Dataset):
 
 
 @pytest.fixture
-def rdmtoy(plugin):
-    class P:
-        @hookimpl
-        def register_datasets(self, register):
-            register(RDMToy().card, RDMToy)
-
-        @hookimpl
-        def register_benchmarks(self, register):
-            register({"id": "rdmtoy.r", "dataset": "rdmtoy", "region": "r", "metric": "rsa", "ceiling": "nili",
-                      "version": "1", "splits": {"kind": "shuffle", "n_splits": 4, "test_size": 0.5, "seed": 0}})
-            register({"id": "rdmtoy.r-ridge", "dataset": "rdmtoy", "region": "r", "metric": "ridge", "ceiling": "none",
-                      "version": "1"})
-
-    plugin(P(), "rdmtoy-plugin")
+def rdmtoy(dataset_plugin):
+    dataset_plugin(RDMToy,
+                   {"id": "rdmtoy.r", "dataset": "rdmtoy", "region": "r", "metric": "rsa", "ceiling": "nili",
+                    "version": "1", "splits": {"kind": "shuffle", "n_splits": 4, "test_size": 0.5, "seed": 0}},
+                   {"id": "rdmtoy.r-ridge", "dataset": "rdmtoy", "region": "r", "metric": "ridge", "ceiling": "none",
+                    "version": "1"})
     return RDMToy
 
 
@@ -150,19 +142,11 @@ class Repeats(Dataset):
         return np.random.default_rng(6).normal(size=(80, 30))
 
 
-def test_split_half_rdm_ceiling_matches_simulated_data(plugin):
+def test_split_half_rdm_ceiling_matches_simulated_data(dataset_plugin):
     """The ceiling estimates how well the true RDM correlates with the measured (repeat-mean) RDM."""
-    class P:
-        @hookimpl
-        def register_datasets(self, register):
-            register(Repeats().card, Repeats)
-
-        @hookimpl
-        def register_benchmarks(self, register):
-            register({"id": "repeats.r", "dataset": "repeats", "region": "r", "metric": "rsa", "ceiling": "split_half",
-                      "version": "1", "splits": {"kind": "shuffle", "n_splits": 5, "test_size": 0.5, "seed": 0}})
-
-    plugin(P(), "repeats-plugin")
+    dataset_plugin(Repeats, {"id": "repeats.r", "dataset": "repeats", "region": "r", "metric": "rsa",
+                             "ceiling": "split_half", "version": "1",
+                             "splits": {"kind": "shuffle", "n_splits": 5, "test_size": 0.5, "seed": 0}})
     result = brainbench.score("synthetic_generator", "repeats.r", progress=False, layers=["block1"])
     true = dissimilarity(Repeats.signal())
     splits = make_splits(SplitSpec(kind="shuffle", n_splits=5, test_size=0.5, seed=0), 80)

@@ -82,17 +82,9 @@ class SmallDataset(Dataset):
 
 
 @pytest.fixture
-def small(plugin):
-    class P:
-        @hookimpl
-        def register_datasets(self, register):
-            register(SmallDataset().card, SmallDataset)
-
-        @hookimpl
-        def register_benchmarks(self, register):
-            register({"id": "small.r", "dataset": "small", "region": "r", "metric": "ridge", "ceiling": "none", "version": "1"})
-
-    plugin(P(), "small-plugin")
+def small(dataset_plugin):
+    dataset_plugin(SmallDataset, {"id": "small.r", "dataset": "small", "region": "r", "metric": "ridge", "ceiling": "none",
+                                  "version": "1"})
     yield SmallDataset
     SmallDataset.values, SmallDataset.ids, SmallDataset.n = None, None, 40
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features
+from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
-from brainbench.rdm import subject_groups
+from brainbench.rdm import group_labels, subject_groups
 from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
 VERSION = "1"
@@ -86,7 +86,6 @@ class CrossRegressedCorrelation(Metric):
 
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
-        import xarray as xr
 
         from brainbench.device import pick_device
 
@@ -98,11 +97,9 @@ class CrossRegressedCorrelation(Metric):
         train, test = [], []
         for split in splits:
             tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))
-            test.append(pearson_columns(self.fit_predict(X[tr], Y[tr], X[te]), Y[te]).cpu().numpy())
-            train.append(self._inner_cv(X[tr], Y[tr]).cpu().numpy())
-        coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
-        return MetricResult(*(xr.DataArray(np.nan_to_num(np.stack(rows)), dims=("split", "neuroid"), coords=coords)
-                              for rows in (train, test)))
+            test.append(pearson_columns(self.fit_predict(X[tr], Y[tr], X[te]), Y[te]))
+            train.append(self._inner_cv(X[tr], Y[tr]))
+        return MetricResult(split_scores(train, "neuroid", target), split_scores(test, "neuroid", target))
 
     def _inner_cv(self, X, Y):
         """Pearson r of the predictions each training stimulus gets from the other inner folds."""
@@ -111,9 +108,7 @@ class CrossRegressedCorrelation(Metric):
         order = np.random.default_rng(self.seed).permutation(len(X))
         predicted = torch.empty_like(Y)
         for fold in np.array_split(order, INNER_FOLDS):
-            held = np.zeros(len(X), dtype=bool)
-            held[fold] = True
-            fit, out = (torch.from_numpy(np.flatnonzero(m)).to(X.device) for m in (~held, held))
+            fit, out = (torch.from_numpy(rows).to(X.device) for rows in (np.setdiff1d(order, fold), fold))
             predicted[out] = self.fit_predict(X[fit], Y[fit], X[out])
         return pearson_columns(predicted, Y)
 
@@ -151,7 +146,6 @@ class CKA(Metric):
 
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
-        import xarray as xr
 
         from brainbench.device import pick_device
 
@@ -166,9 +160,9 @@ class CKA(Metric):
             rows = torch.from_numpy(index).to(device)
             return [linear_cka(X[rows], Y[rows][:, mask], self.unbiased) for mask in masks]
 
-        coords = {"subject": ("subject", [s for s, _ in groups]), "region": ("subject", [r for _, r in groups])}
-        return MetricResult(*(xr.DataArray(np.nan_to_num([scores(getattr(s, part)) for s in splits]),
-                                           dims=("split", "subject"), coords=coords) for part in ("train", "test")))
+        labels = group_labels(groups, "subject")
+        return MetricResult(*(split_scores([scores(getattr(s, part)) for s in splits], "subject", labels)
+                              for part in ("train", "test")))
 
 
 def regression_card(name: str) -> MetricCard:

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features
+from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm import compare, dissimilarity, subject_groups, upper_triangle
+from brainbench.rdm import compare, dissimilarity, group_labels, subject_groups, upper_triangle
 from brainbench.reduction import ReductionSpec, fit_srp
 from brainbench.regression import eigenbasis, pearson_columns, ridge_path
 
@@ -85,9 +85,8 @@ class EncodingRegression(Metric):
             train.append(pearson_columns(loo, y_train))
             test.append(pearson_columns(pred, y_test))
             chosen.append(torch.tensor(self.alphas, dtype=loo.dtype)[best.cpu()])
-        coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
-        return MetricResult(train=_table(train, "neuroid", coords), test=_table(test, "neuroid", coords),
-                            extra={"alpha": _table(chosen, "neuroid", coords)})
+        return MetricResult(train=split_scores(train, "neuroid", target), test=split_scores(test, "neuroid", target),
+                            extra={"alpha": split_scores(chosen, "neuroid", target)})
 
 
 class EncodingRSA(Metric):
@@ -98,29 +97,29 @@ class EncodingRSA(Metric):
     def __init__(self, **encoding: Any):
         self.encoding = EncodingRegression(**encoding)
         self.card = ersa_card()
+        self._brain: tuple[Any, Any, list] | None = None  # (target, splits, brain RDMs): the same for every layer
 
     def __call__(self, features, target, splits) -> MetricResult:
         groups = subject_groups(target)
 
-        def score(predicted, measured):
-            p, m = predicted.cpu().numpy(), measured.cpu().numpy()
-            return [compare(upper_triangle(dissimilarity(p[:, mask], self.distance)),
-                            upper_triangle(dissimilarity(m[:, mask], self.distance)), self.comparison)
-                    for mask in groups.values()]
+        def triangles(values: np.ndarray) -> list[np.ndarray]:
+            return [upper_triangle(dissimilarity(values[:, mask], self.distance)) for mask in groups.values()]
+
+        if self._brain is None or self._brain[0] is not target or self._brain[1] is not splits:
+            Y = np.asarray(target.values, dtype=np.float64)
+            self._brain = target, splits, [(triangles(Y[s.train]), triangles(Y[s.test])) for s in splits]
+
+        def score(predicted, brain):
+            return [compare(model, measured, self.comparison)
+                    for model, measured in zip(triangles(predicted.cpu().numpy()), brain, strict=True)]
 
         train, test = [], []
-        for _, loo, pred, y_train, y_test in self.encoding.fits(features, target, splits):
-            train.append(score(loo, y_train))
-            test.append(score(pred, y_test))
-        coords = {"subject": ("rdm", [s for s, _ in groups]), "region": ("rdm", [r for _, r in groups])}
-        return MetricResult(train=_table(train, "rdm", coords), test=_table(test, "rdm", coords))
-
-
-def _table(rows, unit: str, coords) -> Any:
-    import xarray as xr
-
-    values = np.stack([row.cpu().numpy() if hasattr(row, "cpu") else np.asarray(row, dtype=float) for row in rows])
-    return xr.DataArray(np.nan_to_num(values), dims=("split", unit), coords=coords)
+        for (_, loo, pred, _, _), (brain_train, brain_test) in zip(self.encoding.fits(features, target, splits),
+                                                                     self._brain[2], strict=True):
+            train.append(score(loo, brain_train))
+            test.append(score(pred, brain_test))
+        labels = group_labels(groups, "rdm")
+        return MetricResult(train=split_scores(train, "rdm", labels), test=split_scores(test, "rdm", labels))
 
 
 def crsa_card() -> MetricCard:

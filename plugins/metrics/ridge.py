@@ -18,7 +18,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.contracts import Metric, MetricResult
-from brainbench.assembly import align_features
+from brainbench.assembly import align_features, split_scores
 from brainbench.regression import kernel_eigenbasis, pearson_columns, ridge_path
 
 NAME, VERSION = "ridge", "1"
@@ -34,7 +34,6 @@ class RidgeEncoding(Metric):
 
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
-        import xarray as xr
 
         from brainbench.device import pick_device
 
@@ -59,13 +58,8 @@ class RidgeEncoding(Metric):
             train.append(pearson_columns(loo_pred, Y[tr]))
             test.append(pearson_columns(test_pred, Y[te]))
             chosen.append(alphas_rel[best])
-        neuroid_coords = {k: v for k, v in target.coords.items() if v.dims == ("neuroid",)}
-
-        def as_array(rows):
-            values = torch.stack(rows).cpu().numpy()
-            return xr.DataArray(np.nan_to_num(values), dims=("split", "neuroid"), coords=neuroid_coords)
-
-        return MetricResult(train=as_array(train), test=as_array(test), extra={"alpha": as_array(chosen)})
+        return MetricResult(train=split_scores(train, "neuroid", target), test=split_scores(test, "neuroid", target),
+                            extra={"alpha": split_scores(chosen, "neuroid", target)})
 
 
 def card() -> MetricCard:

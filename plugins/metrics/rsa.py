@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features
+from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.rdm import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
@@ -47,8 +47,6 @@ class RSA(Metric):
         self.distance, self.comparison, self.device = distance, comparison, device
 
     def __call__(self, features, target, splits) -> MetricResult:
-        import xarray as xr
-
         targets = target if is_rdm_assembly(target) else rdms_of_responses(target, self.distance)
         model_distance = "sqeuclidean" if self.distance == "crossnobis" else self.distance
         model = dissimilarity(align_features(features, targets["stimulus_id"].values), model_distance, device=self.device)
@@ -58,13 +56,8 @@ class RSA(Metric):
             sub = np.ix_(index, index)
             return compare(upper_triangle(model[sub])[None], upper_triangle(values[:, index][:, :, index]), self.comparison)
 
-        coords = {k: v for k, v in targets.coords.items() if v.dims == ("rdm",)}
-
-        def as_array(rows):
-            return xr.DataArray(np.nan_to_num(np.stack(rows)), dims=("split", "rdm"), coords=coords)
-
-        return MetricResult(train=as_array([scores(s.train) for s in splits]),
-                            test=as_array([scores(s.test) for s in splits]))
+        return MetricResult(train=split_scores([scores(s.train) for s in splits], "rdm", targets),
+                            test=split_scores([scores(s.test) for s in splits], "rdm", targets))
 
 
 def card() -> MetricCard:
