@@ -40,12 +40,13 @@ __all__ = [
     "get_benchmark", "get_dataset", "get_leaderboard", "get_metric", "get_model", "get_tuner", "hookimpl",
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
-    "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError",
+    "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
 ]
 
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
 _LAZY = {
     "score": "scorer",
+    "compare_models": "inference",
     "ScoreResult": "result",
     "ResultsStore": "store",
     "leaderboard": "leaderboards",

@@ -152,13 +152,15 @@ def plugins() -> None:
 @click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
 @click.option("--no-store", is_flag=True, help="do not store the result")
 @click.option("--plot", "plot_path", default=None, help="write a layer-curve PNG here")
+@click.option("--bootstrap", default=0, show_default=True, help="bootstrap replicates for a confidence interval (0: none)")
+@click.option("--level", default=0.95, show_default=True, help="confidence level of the interval")
 @click.option("--json", "as_json", is_flag=True, help="print the full result(s) as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: str | None, seed: int,
           layers: str | None, device: str | None, batch_size: int | None, tokens: str, reduce: str | None,
           memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
-          plot_path: str | None, as_json: bool, quiet: bool) -> None:
+          plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
     from .registry import get_model, list_entries
     from .scorer import score as run_score
@@ -178,7 +180,8 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
             warnings.simplefilter("ignore", CeilingWarning)
             result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
                                device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
-                               reduce=reduce, memory_limit=memory_limit, cache=not no_cache)
+                               reduce=reduce, memory_limit=memory_limit, cache=not no_cache, bootstrap=bootstrap,
+                               level=level)
         results.append(result)
         if not as_json:
             _print_result(result)
@@ -197,7 +200,53 @@ def _print_result(result: Any) -> None:
     if result.ceiling_lower is not None:
         title += f"; ceiling bounds {result.ceiling_lower:.3f}-{result.ceiling:.3f}"
     _console().print(_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))
+    if result.interval is not None:
+        ci = result.interval
+        line = f"{ci.level:.0%} bootstrap interval over {ci.over} ({ci.n_boot} replicates): raw {ci.low:.3f} to {ci.high:.3f}"
+        if ci.normalised_low is not None:
+            line += f", normalised {ci.normalised_low:.3f} to {ci.normalised_high:.3f}"
+        _console().print(line)
     for note in result.notes:
+        _console().print(f"[yellow]note:[/yellow] {note}")
+
+
+@main.command("compare")
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--benchmark", "-b", required=True, help="benchmark id")
+@click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
+@click.option("--layers", default=None, help="comma-separated candidate layers for both models")
+@click.option("--bootstrap", default=1000, show_default=True, help="paired bootstrap replicates")
+@click.option("--permutations", default=1000, show_default=True, help="permutations (or sign flips) for the test")
+@click.option("--level", default=0.95, show_default=True, help="confidence level of the intervals")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
+@click.option("--no-store", is_flag=True, help="do not store the two scores")
+@click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, layers: str | None, bootstrap: int,
+                permutations: int, level: float, device: str | None, db: str | None, no_store: bool, as_json: bool,
+                quiet: bool) -> None:
+    """Does MODEL_A beat MODEL_B on a benchmark? Scores both and tests the difference (paired bootstrap over
+    stimuli and subjects, and a permutation test)."""
+    from .inference import compare_models, describe
+    from .store import ResultsStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CeilingWarning)
+        comparison, a, b = compare_models(
+            model_a, model_b, benchmark, metric=metric, layers=layers.split(",") if layers else None, device=device,
+            n_boot=bootstrap, n_perm=permutations, level=level, progress=not quiet,
+            store=None if no_store else ResultsStore(db))
+    if as_json:
+        click.echo(comparison.model_dump_json(indent=2))
+        return
+    rows = [[r.model, r.layer, r.raw, f"{r.interval.low:.3f} to {r.interval.high:.3f}", r.normalised] for r in (a, b)]
+    _console().print(_table(f"{comparison.benchmark} ({comparison.metric})",
+                            ["model", "layer", "raw", f"{level:.0%} interval", "normalised"], rows))
+    _console().print(describe(comparison), markup=False)
+    for note in comparison.notes:
         _console().print(f"[yellow]note:[/yellow] {note}")
 
 

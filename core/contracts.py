@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .cards import DatasetCard, MetricCard, ModelCard, TunerCard
     from .downloads import RemoteFile
+    from .held_out import HeldOut
     from .splits import Split
     from .stimuli import StimulusSet
 
@@ -145,11 +146,14 @@ class MetricResult:
 
     ``train`` and ``test`` have dims ``(split, neuroid)``; ``train`` is the score used to
     select layers (e.g. leave-one-out r on the training stimuli), ``test`` the held-out score.
+    ``held_out`` (optional) is what ``test`` was computed from (:mod:`brainbench.held_out`), which
+    confidence intervals and paired tests rescore; a metric without it scores, but has no uncertainty.
     """
 
     train: xr.DataArray
     test: xr.DataArray
     extra: dict[str, Any] = field(default_factory=dict)
+    held_out: HeldOut | None = None
 
 
 class Metric(ABC):

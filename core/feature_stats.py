@@ -24,7 +24,7 @@ def feature_statistics(X, *, device: str | None = None) -> dict[str, float | int
 
     X = np.asarray(X)
     X = X.reshape(len(X), -1)
-    t = torch.from_numpy(np.asarray(X, dtype=np.float32)).to(pick_device(device))
+    t = torch.from_numpy(np.require(X, np.float32, "W")).to(pick_device(device))  # read-only cache: copied
     centred = t - t.mean(0)
     gram = (centred @ centred.T).double()
     total = torch.trace(gram)

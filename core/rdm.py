@@ -46,7 +46,7 @@ from .errors import AssemblyError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["COMPARISONS", "DISTANCES", "RDM_DIMS", "compare", "crossnobis", "dissimilarity", "group_labels",
+__all__ = ["COMPARISONS", "DISTANCES", "RDM_DIMS", "compare", "compare_weighted", "crossnobis", "dissimilarity", "group_labels",
            "is_rdm_assembly", "mean_per_subject", "noise_ceiling", "noise_precision", "rdm_assembly", "rdm_of_repetitions",
            "rdms_of_responses", "subject_ceilings", "subject_groups", "upper_triangle", "validate_rdms"]
 
@@ -269,6 +269,46 @@ def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarra
         return 12 * (a * b).sum(-1) / (m**3 - m)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
+def compare_weighted(a: np.ndarray, b: np.ndarray, weights: np.ndarray, method: str = "spearman") -> np.ndarray:
+    """:func:`compare` of vectors ``a`` and ``b`` (m,) with entry k counted ``weights[r, k]`` times, for each row r
+    of ``weights`` (B, m) -> (B,): a bootstrap's resampled RDM entries without expanding them. Ranks are the
+    weighted average ranks (an entry's run of equal values spans the total weight before it + 1 .. + its own
+    weight), moments are weighted; ``tau_a`` expands the entries (integer weights)."""
+    if method not in COMPARISONS:
+        raise AssemblyError(f"RDM comparison {method!r} is not one of {', '.join(COMPARISONS)}")
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if method == "tau_a":
+        counts = w.astype(np.int64)
+        return np.array([_tau_a(np.repeat(a, c), np.repeat(b, c)) for c in counts])
+    if method in ("spearman", "rho_a"):
+        a, b = _weighted_ranks(a, w), _weighted_ranks(b, w)
+    else:
+        a, b = np.broadcast_to(a, w.shape), np.broadcast_to(b, w.shape)
+    total = w.sum(1)
+    if method == "rho_a":
+        centre = (total[:, None] + 1) / 2
+        return 12 * (w * (a - centre) * (b - centre)).sum(1) / (total**3 - total)
+    if method != "cosine":
+        a = a - (w * a).sum(1, keepdims=True) / total[:, None]
+        b = b - (w * b).sum(1, keepdims=True) / total[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (w * a * b).sum(1) / np.sqrt((w * a * a).sum(1) * (w * b * b).sum(1))
+
+
+def _weighted_ranks(v: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average ranks of ``v`` (m,) in the multiset holding entry k ``weights[r, k]`` times, per row r -> (B, m)."""
+    order = np.argsort(v, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(v[order]) != 0])  # first sorted position of each run of ties
+    run = np.cumsum(np.r_[False, np.diff(v[order]) != 0])  # run of each sorted position
+    sorted_w = weights[:, order]
+    run_weight = np.add.reduceat(sorted_w, starts, axis=1)  # (B, runs)
+    before = np.cumsum(run_weight, axis=1) - run_weight
+    ranks = np.empty_like(sorted_w)
+    ranks[:, order] = (before + (run_weight + 1) / 2)[:, run]
+    return ranks
 
 
 def _tau_a(x: np.ndarray, y: np.ndarray) -> float:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LayerScore", "Provenance", "ScoreResult", "SubjectScore"]
+__all__ = ["Interval", "LayerScore", "PairedComparison", "Provenance", "ScoreResult", "SubjectScore"]
 
 
 class _Frozen(BaseModel):
@@ -53,6 +53,21 @@ class LayerScore(_Frozen):
     sparsity: float | None = None
 
 
+class Interval(_Frozen):
+    """Percentile bootstrap interval at ``level`` from ``n_boot`` replicates drawn with ``seed`` over ``over``, of the
+    raw score (and the normalised one, each subject divided by its fixed ceiling); :mod:`brainbench.inference`."""
+
+    level: float
+    low: float
+    high: float
+    standard_error: float  # SD of the replicates
+    n_boot: int
+    over: Literal["stimuli", "stimuli and subjects"]
+    seed: int
+    normalised_low: float | None = None
+    normalised_high: float | None = None
+
+
 class ScoreResult(_Frozen):
     """Held-out score of ``model`` on ``benchmark`` at the layer chosen on the training splits."""
 
@@ -70,6 +85,7 @@ class ScoreResult(_Frozen):
     unit: Literal["neuroid", "rdm", "subject"] = "neuroid"  # scored one by one: neuroids, subjects' RDMs, or subjects
     ceiling_lower: float | None = None  # lower noise-ceiling bound, where the rule has one (RDM targets)
     notes: list[str] = Field(default_factory=list)  # what a reader must know, e.g. a ceiling near zero
+    interval: Interval | None = None  # bootstrap confidence interval, when asked for
 
     def to_json(self, **kwargs: Any) -> str:
         return self.model_dump_json(**kwargs)
@@ -89,3 +105,22 @@ class ScoreResult(_Frozen):
             "ceiling": self.ceiling,
             "normalised": self.normalised,
         }
+
+
+class PairedComparison(_Frozen):
+    """``model_a``'s raw score minus ``model_b``'s on one benchmark, with its paired bootstrap interval and p-values
+    (:mod:`brainbench.inference`); ``permutation`` says what was permuted (stimuli or subjects), if anything."""
+
+    benchmark: str
+    metric: str
+    model_a: str
+    model_b: str
+    score_a: float
+    score_b: float
+    difference: float
+    interval: Interval
+    p_bootstrap: float
+    p_permutation: float | None
+    permutation: Literal["stimuli", "subjects"] | None
+    n_permutations: int
+    notes: list[str] = Field(default_factory=list)

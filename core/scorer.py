@@ -21,10 +21,11 @@ from .splits import make_splits
 from .targets import ceilings, prepare_target
 
 if TYPE_CHECKING:
-    from .contracts import Model
+    from .contracts import MetricResult, Model
+    from .inference import Selection
     from .store import ResultsStore
 
-__all__ = ["score"]
+__all__ = ["evaluate", "score"]
 
 
 def score(
@@ -38,6 +39,8 @@ def score(
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    bootstrap: int = 0,
+    level: float = 0.95,
     store: ResultsStore | None = None,
     **extraction: object,
 ) -> ScoreResult:
@@ -50,8 +53,35 @@ def score(
     (mean over subjects), beside the ceiling of :mod:`brainbench.targets` (aggregated alike).
     ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
     ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
-    repeat another candidate's are scored once.
+    repeat another candidate's are scored once. ``bootstrap`` > 0 adds a ``level`` percentile interval
+    from that many replicates over stimuli (and subjects) (:func:`brainbench.inference.bootstrap_interval`).
     """
+    from .inference import bootstrap_interval
+
+    result, selection = evaluate(model, benchmark, metric=metric, weights=weights, seed=seed, layers=layers,
+                                 device=device, batch_size=batch_size, progress=progress, **extraction)
+    if bootstrap:
+        interval = bootstrap_interval(selection, n_boot=bootstrap, level=level, seed=result.provenance.split_seed)
+        result = result.model_copy(update={"interval": interval})
+    return _finish(result, store)
+
+
+def evaluate(
+    model: str | Model,
+    benchmark: str,
+    *,
+    metric: str | None = None,
+    weights: str | None = None,
+    seed: int = 0,
+    layers: Sequence[str] | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    **extraction: object,
+) -> tuple[ScoreResult, Selection]:
+    """:func:`score` without storing, with the :class:`~brainbench.inference.Selection` (the chosen layers'
+    held-out data) that intervals and paired tests resample."""
+    from .inference import Selection
     from .registry import get_dataset, get_metric, get_model
 
     spec = get_benchmark(benchmark)
@@ -66,7 +96,7 @@ def score(
     splits = make_splits(spec.splits, len(target.ids), target.strata)
     ceiling = ceilings(spec, target, splits)
     for note in ceiling.notes:
-        warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=2)
+        warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=3)
 
     resolved_device = pick_device(device)
     options = {k: v for k, v in extraction.items() if v is not None}
@@ -82,6 +112,10 @@ def score(
         values = features[layer]
         per_layer[layer] = metric_obj(values, target.data, splits)
         stats[layer] = feature_statistics(values.values, device=resolved_device)
+        leading = set(_choose(per_layer, spec.layer_selection).values())
+        for name, result in per_layer.items():  # held-out data is kept only for layers that may still be chosen
+            if name not in leading:
+                result.held_out = None
     layer_scores = {
         layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean()), **stats[layer])
         for layer, r in per_layer.items()
@@ -89,12 +123,8 @@ def score(
     first = per_layer[candidate[0]].test
     subjects_of = first["subject"].values.astype(str)  # units' subjects, from the metric's result
     aggregate = np.median if spec.aggregate == "median" else np.mean
+    chosen = _choose(per_layer, spec.layer_selection)
     best = max(candidate, key=lambda layer: layer_scores[layer].train)
-    chosen = {}
-    for subject in dict.fromkeys(subjects_of.tolist()):
-        mask = subjects_of == subject
-        chosen[subject] = best if spec.layer_selection == "benchmark" else max(
-            candidate, key=lambda layer: float(per_layer[layer].train.values[:, mask].mean()))
     test_r = np.empty(len(subjects_of))
     subjects = {}
     for subject, layer in chosen.items():
@@ -112,46 +142,62 @@ def score(
                      + ", ".join(f"{s}: {layer}" for s, layer in chosen.items()))
     normalised = [s.normalised for s in subjects.values()]
     unit_ids = first["neuroid_id"].values if target.unit_dim == "neuroid" else subjects_of
-    return _finish(
-        ScoreResult(
-            model=model_obj.label,
+    result = ScoreResult(
+        model=model_obj.label,
+        benchmark=spec.id,
+        metric=spec.metric,
+        layer=best,
+        raw=float(np.mean([s.raw for s in subjects.values()])),
+        ceiling=float(np.mean([s.ceiling for s in subjects.values()])) if ceiling.per_unit is not None else None,
+        normalised=float(np.mean(normalised)) if None not in normalised else None,
+        ceiling_lower=float(ceiling.lower.mean()) if ceiling.lower is not None else None,
+        notes=notes,
+        unit=target.unit_dim,
+        subjects=subjects,
+        layers=layer_scores,
+        neuroids={
+            "neuroid_id": unit_ids.astype(str).tolist(),
+            "subject": subjects_of.tolist(),
+            "test_r": test_r.round(6).tolist(),
+            "reliability": None if ceiling.reliability is None else np.round(ceiling.reliability, 6).tolist(),
+            **({"ceiling_lower": np.round(ceiling.lower, 6).tolist()} if ceiling.lower is not None else {}),
+        },
+        provenance=Provenance(
+            model=model_obj.name,
+            weights=model_obj.weights,
+            weights_hash=model_obj.weights_hash(),
             benchmark=spec.id,
+            benchmark_version=spec.version,
             metric=spec.metric,
-            layer=best,
-            raw=float(np.mean([s.raw for s in subjects.values()])),
-            ceiling=float(np.mean([s.ceiling for s in subjects.values()])) if ceiling.per_unit is not None else None,
-            normalised=float(np.mean(normalised)) if None not in normalised else None,
-            ceiling_lower=float(ceiling.lower.mean()) if ceiling.lower is not None else None,
-            notes=notes,
-            unit=target.unit_dim,
-            subjects=subjects,
-            layers=layer_scores,
-            neuroids={
-                "neuroid_id": unit_ids.astype(str).tolist(),
-                "subject": subjects_of.tolist(),
-                "test_r": test_r.round(6).tolist(),
-                "reliability": None if ceiling.reliability is None else np.round(ceiling.reliability, 6).tolist(),
-                **({"ceiling_lower": np.round(ceiling.lower, 6).tolist()} if ceiling.lower is not None else {}),
-            },
-            provenance=Provenance(
-                model=model_obj.name,
-                weights=model_obj.weights,
-                weights_hash=model_obj.weights_hash(),
-                benchmark=spec.id,
-                benchmark_version=spec.version,
-                metric=spec.metric,
-                metric_version=metric_obj.card.version,
-                brainbench_version=__version__,
-                split_seed=spec.splits.seed,
-                model_seed=getattr(model_obj, "seed", seed),
-                stimulus_set=stimuli.identifier,
-                ceiling_rule=ceiling.rule,
-                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                device=resolved_device,
-            ),
+            metric_version=metric_obj.card.version,
+            brainbench_version=__version__,
+            split_seed=spec.splits.seed,
+            model_seed=getattr(model_obj, "seed", seed),
+            stimulus_set=stimuli.identifier,
+            ceiling_rule=ceiling.rule,
+            created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            device=resolved_device,
         ),
-        store,
     )
+    held_out = {subject: per_layer[layer].held_out for subject, layer in chosen.items()}
+    selection = Selection(
+        metric=spec.metric, benchmark=spec.id, subjects=list(subjects),
+        held_out=[None if held_out[s] is None else held_out[s].units(subjects_of == s) for s in subjects],
+        raw=np.array([s.raw for s in subjects.values()]),
+        ceiling=None if result.ceiling is None else np.array([s.ceiling for s in subjects.values()]),
+        aggregate=spec.aggregate, n_stimuli=len(target.ids))
+    return result, selection
+
+
+def _choose(per_layer: dict[str, MetricResult], mode: str) -> dict[str, str]:
+    """Subject -> chosen layer: the best mean training score over all units (``mode = "benchmark"``) or over the
+    subject's units (``"subject"``); the first layer wins ties."""
+    layers = list(per_layer)
+    subjects_of = per_layer[layers[0]].train["subject"].values.astype(str)
+    best = max(layers, key=lambda layer: float(per_layer[layer].train.mean()))
+    return {subject: best if mode == "benchmark" else max(
+                layers, key=lambda layer: float(per_layer[layer].train.values[:, subjects_of == subject].mean()))
+            for subject in dict.fromkeys(subjects_of.tolist())}
 
 
 def _finish(result: ScoreResult, store: ResultsStore | None) -> ScoreResult:

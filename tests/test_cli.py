@@ -148,3 +148,15 @@ def test_extract_option_errors(cli, tmp_path):
     assert "is smaller than one stimulus's forward pass" in cli(
         "extract", "-m", "synthetic_generator", "-d", "synthetic", "--memory-limit", "1KB", "--dry-run", code=EXIT_USAGE)
     assert "srp:K or pca:K" in cli("extract", "-m", "synthetic_generator", "-d", "synthetic", "--reduce", "pca", "--dry-run", code=EXIT_USAGE)
+
+
+def test_score_with_an_interval_and_compare_two_models(cli):
+    out = cli("score", "-m", "synthetic_generator", "-b", "synthetic.early", "--layers", "block1", "-q",
+              "--bootstrap", "50")
+    assert "95% bootstrap interval over stimuli and subjects (50 replicates)" in out
+    out = cli("compare", "synthetic_generator", "synthetic_generator.random", "-b", "synthetic.early", "--layers",
+              "block1", "--bootstrap", "50", "--permutations", "50", "-q", "--json")
+    comparison = json.loads(out)
+    assert comparison["model_b"] == "synthetic_generator[random]" and comparison["permutation"] == "stimuli"
+    assert comparison["difference"] == pytest.approx(comparison["score_a"] - comparison["score_b"])
+    assert len(json.loads(cli("results", "--json"))) == 2  # the newest of each model: A (scored twice), B

@@ -36,6 +36,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
+from brainbench.held_out import HeldOutPredictions
 from brainbench.rdm import group_labels, subject_groups
 from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
@@ -94,12 +95,15 @@ class CrossRegressedCorrelation(Metric):
         X = align_features(features, target["stimulus_id"].values)
         X = torch.from_numpy(np.asarray(X.reshape(len(X), -1), dtype=np.float32)).to(device, dtype)
         Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
-        train, test = [], []
+        train, test, predicted = [], [], []
         for split in splits:
             tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))
-            test.append(pearson_columns(self.fit_predict(X[tr], Y[tr], X[te]), Y[te]))
+            predicted.append(self.fit_predict(X[tr], Y[tr], X[te]))
+            test.append(pearson_columns(predicted[-1], Y[te]))
             train.append(self._inner_cv(X[tr], Y[tr]))
-        return MetricResult(split_scores(train, "neuroid", target), split_scores(test, "neuroid", target))
+        held_out = HeldOutPredictions.from_splits(splits, predicted, [target.values[s.test] for s in splits])
+        return MetricResult(split_scores(train, "neuroid", target), split_scores(test, "neuroid", target),
+                            held_out=held_out)
 
     def _inner_cv(self, X, Y):
         """Pearson r of the predictions each training stimulus gets from the other inner folds."""

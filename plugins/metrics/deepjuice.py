@@ -26,6 +26,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
+from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.plugins.metrics.rsa import RSA
 from brainbench.rdm import compare, dissimilarity, group_labels, subject_groups, upper_triangle
 from brainbench.reduction import ReductionSpec, fit_srp
@@ -80,13 +81,15 @@ class EncodingRegression(Metric):
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
 
-        train, test, chosen = [], [], []
+        train, test, chosen, predicted, observed = [], [], [], [], []
         for best, loo, pred, y_train, y_test in self.fits(features, target, splits):
             train.append(pearson_columns(loo, y_train))
             test.append(pearson_columns(pred, y_test))
             chosen.append(torch.tensor(self.alphas, dtype=loo.dtype)[best.cpu()])
+            predicted.append(pred), observed.append(y_test)
         return MetricResult(train=split_scores(train, "neuroid", target), test=split_scores(test, "neuroid", target),
-                            extra={"alpha": split_scores(chosen, "neuroid", target)})
+                            extra={"alpha": split_scores(chosen, "neuroid", target)},
+                            held_out=HeldOutPredictions.from_splits(splits, predicted, observed))
 
 
 class EncodingRSA(Metric):
@@ -109,17 +112,16 @@ class EncodingRSA(Metric):
             Y = np.asarray(target.values, dtype=np.float64)
             self._brain = target, splits, [(triangles(Y[s.train]), triangles(Y[s.test])) for s in splits]
 
-        def score(predicted, brain):
-            return [compare(model, measured, self.comparison)
-                    for model, measured in zip(triangles(predicted.cpu().numpy()), brain, strict=True)]
-
-        train, test = [], []
+        train, test, models = [], [], []
         for (_, loo, pred, _, _), (brain_train, brain_test) in zip(self.encoding.fits(features, target, splits),
                                                                      self._brain[2], strict=True):
-            train.append(score(loo, brain_train))
-            test.append(score(pred, brain_test))
+            train.append(compare(np.stack(triangles(loo.cpu().numpy())), np.stack(brain_train), self.comparison))
+            models.append(np.stack(triangles(pred.cpu().numpy())))
+            test.append(compare(models[-1], np.stack(brain_test), self.comparison))
         labels = group_labels(groups, "rdm")
-        return MetricResult(train=split_scores(train, "rdm", labels), test=split_scores(test, "rdm", labels))
+        held_out = HeldOutRDMs([s.test for s in splits], models, [np.stack(b) for _, b in self._brain[2]], self.comparison)
+        return MetricResult(train=split_scores(train, "rdm", labels), test=split_scores(test, "rdm", labels),
+                            held_out=held_out)
 
 
 def crsa_card() -> MetricCard:

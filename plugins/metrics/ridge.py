@@ -18,6 +18,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.contracts import Metric, MetricResult
+from brainbench.held_out import HeldOutPredictions
 from brainbench.assembly import align_features, split_scores
 from brainbench.regression import kernel_eigenbasis, pearson_columns, ridge_path
 
@@ -45,7 +46,7 @@ class RidgeEncoding(Metric):
         gram = (Xt @ Xt.T).to(dtype)  # one Gram matrix per layer; every split is derived from it
         Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
         alphas_rel = torch.tensor(self.alphas, device=device, dtype=dtype)
-        train, test, chosen = [], [], []
+        train, test, chosen, predicted = [], [], [], []
         for split in splits:
             tr = torch.from_numpy(split.train).to(device)
             te = torch.from_numpy(split.test).to(device)
@@ -58,8 +59,10 @@ class RidgeEncoding(Metric):
             train.append(pearson_columns(loo_pred, Y[tr]))
             test.append(pearson_columns(test_pred, Y[te]))
             chosen.append(alphas_rel[best])
+            predicted.append(test_pred)
         return MetricResult(train=split_scores(train, "neuroid", target), test=split_scores(test, "neuroid", target),
-                            extra={"alpha": split_scores(chosen, "neuroid", target)})
+                            extra={"alpha": split_scores(chosen, "neuroid", target)},
+                            held_out=HeldOutPredictions.from_splits(splits, predicted, [target.values[s.test] for s in splits]))
 
 
 def card() -> MetricCard:

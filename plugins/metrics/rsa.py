@@ -29,6 +29,7 @@ from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
+from brainbench.held_out import HeldOutRDMs
 from brainbench.rdm import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
                             upper_triangle)
 
@@ -52,12 +53,14 @@ class RSA(Metric):
         model = dissimilarity(align_features(features, targets["stimulus_id"].values), model_distance, device=self.device)
         values = targets.values
 
-        def scores(index: np.ndarray) -> np.ndarray:
-            sub = np.ix_(index, index)
-            return compare(upper_triangle(model[sub])[None], upper_triangle(values[:, index][:, :, index]), self.comparison)
+        def triangles(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return upper_triangle(model[np.ix_(index, index)])[None], upper_triangle(values[:, index][:, :, index])
 
-        return MetricResult(train=split_scores([scores(s.train) for s in splits], "rdm", targets),
-                            test=split_scores([scores(s.test) for s in splits], "rdm", targets))
+        tested = [triangles(s.test) for s in splits]
+        held_out = HeldOutRDMs([s.test for s in splits], *map(list, zip(*tested, strict=True)), self.comparison)
+        return MetricResult(
+            train=split_scores([compare(*triangles(s.train), self.comparison) for s in splits], "rdm", targets),
+            test=split_scores([compare(*pair, self.comparison) for pair in tested], "rdm", targets), held_out=held_out)
 
 
 def card() -> MetricCard:

@@ -1,0 +1,126 @@
+r"""What a metric's held-out scores are computed from, kept so they can be rescored on resampled stimuli.
+
+A metric that supports uncertainty (:mod:`brainbench.inference`) returns, beside its scores, the
+material of each split's test stimuli in :attr:`MetricResult.held_out <brainbench.MetricResult>`:
+
+- :class:`HeldOutPredictions` (encoding metrics): predicted and observed responses, scored by
+  Pearson r per unit;
+- :class:`HeldOutRDMs` (RDM metrics): upper triangles of the model's and each unit's brain RDM over
+  the test stimuli, scored by an RDM comparison (:func:`brainbench.rdm.compare`).
+
+Both rescore under *stimulus weights* ``w`` (B, n_stimuli), indexed like the benchmark's stimuli: a
+bootstrap draws counts ``w ~ Multinomial(n, 1/n)``, so a stimulus drawn twice counts twice in every split
+that tests it. The weighted Pearson r
+
+.. math::
+
+    r_w = \frac{\sum_i w_i (p_i - \bar p_w)(o_i - \bar o_w)}
+               {\sqrt{\sum_i w_i (p_i - \bar p_w)^2 \sum_i w_i (o_i - \bar o_w)^2}},
+    \qquad \bar p_w = \frac{\sum_i w_i p_i}{\sum_i w_i}
+
+equals Pearson r over the rows repeated ``w_i`` times, and RDM entry (i, j) carries weight ``w_i w_j``:
+the RDM of the resampled stimuli without the pairs of a stimulus with its own copy (rsatoolbox's bootstrap).
+Predictions can also be *exchanged* with another model's stimulus by stimulus (a paired permutation test).
+A NaN score (a unit constant on the resample) is 0, as in the metrics' own scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .rdm import compare_weighted
+
+__all__ = ["HeldOut", "HeldOutPredictions", "HeldOutRDMs"]
+
+CHUNK_BYTES = 2**26  # weights x entries held at once when rescoring RDMs
+
+
+def _pearson_from_sums(n, sx, sy, sxx, syy, sxy) -> np.ndarray:
+    """Pearson r from (weighted) counts and moment sums, broadcast; 0 where a side has no variance."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (sxy - sx * sy / n) / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
+    return np.nan_to_num(np.clip(r, -1, 1), nan=0.0)
+
+
+@dataclass
+class HeldOutPredictions:
+    """Per split: ``test`` stimulus indices (n_test,), ``predicted`` and ``observed`` responses (n_test, unit)."""
+
+    test: list[np.ndarray]
+    predicted: list[np.ndarray]
+    observed: list[np.ndarray]
+
+    @classmethod
+    def from_splits(cls, splits, predicted, observed) -> HeldOutPredictions:
+        """From the metric's splits and per-split predictions and observations (arrays or torch tensors)."""
+        def arrays(rows):
+            return [np.asarray(r.cpu().numpy() if hasattr(r, "cpu") else r, dtype=np.float64) for r in rows]
+
+        return cls([s.test for s in splits], arrays(predicted), arrays(observed))
+
+    def units(self, mask: np.ndarray) -> HeldOutPredictions:
+        return HeldOutPredictions(self.test, [p[:, mask] for p in self.predicted], [o[:, mask] for o in self.observed])
+
+    def _centred(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        shift = self.observed[k].mean(0)  # one shift for predictions and observations: r is unchanged, sums stay small
+        return self.predicted[k] - shift, self.observed[k] - shift
+
+    def rescore(self, weights: np.ndarray) -> list[np.ndarray]:
+        """Per split, Pearson r per unit under each row of stimulus ``weights`` (B, n_stimuli) -> (B, unit)."""
+        out = []
+        for k, test in enumerate(self.test):
+            p, o = self._centred(k)
+            w = weights[:, test]
+            out.append(_pearson_from_sums(w.sum(1)[:, None], w @ p, w @ o, w @ (p * p), w @ (o * o), w @ (p * o)))
+        return out
+
+    def exchanged(self, other: HeldOutPredictions, swaps: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per split, Pearson r per unit of this model's and ``other``'s predictions after exchanging them on the
+        stimuli where ``swaps`` (P, n_stimuli) is 1: ((P, unit), (P, unit)) per split."""
+        mine, theirs = [], []
+        for k, test in enumerate(self.test):
+            a, o = self._centred(k)
+            b = other.predicted[k] - self.observed[k].mean(0)
+            s = swaps[:, test].astype(np.float64)
+            n, so, soo = len(test), o.sum(0), (o * o).sum(0)
+            for x, y, out in ((a, b, mine), (b, a, theirs)):  # x with y's rows where swapped
+                d = y - x
+                out.append(_pearson_from_sums(n, x.sum(0) + s @ d, so, (x * x).sum(0) + s @ (y * y - x * x), soo,
+                                              (x * o).sum(0) + s @ (d * o)))
+        return mine, theirs
+
+
+@dataclass
+class HeldOutRDMs:
+    """Per split: ``test`` stimulus indices, ``model`` RDM upper triangles (1 or unit, m) over them, ``brain``
+    triangles (unit, m), compared by ``comparison``."""
+
+    test: list[np.ndarray]
+    model: list[np.ndarray]
+    brain: list[np.ndarray]
+    comparison: str
+
+    def units(self, mask: np.ndarray) -> HeldOutRDMs:
+        model = [m if len(m) == 1 else m[mask] for m in self.model]
+        return HeldOutRDMs(self.test, model, [b[mask] for b in self.brain], self.comparison)
+
+    def rescore(self, weights: np.ndarray) -> list[np.ndarray]:
+        """Per split, each unit's comparison under each row of stimulus ``weights`` (B, n_stimuli) -> (B, unit)."""
+        out = []
+        for test, model, brain in zip(self.test, self.model, self.brain, strict=True):
+            rows, cols = np.triu_indices(len(test), k=1)
+            w = weights[:, test]
+            scores = np.empty((len(weights), len(brain)))
+            step = max(1, CHUNK_BYTES // (8 * max(len(rows), 1)))
+            for start in range(0, len(weights), step):
+                pair = w[start:start + step, rows] * w[start:start + step, cols]
+                for u in range(len(brain)):
+                    scores[start:start + step, u] = compare_weighted(model[min(u, len(model) - 1)], brain[u], pair,
+                                                                     self.comparison)
+            out.append(np.nan_to_num(scores, nan=0.0))
+        return out
+
+
+HeldOut = HeldOutPredictions | HeldOutRDMs
