@@ -171,14 +171,22 @@ def trials_by_repetition(assembly: xr.DataArray) -> tuple[list[str], np.ndarray]
 
 
 def align_features(features: xr.DataArray, stimulus_ids: Sequence[object]) -> np.ndarray:
-    """Feature rows in the order of ``stimulus_ids`` (aligned by id, never by position; an error names
-    stimuli without features)."""
+    """Feature rows in the order of ``stimulus_ids`` (aligned by id, never by position); an error names stimuli
+    without features, or features that are NaN or infinite (a model that overflowed, or an input it cannot take)."""
     index = {str(s): i for i, s in enumerate(features["stimulus_id"].values)}
     wanted = [str(s) for s in stimulus_ids]
     missing = [s for s in wanted if s not in index]
     if missing:
         raise AssemblyError(f"{len(missing)} target stimuli have no features, e.g. {missing[:5]}")
-    return np.asarray(features.values)[[index[s] for s in wanted]]
+    rows = np.asarray(features.values)[[index[s] for s in wanted]]
+    finite = np.isfinite(rows.reshape(len(rows), -1)).all(1)
+    if not finite.all():
+        layer = str(features["layer"].values[0]) if "layer" in features.coords and features.sizes.get(NEUROID) else "?"
+        raise AssemblyError(
+            f"features of layer {layer!r} are NaN or infinite for {int((~finite).sum())} of {len(rows)} stimuli, e.g. "
+            f"{[wanted[i] for i in np.flatnonzero(~finite)[:5]]}; the model overflowed or cannot take these inputs "
+            "(check its preprocessing, or score other layers with --layers)")
+    return rows
 
 
 def split_scores(rows: Sequence[object], unit: str, labels: xr.DataArray | dict) -> xr.DataArray:

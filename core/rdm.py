@@ -11,7 +11,8 @@ RDMs of responses X (stimulus x feature), row i = x_i:
   euclidean     d_ij = |x_i - x_j|;   sqeuclidean  d_ij = |x_i - x_j|^2
 computed from the n x n Gram matrix, accumulated over chunks of features (memory n^2 plus one chunk, never
 n^2 p). A stimulus whose responses are constant (correlation) or zero (cosine) has no direction: its
-dissimilarity to every other stimulus is 1.
+dissimilarity to every other stimulus is 1. Dissimilarities within rounding of 0 (``ROUNDING`` epsilons of
+their scale) are 0, so identical patterns give an exactly constant RDM, which compares as NaN (scored 0).
 
 Crossnobis (cross-validated Mahalanobis) needs repeated measurements: with K independent repetitions
 (folds) of the patterns M_k (stimulus x channel), noise precision P (identity: cross-validated Euclidean)
@@ -54,6 +55,7 @@ RDM_DIMS = ("rdm", "stimulus", "stimulus_b")
 COMPARISONS = ("spearman", "pearson", "cosine", "rho_a", "tau_a")
 DISTANCES = ("correlation", "cosine", "euclidean", "sqeuclidean")
 CHUNK_BYTES = 2**28  # features converted to float64 at a time when building a Gram matrix
+ROUNDING = 64  # dissimilarities within this many float64 epsilons (of their scale) of 0 are 0
 
 
 def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Sequence[str], region: Sequence[str] | str,
@@ -138,12 +140,16 @@ def _from_gram(gram, distance: str) -> np.ndarray:
     import torch
 
     sq = torch.diagonal(gram)
+    eps = torch.finfo(gram.dtype).eps
     if distance in ("correlation", "cosine"):
-        constant = sq <= torch.finfo(gram.dtype).eps * sq.max()
+        constant = sq <= eps * sq.max()
         norm = torch.where(constant, torch.inf, sq.sqrt())  # a constant row correlates 0 with every other
         d = 1 - gram / norm[:, None] / norm[None, :]
+        d = torch.where(d.abs() <= ROUNDING * eps, 0.0, d)  # identical patterns: exactly 0, not rounding noise
     else:
-        d = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min(0)
+        scale = sq[:, None] + sq[None, :]
+        d = scale - 2 * gram
+        d = torch.where(d <= ROUNDING * eps * scale, 0.0, d)
         if distance == "euclidean":
             d = d.sqrt()
     d = (d + d.T) / 2

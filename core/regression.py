@@ -112,8 +112,10 @@ def least_squares(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.
     ``LinearRegression``), from :func:`eigenbasis`; directions with eigenvalue below ``n eps lam_max`` are dropped."""
     import torch
 
-    keep = lam > lam.max() * max(U.shape) * torch.finfo(lam.dtype).eps
     y_mean = Y.mean(0)
+    if lam.numel() == 0:  # constant features: the intercept is the prediction
+        return y_mean.expand(T.shape[0], -1).clone()
+    keep = lam > lam.max() * max(U.shape) * torch.finfo(lam.dtype).eps
     return T[:, keep] @ ((U[:, keep].T @ (Y - y_mean)) / lam[keep, None]) + y_mean
 
 
@@ -150,6 +152,8 @@ def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.
         Xk = Xk - torch.outer(t, p_load)
         C = C - torch.outer(p_load, t @ Y)
         W.append(w), P.append(p_load), Q.append(q_load)
+    if not W:  # constant features, or targets constant: the mean is the prediction
+        return y_mean.expand(X_test.shape[0], -1).clone()
     W, P, Q = torch.stack(W, 1), torch.stack(P, 1), torch.stack(Q, 1)
     rotations = W @ torch.linalg.pinv(P.T @ W)  # x_rotations_
     return (X_test - x_mean) @ (rotations @ Q.T) + y_mean
