@@ -70,21 +70,31 @@ class SplitSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["kfold", "shuffle", "even_odd"] = "kfold"
+    kind: Literal["kfold", "shuffle", "even_odd", "fixed"] = "kfold"
     n_splits: int = Field(5, ge=1)
     test_size: float | None = Field(None, gt=0, lt=1)
     seed: int = 0
     stratify_by: str | None = None
+    test_by: str | None = None  # fixed: the boolean column (responses' coord or stimulus column) marking test stimuli
 
     @model_validator(mode="before")
     @classmethod
-    def _one_even_odd_split(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("kind") == "even_odd":
+    def _one_fixed_split(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "kfold")
+        if kind in ("even_odd", "fixed"):
+            what = ("even_odd is one fixed split (even positions train, odd test)" if kind == "even_odd" else
+                    "fixed is one split (test stimuli marked by the test_by column, the rest train)")
             if data.get("n_splits", 1) != 1 or data.get("test_size") or data.get("stratify_by"):
-                raise ValueError("even_odd is one fixed split (even positions train, odd test): it takes no n_splits, "
-                                 "test_size or stratify_by")
+                raise ValueError(f"{what}: it takes no n_splits, test_size or stratify_by")
+            if (kind == "fixed") != bool(data.get("test_by")):
+                raise ValueError("a fixed split needs test_by, the boolean column marking test stimuli (e.g. "
+                                 "shared1000)" if kind == "fixed" else f"{what}: it takes no test_by")
             data = {**data, "n_splits": 1}
-        elif isinstance(data, dict) and data.get("kind", "kfold") == "kfold" and data.get("n_splits", 5) < 2:
+        elif data.get("test_by"):
+            raise ValueError(f"test_by belongs to the fixed split kind, not {kind}")
+        elif kind == "kfold" and data.get("n_splits", 5) < 2:
             raise ValueError("kfold needs n_splits >= 2")
         return data
 

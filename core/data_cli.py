@@ -191,7 +191,8 @@ def import_folder_cmd(images: str, responses: str, name: str, region: str, subje
 @handle_errors
 def import_nsd_cmd(root: str, subjects: str | None, sessions: str | None, regions: str | None, images: str,
                    quiet: bool) -> None:
-    """Import the Natural Scenes Dataset from a local copy (benchmarks nsd.<region>)."""
+    """Import the Natural Scenes Dataset from a local copy (benchmarks nsd.<region>, and nsd.<region>.subjNN with
+    --images all)."""
     from .registry import get_dataset
 
     options: dict[str, Any] = {"subjects": _ints(subjects), "sessions": _ints(sessions), "images": images,

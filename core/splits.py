@@ -29,9 +29,18 @@ def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None
     ``kfold``: shuffled K-fold with ``seed``. ``shuffle``: ``n_splits`` random train/test splits
     with ``test_size`` (stratified shuffle splits when ``strata`` is given, as Brain-Score does).
     ``even_odd``: one split, stimuli at even positions train and odd positions test (DeepJuice).
+    ``fixed``: one split, the stimuli whose ``test_by`` value (``strata``) is true test, the others train
+    (e.g. NSD's shared1000).
     """
     from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
 
+    if spec.kind == "fixed":
+        test = _flags(strata, spec.test_by)
+        if (~test).sum() < MIN_TRAIN or test.sum() < MIN_TEST:
+            raise SplitError(f"the fixed split by {spec.test_by!r} leaves {int((~test).sum())} training and "
+                             f"{int(test.sum())} test stimuli; it needs at least {MIN_TRAIN} and {MIN_TEST} (are the "
+                             "training stimuli part of the data?)")
+        return [Split(np.flatnonzero(~test), np.flatnonzero(test))]
     if spec.kind == "even_odd":
         if n_stimuli < MIN_TRAIN + MIN_TEST:
             raise SplitError(f"{n_stimuli} stimuli are too few for an even/odd split: it needs at least "
@@ -58,3 +67,18 @@ def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None
         return [Split(np.sort(tr), np.sort(te)) for tr, te in splitter.split(X, y)]
     except ValueError as exc:
         raise SplitError(f"cannot make {spec.kind} splits stratified by {spec.stratify_by!r}: {exc}") from None
+
+
+def _flags(values: Sequence[object] | None, column: str | None) -> np.ndarray:
+    """A boolean column (bools, 0/1, or the strings true/false) as a bool array."""
+    if values is None:
+        raise SplitError(f"a fixed split needs the column {column!r} marking test stimuli")
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values
+    text = np.char.lower(values.astype(str))
+    known = np.isin(text, ["true", "1", "1.0", "false", "0", "0.0"])
+    if not known.all():
+        raise SplitError(f"the fixed split's column {column!r} must be true/false; it holds e.g. "
+                         f"{sorted(set(values[~known].astype(str).tolist()))[:3]}")
+    return np.isin(text, ["true", "1", "1.0"])

@@ -198,14 +198,15 @@ def _check_known(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet) -> N
 
 
 def _strata(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet, averaged: xr.DataArray | None) -> np.ndarray | None:
-    """The ``stratify_by`` column: a coord of the responses, else a column of the stimulus table."""
-    column = spec.splits.stratify_by
+    """The column the split protocol reads (``stratify_by``, or a fixed split's ``test_by``): a coord of the
+    responses, else a column of the stimulus table."""
+    column = spec.splits.stratify_by or spec.splits.test_by
     if not column:
         return None
     if averaged is not None and column in averaged.coords:
         return averaged[column].values
     table = stimuli.table.set_index("stimulus_id")
     if column not in table.columns:
-        raise BrainbenchError(f"benchmark {spec.id} stratifies splits by {column!r}, which is neither a coord of the "
+        raise BrainbenchError(f"benchmark {spec.id} splits by {column!r}, which is neither a coord of the "
                               f"responses nor a stimulus-set column ({', '.join(map(str, table.columns))})")
     return table.loc[ids, column].values

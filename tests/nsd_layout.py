@@ -40,7 +40,7 @@ def signal(subject):
     return np.random.default_rng(10 + subject).normal(size=(200,) + SHAPE)  # per nsdId and voxel
 
 
-def write_nsd(root: Path, subjects=(1, 2), *, pngs=True, noise=0.5):
+def write_nsd(root: Path, subjects=(1, 2), *, pngs=True, hdf5=False, noise=0.5):
     root = Path(root)
     d = design()
     (root / nsd.EXPDESIGN).parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +52,11 @@ def write_nsd(root: Path, subjects=(1, 2), *, pngs=True, noise=0.5):
         for k, n in enumerate(d["sharedix"][0], start=1):
             pixels = np.random.default_rng(int(n)).integers(0, 256, (24, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / nsd.SHARED_PNGS / f"shared{k:04d}_nsd{n:05d}.png")
+    if hdf5:  # NSD's nsd_stimuli.hdf5: every image, (image, height, width, channel) uint8
+        (root / nsd.STIMULI_HDF5).parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.random.default_rng(1).integers(0, 256, (200, 24, 24, 3), dtype=np.uint8)
+        with h5py.File(root / nsd.STIMULI_HDF5, "w") as f:
+            f.create_dataset("imgBrick", data=pixels)
     affine = np.diag([1.8, 1.8, 1.8, 1.0])
     for s in subjects:
         for roi, labels in ROIS.items():

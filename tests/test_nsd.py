@@ -13,13 +13,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from http_server import serve
-from nsd_layout import N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, write_nsd
+from nsd_layout import N_OWN, N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, write_nsd
 
 import brainbench
 from brainbench.cli import main
 from brainbench.downloads import dataset_dir, terms_accepted
-from brainbench.errors import AssemblyError, ConfigError, DataFileError
+from brainbench.errors import AssemblyError, ConfigError, DataFileError, SplitError
 from brainbench.plugins.datasets import nsd
+from brainbench.splits import make_splits
+from brainbench.targets import prepare_target
 
 METADATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsd_metadata"
 needs_shared = pytest.mark.skipif(not METADATA.exists(), reason="../shared/data is not beside this checkout")
@@ -83,6 +85,26 @@ def test_nsd_benchmark_scores_with_the_ncsnr_ceiling(tmp_path):
     assert result.provenance.ceiling_rule.startswith("v1: NSD")
     with pytest.raises(AssemblyError, match="no region 'OTC'.*V1, V4"):
         brainbench.get_dataset("nsd").assembly("OTC")
+
+
+def test_a_subject_benchmark_trains_on_its_own_images_and_tests_on_the_shared_ones(tmp_path):
+    root = write_nsd(tmp_path / "copy", subjects=[1], pngs=False, hdf5=True)
+    nsd.import_nsd(root, subjects=[1], regions=["V4"], images="all", progress=False)
+    spec = brainbench.get_benchmark("nsd.V4.subj01")
+    assert spec.splits.kind == "fixed" and spec.splits.test_by == "shared1000" and spec.subjects == ["1"]
+    dataset = brainbench.get_dataset("nsd")
+    target = prepare_target(spec, dataset, dataset.stimulus_set(), brainbench.get_metric("ridge"))
+    split, = make_splits(spec.splits, len(target.ids), target.strata)
+    nsd_ids = np.array([int(s[3:]) for s in target.ids])
+    assert len(target.ids) == N_SHARED + N_OWN
+    assert sorted(nsd_ids[split.test]) == list(range(N_SHARED))  # tested on the shared images
+    assert sorted(nsd_ids[split.train]) == list(range(100, 100 + N_OWN))  # trained on its own (1-based 101..110)
+    result = brainbench.score("synthetic_generator", "nsd.V4.subj01", progress=False, layers=["block1"])
+    assert list(result.subjects) == ["1"] and result.neuroids["neuroid_id"] == ["S1-0-1-0", "S1-1-1-0"]
+
+    nsd.import_nsd(root, subjects=[1], regions=["V4"], progress=False)  # shared1000 only: nothing to train on
+    with pytest.raises(SplitError, match="fixed split by 'shared1000' leaves 0 training and 40 test"):
+        brainbench.score("synthetic_generator", "nsd.V4.subj01", progress=False, layers=["block1"])
 
 
 def test_fetch_from_the_bucket_frees_each_sessions_betas(tmp_path, monkeypatch):

@@ -52,3 +52,17 @@ def test_split_half_reliability_recovers_the_injected_noise(noise_sd, reps):
 def test_split_half_needs_two_repetitions():
     with pytest.raises(AssemblyError, match="at least 2 repetitions"):
         split_half_reliability(np.ones((1, 5, 2)))
+
+
+def test_a_fixed_split_tests_the_marked_stimuli():
+    spec = SplitSpec(kind="fixed", test_by="shared1000")
+    split, = make_splits(spec, 10, ["true", "FALSE", 1, 0, "False", "True", "0", "1", "false", "false"])
+    assert split.test.tolist() == [0, 2, 5, 7] and split.train.tolist() == [1, 3, 4, 6, 8, 9]
+    with pytest.raises(SplitError, match="must be true/false; it holds e.g. \\['maybe'\\]"):
+        make_splits(spec, 8, [True] * 4 + ["maybe"] + [False] * 3)
+    with pytest.raises(SplitError, match="leaves 2 training and 6 test stimuli"):
+        make_splits(spec, 8, np.arange(8) >= 2)
+    with pytest.raises(ValueError, match="needs test_by"):
+        SplitSpec(kind="fixed")
+    with pytest.raises(ValueError, match="test_by belongs to the fixed split kind"):
+        SplitSpec(kind="kfold", test_by="shared1000")

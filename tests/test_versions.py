@@ -50,7 +50,7 @@ def metric_fingerprint(name):
 
 
 def benchmark_fingerprint(name):
-    spec = brainbench.get_benchmark(name).model_dump(exclude={"description"})
+    spec = brainbench.get_benchmark(name).model_dump(exclude={"description"}, exclude_none=True)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

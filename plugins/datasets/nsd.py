@@ -532,3 +532,9 @@ def register_benchmarks(register):
                   "version": "1", "splits": {"kind": "kfold", "n_splits": 10, "seed": 0},
                   "description": f"NSD {region}: every imported subject, the images all of them saw (the shared1000), "
                                  "ridge encoding, 10-fold, NSD's ncsnr noise ceiling."})
+        for subject in SESSIONS:
+            register({"id": f"nsd.{region}.subj{subject:02d}", "dataset": "nsd", "region": region,
+                      "subjects": [str(subject)], "metric": "ridge", "ceiling": "ncsnr", "version": "1",
+                      "splits": {"kind": "fixed", "test_by": "shared1000"},
+                      "description": f"NSD {region}, subject {subject}: trained on the subject's own images, tested on "
+                                     "the shared1000 it saw (import with images='all'); ridge, ncsnr ceiling."})
