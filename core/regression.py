@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path"]
+__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path",
+           "ridge_predictions"]
 
 BATCH_BYTES = 2**28
 
@@ -105,6 +106,18 @@ def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Ten
         test.append(T @ (inverse[chosen].T * UtY) + y_mean[cols])
         best.append(chosen)
     return torch.cat(best), torch.cat(loo, 1), torch.cat(test, 1)
+
+
+def ridge_predictions(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor,
+                      chosen: torch.Tensor | None = None) -> torch.Tensor:
+    """Test predictions from the training eigenbasis: at every alpha ``(a, m, q)``, or at each target's alpha index
+    ``chosen`` (q,) ``(m, q)`` (module docstring); one decomposition serves all of them."""
+    y_mean = Y.mean(0)
+    UtY = U.T @ (Y - y_mean)  # (r, q)
+    inverse = 1.0 / (lam[None, :] + alphas[:, None])  # (a, r)
+    if chosen is not None:
+        return T @ (inverse[chosen].T * UtY) + y_mean
+    return T @ (inverse[:, :, None] * UtY[None]) + y_mean
 
 
 def least_squares(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:

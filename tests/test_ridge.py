@@ -8,6 +8,7 @@ from scipy.stats import pearsonr
 from sklearn.linear_model import RidgeCV
 
 from brainbench import SplitSpec
+from brainbench.errors import ConfigError
 from brainbench.assembly import neural_assembly
 from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
 from brainbench.regression import eigenbasis, kernel_eigenbasis, pearson_columns, ridge_path
@@ -83,3 +84,32 @@ def test_float32_and_float64_agree():
 
 def test_ridge_passes_the_metric_contract():
     check_metric(RidgeEncoding())
+
+
+@pytest.mark.parametrize("p", [30, 150], ids=["samples>features", "features>samples"])
+def test_kfold_alpha_choice_equals_a_sklearn_grid_search_per_neuroid(p):
+    """cv=k: per neuroid, the alpha with the lowest k-fold squared error on the training stimuli (scikit-learn's
+    Ridge over the same KFold), refitted on all of them; train score = r of the out-of-fold predictions."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    X, Y = data(90, p, 4, seed=4)
+    ids = [f"s{i}" for i in range(90)]
+    target = neural_assembly(Y, stimulus_id=ids, neuroid_id=list("abcd"), region="r", subject="a")
+    splits = make_splits(SplitSpec(n_splits=3, seed=0), 90)
+    result = RidgeEncoding(cv=4, seed=2)(wrap_features(X, ids), target, splits)
+    for k, split in enumerate(splits):
+        Xtr, Ytr = X[split.train], Y[split.train]
+        scale = np.trace((Xtr - Xtr.mean(0)) @ (Xtr - Xtr.mean(0)).T) / len(split.train)
+        folds = KFold(4, shuffle=True, random_state=2)
+        out_of_fold = np.stack([cross_val_predict(Ridge(alpha=a * scale), Xtr, Ytr, cv=folds) for a in ALPHAS])
+        best = ((out_of_fold - Ytr) ** 2).sum(1).argmin(0)
+        np.testing.assert_allclose(result.extra["alpha"].values[k], np.asarray(ALPHAS)[best], rtol=1e-12)
+        for j in range(4):
+            pred = Ridge(alpha=ALPHAS[best[j]] * scale).fit(Xtr, Ytr[:, j]).predict(X[split.test])
+            # features enter as float32 (as from a model), hence 1e-6
+            assert result.test.values[k, j] == pytest.approx(pearsonr(pred, Y[split.test, j])[0], abs=1e-6)
+            assert result.train.values[k, j] == pytest.approx(pearsonr(out_of_fold[best[j], :, j], Ytr[:, j])[0],
+                                                              abs=1e-6)
+    with pytest.raises(ConfigError, match="'loo' or a number of folds >= 2"):
+        RidgeEncoding(cv=1)
