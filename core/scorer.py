@@ -28,38 +28,15 @@ if TYPE_CHECKING:
 __all__ = ["evaluate", "score"]
 
 
-def score(
-    model: str | Model,
-    benchmark: str,
-    *,
-    metric: str | None = None,
-    weights: str | None = None,
-    seed: int = 0,
-    layers: Sequence[str] | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    progress: bool = True,
-    bootstrap: int = 0,
-    level: float = 0.95,
-    store: ResultsStore | None = None,
-    **extraction: object,
-) -> ScoreResult:
-    """Score ``model`` on ``benchmark``; store the result when ``store`` is a :class:`ResultsStore`.
-
-    The layer is selected on the mean training-split score over all scoring units of the benchmark
-    (neuroids for encoding, subject RDMs for RSA; one layer committed per benchmark), or per subject
-    (``layer_selection = "subject"``); the reported score is that layer's held-out score, per subject
-    (the mean, or median, over its units in each split, then the mean over splits) and aggregated
-    (mean over subjects), beside the ceiling of :mod:`brainbench.targets` (aggregated alike).
-    ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
-    ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
-    repeat another candidate's are scored once. ``bootstrap`` > 0 adds a ``level`` percentile interval
-    from that many replicates over stimuli (and subjects) (:func:`brainbench.inference.bootstrap_interval`).
-    """
+def score(model: str | Model, benchmark: str, *, bootstrap: int = 0, level: float = 0.95,
+          store: ResultsStore | None = None, **options: object) -> ScoreResult:
+    """Score ``model`` on ``benchmark`` (``options`` as :func:`evaluate`'s: metric, weights, seed, layers, device,
+    batch_size, progress and extraction options); store the result when ``store`` is a :class:`ResultsStore`.
+    ``bootstrap`` > 0 adds a ``level`` percentile interval from that many replicates over stimuli (and
+    subjects) (:func:`brainbench.inference.bootstrap_interval`)."""
     from .inference import bootstrap_interval
 
-    result, selection = evaluate(model, benchmark, metric=metric, weights=weights, seed=seed, layers=layers,
-                                 device=device, batch_size=batch_size, progress=progress, **extraction)
+    result, selection = evaluate(model, benchmark, **options)
     if bootstrap:
         interval = bootstrap_interval(selection, n_boot=bootstrap, level=level, seed=result.provenance.split_seed)
         result = result.model_copy(update={"interval": interval})
@@ -79,8 +56,18 @@ def evaluate(
     progress: bool = True,
     **extraction: object,
 ) -> tuple[ScoreResult, Selection]:
-    """:func:`score` without storing, with the :class:`~brainbench.inference.Selection` (the chosen layers'
-    held-out data) that intervals and paired tests resample."""
+    """The score of ``model`` on ``benchmark``, and the :class:`~brainbench.inference.Selection` (the chosen layers'
+    held-out data) that intervals and paired tests resample.
+
+    The layer is selected on the mean training-split score over all scoring units of the benchmark
+    (neuroids for encoding, subject RDMs for RSA; one layer committed per benchmark), or per subject
+    (``layer_selection = "subject"``); the reported score is that layer's held-out score, per subject
+    (the mean, or median, over its units in each split, then the mean over splits) and aggregated
+    (mean over subjects), beside the ceiling of :mod:`brainbench.targets` (aggregated alike).
+    ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
+    ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
+    repeat another candidate's are scored once.
+    """
     from .inference import Selection
     from .registry import get_dataset, get_metric, get_model
 
