@@ -1,4 +1,5 @@
-"""Alignment metrics vs the tools people use: eReg ridge (scikit-learn, himalaya), RDM+RSA (rsatoolbox), PLS protocol (scikit-learn).
+"""Alignment metrics vs the tools people use: eReg ridge (scikit-learn, himalaya), RDM+RSA (rsatoolbox), PLS protocol
+(scikit-learn), bootstrap intervals (resampling rows; rsatoolbox's pattern bootstrap).
 
 Sizes are the issue's (eReg 1000 stimuli x 5920 features x 10,000 neuroids; RSA 1000 x 10,000; PLS
 3,000 x 4,000 x 200 on 10 splits); ``BENCH_SCALE=0.2`` shrinks them for a quick look.
@@ -125,10 +126,60 @@ def bench_pls():
     print(f"  max |r difference| {np.abs(r_ours - r_ref).max():.1e} (goal 1e-4)")
 
 
+def bench_bootstrap():
+    import rsatoolbox
+
+    from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
+    from brainbench.rdm import dissimilarity, upper_triangle
+
+    n, q, b = sized(500), sized(2000), 1000
+    rng = np.random.default_rng(3)
+    observed = rng.standard_normal((n, q))
+    predicted = observed + 2 * rng.standard_normal((n, q))
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=b).astype(np.float64)
+    held = HeldOutPredictions([np.arange(n)], [predicted], [observed])
+
+    def resampled_rows():  # the usual loop: draw rows, recompute r per neuroid
+        out = np.empty((b, q))
+        for k, c in enumerate(counts.astype(int)):
+            rows = np.repeat(np.arange(n), c)
+            p, o = predicted[rows] - predicted[rows].mean(0), observed[rows] - observed[rows].mean(0)
+            out[k] = (p * o).sum(0) / np.sqrt((p * p).sum(0) * (o * o).sum(0))
+        return out
+
+    t_ours, m_ours, r_ours = timed(lambda: held.rescore(counts)[0])
+    t_ref, m_ref, r_ref = timed(resampled_rows)
+    report(f"bootstrap of held-out r, {b} replicates, {n} stimuli x {q} neuroids", t_ours, t_ref,
+           "resampling rows, numpy")
+    report_memory(m_ours, m_ref, "numpy")
+    print(f"  max |difference| {np.abs(r_ours - r_ref).max():.1e}")
+
+    m = sized(200)
+    X = rng.standard_normal((m, 50))
+    model, brain = dissimilarity(X), dissimilarity(X + 2 * rng.standard_normal(X.shape))
+    samples = rng.integers(0, m, (b, m))
+    weights = np.stack([np.bincount(s, minlength=m) for s in samples]).astype(np.float64)
+    rdms = HeldOutRDMs([np.arange(m)], [upper_triangle(model)[None]], [upper_triangle(brain)[None]], "spearman")
+
+    def rsatoolbox_bootstrap():  # rsatoolbox's pattern bootstrap: subsample, compare
+        model_rdm, brain_rdm = (rsatoolbox.rdm.RDMs(upper_triangle(d)[None]) for d in (model, brain))
+        return np.array([rsatoolbox.rdm.compare(model_rdm.subsample_pattern("index", s),
+                                                brain_rdm.subsample_pattern("index", s), method="spearman")[0, 0]
+                         for s in samples])
+
+    t_ours, m_ours, r_ours = timed(lambda: rdms.rescore(weights)[0][:, 0])
+    t_ref, m_ref, r_ref = timed(rsatoolbox_bootstrap)
+    report(f"bootstrap of RSA (Spearman), {b} replicates, {m} stimuli", t_ours, t_ref,
+           "rsatoolbox subsample_pattern + compare")
+    report_memory(m_ours, m_ref, "rsatoolbox")
+    print(f"  max |difference| {np.abs(r_ours - r_ref).max():.1e}")
+
+
 def main():
     bench_ereg()
     bench_rsa()
     bench_pls()
+    bench_bootstrap()
 
 
 if __name__ == "__main__":
