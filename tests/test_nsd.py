@@ -67,6 +67,8 @@ def test_import_from_an_nsd_layout_copy(tmp_path):
     assert stimuli.image("nsd00003").size == (24, 24)
     listed = {r["name"]: r for r in json.loads(CliRunner().invoke(main, ["data", "list", "--json"]).output)}
     assert listed["nsd"]["present"] > N_SHARED and listed["nsd"]["bytes"] > 0  # the store and its images
+    general = dataset.assembly("nsdgeneral", ["1"])  # label 1 only: -1 marks voxels outside the brain
+    assert sorted(general["neuroid_id"].values) == ["S1-0-0-0", "S1-0-1-0", "S1-2-2-1", "S1-5-4-3"]
     both = dataset.assembly("EVC")
     assert set(both["subject"].values) == {"1", "2"} and both.sizes["neuroid"] == 16
     assert list(both.sel(neuroid=both["subject"] == "2")["ncsnr"].values) == pytest.approx(

@@ -21,8 +21,9 @@ HDF5 betas are stored ``(trial, k, j, i)`` and are transposed accordingly.
 
 Regions (ROI label tables are read from ``nsddata/freesurfer/subjNN/label/<roi>.mgz.ctab`` where
 present, else NSD's published tables below): V1-V3 (ventral + dorsal), V4 (hV4), EVC (V1v-hV4),
-the category-selective floc ROIs, and OTC = any floc ROI or the ventral/lateral streams (mid- too),
-with ncsnr > 0.2 (DeepNSD's definition; the tests check it against DeepNSD's voxel metadata).
+the category-selective floc ROIs, OTC = any floc ROI or the ventral/lateral streams (mid- too),
+with ncsnr > 0.2 (DeepNSD's definition; the tests check it against DeepNSD's voxel metadata), and
+nsdgeneral (NSD's mask of visually responsive cortex).
 
 Noise ceiling per voxel (NSD): NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) with n_i the trials averaged
 for image i (NSD's (A/3 + B/2 + C/1)/(A+B+C)); the ceiling of a Pearson r is sqrt(NC).
@@ -58,10 +59,12 @@ ROI_LABELS = {  # NSD's label tables (values of the func1pt8mm ROI volumes)
     "floc-places": {1: "OPA", 2: "PPA", 3: "RSC"},
     "floc-words": {1: "OWFA", 2: "VWFA-1", 3: "VWFA-2", 4: "mfs-words", 5: "mTL-words"},
     "streams": {1: "early", 2: "midventral", 3: "midlateral", 4: "midparietal", 5: "ventral", 6: "lateral", 7: "parietal"},
+    "nsdgeneral": {1: "nsdgeneral"},  # NSD's visually responsive cortex mask (0 outside, -1 outside the brain)
 }
 FLOC = ("OFA", "FFA-1", "FFA-2", "EBA", "FBA-1", "FBA-2", "OPA", "PPA", "OWFA", "VWFA-1", "VWFA-2")
 REGIONS = {"V1": ("V1v", "V1d"), "V2": ("V2v", "V2d"), "V3": ("V3v", "V3d"), "V4": ("hV4",),
-           "EVC": ("V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"), **{r: (r,) for r in FLOC}, "OTC": ()}
+           "EVC": ("V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"), **{r: (r,) for r in FLOC}, "OTC": (),
+           "nsdgeneral": ("nsdgeneral",)}
 OTC_STREAMS, OTC_MIN_NCSNR = ("ventral", "midventral", "lateral", "midlateral"), 0.2
 SCALE = 300.0  # betas are stored as int16 percent signal change x 300
 TERMS = """The Natural Scenes Dataset is shared under the NSD Terms and Conditions
