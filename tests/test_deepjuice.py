@@ -134,3 +134,10 @@ def test_derived_benchmarks_take_the_protocol_and_choose_layers_per_subject(data
     assert result.raw == pytest.approx(np.mean([v.raw for v in result.subjects.values()]))
     one_layer = brainbench.score("synthetic_generator", "twosubjects.all", progress=False, layers=["block1", "block3"])
     assert len({v.layer for v in one_layer.subjects.values()}) == 1  # Brain-Score style: one layer for all
+
+
+def test_ereg_refuses_features_reduced_at_extraction():
+    _, _, features, target, splits = problem()
+    features.attrs["reduction"] = "srp:64"
+    with pytest.raises(ConfigError, match="already reduced at extraction \\(srp:64\\): score without --reduce"):
+        EncodingRegression()(features, target, splits)

@@ -26,6 +26,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
 from brainbench.contracts import Metric, MetricResult
+from brainbench.errors import ConfigError
 from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.plugins.metrics.rsa import RSA
 from brainbench.rdm import compare, dissimilarity, group_labels, subject_groups, upper_triangle
@@ -62,6 +63,11 @@ class EncodingRegression(Metric):
 
         from brainbench.device import pick_device
 
+        reduced = features.attrs.get("reduction", "none")
+        if reduced != "none":
+            raise ConfigError(f"eReg projects the features itself (sparse random projection to {self.n_components}, "
+                              f"DeepJuice's protocol); these were already reduced at extraction ({reduced}): score "
+                              "without --reduce")
         device = pick_device(self.device)
         dtype = torch.float32 if device.startswith("mps") else getattr(torch, self.dtype)
         X = align_features(features, target["stimulus_id"].values)
