@@ -18,10 +18,15 @@ predictions, as DeepJuice); the first alpha wins ties. Targets are processed in 
 stays bounded (``alphas x samples x batch``).
 
 **PLS regression** (NIPALS, as scikit-learn's ``PLSRegression(scale=False)``): component k's x-weights
-are the first left singular vector of the deflated cross-covariance :math:`C_k = X_k^\top Y_k`, computed
-exactly (eigenvector of :math:`C_k^\top C_k`) instead of by power iteration; deflation
+are the first left singular vector of the deflated cross-covariance :math:`C_k = X_k^\top Y_k`; deflation
 :math:`X_{k+1} = X_k - t_k p_k^\top`, and since :math:`X_{k+1}^\top t_k = 0`,
-:math:`C_{k+1} = C_k - p_k (t_k^\top Y)`, so Y is never deflated explicitly.
+:math:`C_{k+1} = C_k - p_k (t_k^\top Y)`, so Y is never deflated explicitly. ``algorithm="svd"`` computes
+the vector exactly (eigenvector of the smaller of :math:`C_k C_k^\top`, :math:`C_k^\top C_k`);
+``"nipals"`` runs scikit-learn's power iteration step for step, which on the weights is
+:math:`w \leftarrow C_k C_k^\top w / \lVert\cdot\rVert` from :math:`w_0 \propto C_k[:, j]` (j the first
+column of :math:`Y_k` that is not zero) until :math:`\lVert w - w_{old}\rVert^2 < 10^{-6}` or 500 steps
+(one step at q = 1): the same weights, also where the iteration stops short of the singular vector, at
+O(pq) a step instead of O(n(p+q)).
 """
 
 from __future__ import annotations
@@ -132,6 +137,31 @@ def least_squares(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.
     return T[:, keep] @ ((U[:, keep].T @ (Y - y_mean)) / lam[keep, None]) + y_mean
 
 
+def _pls_weights(C: torch.Tensor, y_norms: torch.Tensor, algorithm: str) -> torch.Tensor:
+    """Unit x-weights of one PLS component from the deflated cross-covariance ``C`` (module docstring)."""
+    import torch
+
+    if algorithm == "svd":
+        if C.shape[0] <= C.shape[1]:  # top left singular vector of C, from the smaller Gram matrix
+            return torch.linalg.eigh(C @ C.T)[1][:, -1]
+        w = C @ torch.linalg.eigh(C.T @ C)[1][:, -1]
+        return w / torch.linalg.vector_norm(w)
+    eps = torch.finfo(C.dtype).eps
+    start = int(torch.nonzero(y_norms > eps**2 * y_norms.max().clamp_min(1))[0, 0]) if (y_norms > 0).any() else 0
+    w = C[:, start]
+    w = w / torch.linalg.vector_norm(w)
+    if C.shape[1] == 1:
+        return w
+    for _ in range(PLS_MAX_ITER - 1):
+        new = C @ (C.T @ w)
+        new = new / torch.linalg.vector_norm(new)
+        converged = float(((new - w) ** 2).sum()) < PLS_TOL
+        w = new
+        if converged:
+            break
+    return w
+
+
 def pearson_columns_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pearson r of ``a[k, :, j]`` with ``b[:, j]`` for each leading index k: ``(k, n, q), (n, q) -> (k, q)``."""
     a = a - a.mean(1, keepdim=True)
@@ -139,31 +169,35 @@ def pearson_columns_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(1) / ((a * a).sum(1) * (b * b).sum(0)).sqrt()
 
 
-def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.Tensor, n_components: int) -> torch.Tensor:
+PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults
+
+
+def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.Tensor, n_components: int,
+                    algorithm: Literal["nipals", "svd"] = "nipals") -> torch.Tensor:
     """Predictions on ``X_test`` of PLS regression with ``n_components`` fitted on the training set (centred
-    internally, not scaled: scikit-learn's ``PLSRegression(n_components, scale=False)``)."""
+    internally, not scaled: scikit-learn's ``PLSRegression(n_components, scale=False)``); x-weights by
+    scikit-learn's power iteration (``"nipals"``) or exactly (``"svd"``), module docstring."""
     import torch
 
     x_mean, y_mean = X_train.mean(0), Y_train.mean(0)
     Xk = X_train - x_mean
     Y = Y_train - y_mean
     C = Xk.T @ Y  # (p, q)
+    y_norms = (Y * Y).sum(0)  # squared column norms of the deflated Y_k, for NIPALS's starting column
     W, P, Q = [], [], []
     floor = 100 * torch.finfo(X_train.dtype).eps * torch.linalg.matrix_norm(C)
     for _ in range(min(n_components, *X_train.shape)):
         if torch.linalg.matrix_norm(C) <= floor:
             break  # the targets are explained: further components would be noise (scikit-learn stops too)
-        if C.shape[0] <= C.shape[1]:  # top left singular vector of C, from the smaller Gram matrix
-            w = torch.linalg.eigh(C @ C.T)[1][:, -1]
-        else:
-            w = C @ torch.linalg.eigh(C.T @ C)[1][:, -1]
-            w = w / torch.linalg.vector_norm(w)
+        w = _pls_weights(C, y_norms, algorithm)
         t = Xk @ w
         tt = t @ t
         p_load = Xk.T @ t / tt
-        q_load = Y.T @ t / tt
+        tY = t @ Y
+        q_load = tY / tt
         Xk = Xk - torch.outer(t, p_load)
-        C = C - torch.outer(p_load, t @ Y)
+        C = C - torch.outer(p_load, tY)
+        y_norms = y_norms - 2 * q_load * tY + q_load**2 * tt  # |y_j - t q_j|^2
         W.append(w), P.append(p_load), Q.append(q_load)
     if not W:  # constant features, or targets constant: the mean is the prediction
         return y_mean.expand(X_test.shape[0], -1).clone()

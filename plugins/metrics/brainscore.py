@@ -5,7 +5,8 @@ features -> responses fitted on the training stimuli, and each neuroid's score i
 its predictions on the held-out stimuli. The benchmark score is the median over neuroids in each
 split, then the mean over splits (the metrics' protocol sets ``aggregate = "median"``). Regressions:
 
-- ``pls``: ``PLSRegression(n_components=25, scale=False)`` (:func:`brainbench.regression.pls_fit_predict`)
+- ``pls``: ``PLSRegression(n_components=25, scale=False)`` (:func:`brainbench.regression.pls_fit_predict`,
+  with scikit-learn's power iteration and tolerance, so its numbers are Brain-Score's)
 - ``linear``: ``LinearRegression()`` (minimum-norm least squares when features > stimuli)
 - ``bs_ridge``: ``Ridge(alpha=1)``
 - ``bs_ridgecv``: ``RidgeCV(alphas=ALPHA_LIST)``: one alpha for all neuroids, by GCV squared error
@@ -41,6 +42,7 @@ from brainbench.rdm import group_labels, subject_groups
 from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
 VERSION = "1"
+REVISED = {"pls": "2"}  # 2: scikit-learn's power iteration for the weights (was: exact singular vectors)
 PROTOCOL = {"aggregate": "median"}
 INNER_FOLDS = 3
 ALPHA_LIST = (0.01, 0.1, 0.5, 1.0, *np.linspace(1e1, 1e2, 4, endpoint=False), *np.linspace(1e2, 1e3, 18, endpoint=False),
@@ -170,7 +172,7 @@ class CKA(Metric):
 
 
 def regression_card(name: str) -> MetricCard:
-    return MetricCard(name=name, version=VERSION, kind="encoding", protocol=PROTOCOL,
+    return MetricCard(name=name, version=REVISED.get(name, VERSION), kind="encoding", protocol=PROTOCOL,
                       description=f"Brain-Score {REGRESSIONS[name][1]}, held-out Pearson r per neuroid, median over "
                                   "neuroids per split (Schrimpf et al. 2018).")
 
