@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .result import ScoreResult
     from .store import ResultsStore
 
-__all__ = ["Selection", "bootstrap_interval", "compare_models", "paired_test"]
+__all__ = ["Selection", "bootstrap_interval", "compare_models", "describe", "paired_test"]
 
 REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once (memory: this x units)
 
