@@ -27,6 +27,16 @@ def timed(fn):
     return seconds, peak, result
 
 
+def race(title, ours, theirs, reference):
+    """Run ``ours`` and ``theirs`` on the same data, print their times, ratio and peak memory; return their results.
+    ``reference`` names theirs, its first word the tool."""
+    t_ours, m_ours, r_ours = timed(ours)
+    t_ref, m_ref, r_ref = timed(theirs)
+    report(title, t_ours, t_ref, reference)
+    report_memory(m_ours, m_ref, reference.split()[0])
+    return r_ours, r_ref
+
+
 def bench_ereg():
     import torch
     from sklearn.linear_model import RidgeCV
@@ -46,20 +56,17 @@ def bench_ereg():
         basis = eigenbasis(torch.from_numpy(Ztr), torch.from_numpy(Zte))
         return ridge_path(*basis, torch.from_numpy(Y[tr]), torch.tensor(ALPHAS, dtype=torch.float64))[0].numpy()
 
-    t_ours, m_ours, best = timed(ours)
-    t_ref, m_ref, ref = timed(lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Y[tr]).alpha_)
-    report(f"eReg ridge (GCV, alpha per neuroid) {n} stimuli x {p} features x {q} neuroids", t_ours, t_ref,
-           "sklearn RidgeCV(alpha_per_target=True)")
-    report_memory(m_ours, m_ref, "sklearn")
+    best, ref = race(f"eReg ridge (GCV, alpha per neuroid) {n} stimuli x {p} features x {q} neuroids", ours,
+                     lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Y[tr]).alpha_,
+                     "sklearn RidgeCV(alpha_per_target=True)")
     print(f"  identical chosen alphas: {np.array_equal(np.asarray(ALPHAS)[best], ref)}")
     try:
         from himalaya.ridge import RidgeCV as HimalayaRidgeCV
     except ImportError:
         print("  himalaya is not installed (pip install 'brainbench[compare]'); skipped")
         return
-    t_him, m_him, him = timed(lambda: HimalayaRidgeCV(alphas=np.asarray(ALPHAS), cv=5).fit(Ztr, Y[tr]).best_alphas_)
-    report("  same data", t_ours, t_him, "himalaya RidgeCV (5-fold CV, its default)")
-    report_memory(m_ours, m_him, "himalaya")
+    _, him = race("  same data", ours, lambda: HimalayaRidgeCV(alphas=np.asarray(ALPHAS), cv=5).fit(Ztr, Y[tr]).best_alphas_,
+                  "himalaya RidgeCV (5-fold CV, its default)")
     agree = np.mean(np.isclose(np.asarray(ALPHAS)[best], np.asarray(him)))
     print(f"  alphas equal to himalaya's 5-fold choice for {agree:.0%} of neuroids (LOO and 5-fold CV differ by design)")
 
@@ -83,10 +90,8 @@ def bench_rsa():
         rdm_brain = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(brain), method="correlation")
         return float(rsatoolbox.rdm.compare(rdm_model, rdm_brain, method="spearman")[0, 0])
 
-    t_ours, m_ours, r_ours = timed(ours)
-    t_ref, m_ref, r_ref = timed(theirs)
-    report(f"RDM + RSA (1-Pearson, Spearman) {n} stimuli x {p} features", t_ours, t_ref, "rsatoolbox calc_rdm + compare")
-    report_memory(m_ours, m_ref, "rsatoolbox")
+    r_ours, r_ref = race(f"RDM + RSA (1-Pearson, Spearman) {n} stimuli x {p} features", ours, theirs,
+                         "rsatoolbox calc_rdm + compare")
     print(f"  |difference| {abs(float(r_ours) - r_ref):.1e}; scipy spearmanr of the same vectors agrees: "
           f"{abs(spearmanr(upper_triangle(dissimilarity(X)), upper_triangle(dissimilarity(brain))).statistic - r_ref) < 1e-9}")
 
@@ -118,11 +123,8 @@ def bench_pls():
         return np.stack([pearson(PLSRegression(n_components=25, scale=False).fit(X[s.train], Y[s.train]).predict(X[s.test]),
                                  Y[s.test]) for s in splits])
 
-    t_ours, m_ours, r_ours = timed(ours)
-    t_ref, m_ref, r_ref = timed(theirs)
-    report(f"Brain-Score PLS protocol {n} stimuli x {p} features x {q} neuroids, 10 splits", t_ours, t_ref,
-           "sklearn PLSRegression, same loop")
-    report_memory(m_ours, m_ref, "sklearn")
+    r_ours, r_ref = race(f"Brain-Score PLS protocol {n} stimuli x {p} features x {q} neuroids, 10 splits", ours, theirs,
+                         "sklearn PLSRegression, same loop")
     print(f"  max |r difference| {np.abs(r_ours - r_ref).max():.1e} (goal 1e-4)")
 
 
@@ -147,11 +149,8 @@ def bench_bootstrap():
             out[k] = (p * o).sum(0) / np.sqrt((p * p).sum(0) * (o * o).sum(0))
         return out
 
-    t_ours, m_ours, r_ours = timed(lambda: held.rescore(counts)[0])
-    t_ref, m_ref, r_ref = timed(resampled_rows)
-    report(f"bootstrap of held-out r, {b} replicates, {n} stimuli x {q} neuroids", t_ours, t_ref,
-           "resampling rows, numpy")
-    report_memory(m_ours, m_ref, "numpy")
+    r_ours, r_ref = race(f"bootstrap of held-out r, {b} replicates, {n} stimuli x {q} neuroids",
+                         lambda: held.rescore(counts)[0], resampled_rows, "numpy (resampling rows)")
     print(f"  max |difference| {np.abs(r_ours - r_ref).max():.1e}")
 
     m = sized(200)
@@ -167,11 +166,9 @@ def bench_bootstrap():
                                                 brain_rdm.subsample_pattern("index", s), method="spearman")[0, 0]
                          for s in samples])
 
-    t_ours, m_ours, r_ours = timed(lambda: rdms.rescore(weights)[0][:, 0])
-    t_ref, m_ref, r_ref = timed(rsatoolbox_bootstrap)
-    report(f"bootstrap of RSA (Spearman), {b} replicates, {m} stimuli", t_ours, t_ref,
-           "rsatoolbox subsample_pattern + compare")
-    report_memory(m_ours, m_ref, "rsatoolbox")
+    r_ours, r_ref = race(f"bootstrap of RSA (Spearman), {b} replicates, {m} stimuli",
+                         lambda: rdms.rescore(weights)[0][:, 0], rsatoolbox_bootstrap,
+                         "rsatoolbox subsample_pattern + compare")
     print(f"  max |difference| {np.abs(r_ours - r_ref).max():.1e}")
 
 

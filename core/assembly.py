@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .stimuli import StimulusSet
 
-__all__ = ["align_features", "average_repetitions", "neural_assembly", "select", "split_scores", "validate_assembly"]
+__all__ = ["align_features", "as_numpy", "average_repetitions", "neural_assembly", "select", "split_scores", "validate_assembly"]
 
 PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
 REQUIRED = {
@@ -195,6 +195,11 @@ def split_scores(rows: Sequence[object], unit: str, labels: xr.DataArray | dict)
     nothing to correlate) becomes 0, so no NaN leaks into averages."""
     import xarray as xr
 
-    values = np.stack([r.cpu().numpy() if hasattr(r, "cpu") else np.asarray(r, dtype=float) for r in rows])
+    values = np.stack([as_numpy(r) for r in rows])
     coords = labels if isinstance(labels, dict) else {k: v for k, v in labels.coords.items() if v.dims == (unit,)}
     return xr.DataArray(np.nan_to_num(values), dims=("split", unit), coords=coords)
+
+
+def as_numpy(values: object) -> np.ndarray:
+    """A float64 array from an array, a sequence or a torch tensor on any device."""
+    return np.asarray(values.cpu().numpy() if hasattr(values, "cpu") else values, dtype=np.float64)

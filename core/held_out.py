@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .assembly import as_numpy
 from .rdm import compare_weighted
 
 __all__ = ["HeldOut", "HeldOutPredictions", "HeldOutRDMs"]
@@ -55,10 +56,7 @@ class HeldOutPredictions:
     @classmethod
     def from_splits(cls, splits, predicted, observed) -> HeldOutPredictions:
         """From the metric's splits and per-split predictions and observations (arrays or torch tensors)."""
-        def arrays(rows):
-            return [np.asarray(r.cpu().numpy() if hasattr(r, "cpu") else r, dtype=np.float64) for r in rows]
-
-        return cls([s.test for s in splits], arrays(predicted), arrays(observed))
+        return cls([s.test for s in splits], [as_numpy(p) for p in predicted], [as_numpy(o) for o in observed])
 
     def units(self, mask: np.ndarray) -> HeldOutPredictions:
         return HeldOutPredictions(self.test, [p[:, mask] for p in self.predicted], [o[:, mask] for o in self.observed])
@@ -116,9 +114,7 @@ class HeldOutRDMs:
             step = max(1, CHUNK_BYTES // (8 * max(len(rows), 1)))
             for start in range(0, len(weights), step):
                 pair = w[start:start + step, rows] * w[start:start + step, cols]
-                for u in range(len(brain)):
-                    scores[start:start + step, u] = compare_weighted(model[min(u, len(model) - 1)], brain[u], pair,
-                                                                     self.comparison)
+                scores[start:start + step] = compare_weighted(model, brain, pair, self.comparison)
             out.append(np.nan_to_num(scores, nan=0.0))
         return out
 

@@ -62,7 +62,8 @@ class Selection:
                               "or paired test; use a metric that does (ridge, rsa, crsa, ereg, ersa, pls, linear, "
                               "bs_ridge, bs_ridgecv)")
 
-    def _over_splits(self, per_split: list[np.ndarray]) -> np.ndarray:
+    def over_splits(self, per_split: list[np.ndarray]) -> np.ndarray:
+        """Replicates' scores (B,) from per-split unit scores [(B, unit)]: aggregated over units, mean over splits."""
         aggregate = np.median if self.aggregate == "median" else np.mean
         return np.mean([aggregate(scores, axis=1) for scores in per_split], axis=0)
 
@@ -73,7 +74,7 @@ class Selection:
         for start in range(0, len(weights), REPLICATES_PER_PASS):
             rows = slice(start, start + REPLICATES_PER_PASS)
             for s, held in enumerate(self.held_out):
-                out[rows, s] = self._over_splits(held.rescore(weights[rows]))
+                out[rows, s] = self.over_splits(held.rescore(weights[rows]))
         return out
 
 
@@ -124,7 +125,8 @@ def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int =
         raise ConfigError(f"a paired test needs both scores on the same benchmark, subjects and stimuli; got "
                           f"{a.benchmark} ({len(a.subjects)} subjects, {a.n_stimuli} stimuli) and {b.benchmark} "
                           f"({len(b.subjects)} subjects, {b.n_stimuli} stimuli)")
-    a.require_held_out(), b.require_held_out()
+    a.require_held_out()
+    b.require_held_out()
     difference = float(a.raw.mean() - b.raw.mean())
     weights, picks = _draws(a.n_stimuli, len(a.subjects), n_boot, seed)
     diffs = _over_subjects(a.replicates(weights) - b.replicates(weights), picks)
@@ -156,7 +158,7 @@ def _exchanged_differences(a: Selection, b: Selection, swaps: np.ndarray) -> np.
         per_subject = []
         for held_a, held_b in zip(a.held_out, b.held_out, strict=True):
             mine, theirs = held_a.exchanged(held_b, swaps[rows])
-            per_subject.append(a._over_splits(mine) - a._over_splits(theirs))
+            per_subject.append(a.over_splits(mine) - a.over_splits(theirs))
         out[rows] = np.mean(per_subject, axis=0)
     return out
 
@@ -181,11 +183,10 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
     scored = []
     for model in (model_a, model_b):
         result, selection = evaluate(model, benchmark, **options)
-        seed = result.provenance.split_seed
-        result = result.model_copy(update={"interval": bootstrap_interval(selection, n_boot=n_boot, level=level,
-                                                                          seed=seed)})
-        scored.append((result, selection))
+        interval = bootstrap_interval(selection, n_boot=n_boot, level=level, seed=result.provenance.split_seed)
+        scored.append((result.model_copy(update={"interval": interval}), selection))
     (result_a, sel_a), (result_b, sel_b) = scored
+    seed = result_a.provenance.split_seed  # the benchmark's: the same for both
     test = paired_test(sel_a, sel_b, n_boot=n_boot, n_perm=n_perm, level=level, seed=seed)
     comparison = PairedComparison(benchmark=result_a.benchmark, metric=result_a.metric, model_a=result_a.model,
                                   model_b=result_b.model, score_a=result_a.raw, score_b=result_b.raw, **test)

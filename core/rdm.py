@@ -278,30 +278,43 @@ def compare(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarra
 
 
 def compare_weighted(a: np.ndarray, b: np.ndarray, weights: np.ndarray, method: str = "spearman") -> np.ndarray:
-    """:func:`compare` of vectors ``a`` and ``b`` (m,) with entry k counted ``weights[r, k]`` times, for each row r
-    of ``weights`` (B, m) -> (B,): a bootstrap's resampled RDM entries without expanding them. Ranks are the
-    weighted average ranks (an entry's run of equal values spans the total weight before it + 1 .. + its own
-    weight), moments are weighted; ``tau_a`` expands the entries (integer weights)."""
+    """:func:`compare` of the rows of ``a`` and ``b`` ((m,) or (u, m), broadcast against each other) with entry k
+    counted ``weights[r, k]`` times, for each row r of ``weights`` (B, m) -> (B, u), or (B,) for two vectors: a
+    bootstrap's resampled RDM entries without expanding them. Ranks are the weighted average ranks (an entry's run
+    of equal values spans the total weight before it + 1 .. + its own weight), moments are weighted; each row is
+    ranked and centred once (one model RDM against u brain RDMs: once); ``tau_a`` expands the entries (integer
+    weights)."""
     if method not in COMPARISONS:
         raise AssemblyError(f"RDM comparison {method!r} is not one of {', '.join(COMPARISONS)}")
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a2, b2 = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (a, b))
     w = np.asarray(weights, dtype=np.float64)
+    units = range(max(len(a2), len(b2)))
     if method == "tau_a":
         counts = w.astype(np.int64)
-        return np.array([_tau_a(np.repeat(a, c), np.repeat(b, c)) for c in counts])
-    if method in ("spearman", "rho_a"):
-        a, b = _weighted_ranks(a, w), _weighted_ranks(b, w)
+        out = np.array([[_tau_a(np.repeat(a2[min(u, len(a2) - 1)], c), np.repeat(b2[min(u, len(b2) - 1)], c))
+                         for u in units] for c in counts]).reshape(len(w), len(units))
     else:
-        a, b = np.broadcast_to(a, w.shape), np.broadcast_to(b, w.shape)
-    total = w.sum(1)
+        total = w.sum(1, keepdims=True)
+        pa, pb = ([_weighted_transform(row, w, total, method) for row in v] for v in (a2, b2))
+        out = np.empty((len(w), len(units)))
+        for u in units:
+            x, y = pa[min(u, len(pa) - 1)], pb[min(u, len(pb) - 1)]
+            cross = (w * x * y).sum(1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[:, u] = (12 * cross / (total[:, 0] ** 3 - total[:, 0]) if method == "rho_a" else
+                             cross / np.sqrt((w * x * x).sum(1) * (w * y * y).sum(1)))
+    return out[:, 0] if np.ndim(a) == np.ndim(b) == 1 else out
+
+
+def _weighted_transform(v: np.ndarray, w: np.ndarray, total: np.ndarray, method: str) -> np.ndarray:
+    """``v`` (m,) as ``method`` compares it under weights ``w`` (B, m): ranked (rank comparisons), centred on its
+    weighted mean (pearson, spearman) or on the mean rank (total + 1) / 2 (rho_a) -> (B, m)."""
+    x = _weighted_ranks(v, w) if method in ("spearman", "rho_a") else np.broadcast_to(v, w.shape)
     if method == "rho_a":
-        centre = (total[:, None] + 1) / 2
-        return 12 * (w * (a - centre) * (b - centre)).sum(1) / (total**3 - total)
-    if method != "cosine":
-        a = a - (w * a).sum(1, keepdims=True) / total[:, None]
-        b = b - (w * b).sum(1, keepdims=True) / total[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w * a * b).sum(1) / np.sqrt((w * a * a).sum(1) * (w * b * b).sum(1))
+        return x - (total + 1) / 2
+    if method == "cosine":
+        return x
+    return x - (w * x).sum(1, keepdims=True) / total
 
 
 def _weighted_ranks(v: np.ndarray, weights: np.ndarray) -> np.ndarray:

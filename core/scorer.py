@@ -40,7 +40,9 @@ def score(model: str | Model, benchmark: str, *, bootstrap: int = 0, level: floa
     if bootstrap:
         interval = bootstrap_interval(selection, n_boot=bootstrap, level=level, seed=result.provenance.split_seed)
         result = result.model_copy(update={"interval": interval})
-    return _finish(result, store)
+    if store is not None:
+        store.add(result)
+    return result
 
 
 def evaluate(
@@ -99,9 +101,9 @@ def evaluate(
         values = features[layer]
         per_layer[layer] = metric_obj(values, target.data, splits)
         stats[layer] = feature_statistics(values.values, device=resolved_device)
-        leading = set(_choose(per_layer, spec.layer_selection).values())
-        for name, result in per_layer.items():  # held-out data is kept only for layers that may still be chosen
-            if name not in leading:
+        leading = {id(per_layer[name]) for name in _choose(per_layer, spec.layer_selection).values()}
+        for result in per_layer.values():  # held-out data is kept only for results that may still be chosen
+            if id(result) not in leading:  # (a repeated layer shares its original's result)
                 result.held_out = None
     layer_scores = {
         layer: LayerScore(train=float(r.train.mean()), test=float(r.test.mean()), **stats[layer])
@@ -111,7 +113,7 @@ def evaluate(
     subjects_of = first["subject"].values.astype(str)  # units' subjects, from the metric's result
     aggregate = np.median if spec.aggregate == "median" else np.mean
     chosen = _choose(per_layer, spec.layer_selection)
-    best = max(candidate, key=lambda layer: layer_scores[layer].train)
+    best = Counter(chosen.values()).most_common(1)[0][0]  # the benchmark's layer, or the most subjects' layer
     test_r = np.empty(len(subjects_of))
     subjects = {}
     for subject, layer in chosen.items():
@@ -124,7 +126,6 @@ def evaluate(
                                          n_neuroids=int(mask.sum()), layer=layer)
     notes = list(ceiling.notes)
     if spec.layer_selection == "subject":
-        best = Counter(chosen.values()).most_common(1)[0][0]
         notes.append("layers were chosen per subject (on each subject's training scores): "
                      + ", ".join(f"{s}: {layer}" for s, layer in chosen.items()))
     normalised = [s.normalised for s in subjects.values()]
@@ -185,9 +186,3 @@ def _choose(per_layer: dict[str, MetricResult], mode: str) -> dict[str, str]:
     return {subject: best if mode == "benchmark" else max(
                 layers, key=lambda layer: float(per_layer[layer].train.values[:, subjects_of == subject].mean()))
             for subject in dict.fromkeys(subjects_of.tolist())}
-
-
-def _finish(result: ScoreResult, store: ResultsStore | None) -> ScoreResult:
-    if store is not None:
-        store.add(result)
-    return result

@@ -26,6 +26,10 @@ def test_weighted_comparison_equals_the_expanded_entries(method):
     weights = rng.integers(0, 3, (5, 50)).astype(float)
     expected = [compare(np.repeat(a, w.astype(int)), np.repeat(b, w.astype(int)), method) for w in weights]
     np.testing.assert_allclose(compare_weighted(a, b, weights, method), expected, atol=1e-12)
+    many = np.stack([b, rng.normal(size=50), np.round(rng.normal(size=50))])  # one model RDM, three brain RDMs
+    for u, row in enumerate(many):
+        expected = [compare(np.repeat(a, w.astype(int)), np.repeat(row, w.astype(int)), method) for w in weights]
+        np.testing.assert_allclose(compare_weighted(a[None], many, weights, method)[:, u], expected, atol=1e-12)
 
 
 def predictions(n=40, units=3, seed=1):
@@ -98,6 +102,13 @@ def test_unit_weights_reproduce_the_score_and_the_interval_brackets_it(benchmark
     assert interval.low < result.raw < interval.high and interval.over == "stimuli and subjects"
     assert interval.normalised_low < result.normalised < interval.normalised_high
     assert interval == bootstrap_interval(selection, n_boot=200, seed=1)  # seeded: the same interval again
+
+
+def test_a_repeated_layer_keeps_the_held_out_data_of_the_layer_it_repeats():
+    """block3 repeats block3.2 (one shared result); scoring a later layer must not drop that result's held-out data."""
+    result = brainbench.score("synthetic_generator", "synthetic.late", layers=["block3", "block3.2", "head"],
+                              progress=False, bootstrap=20)
+    assert result.layer == "block3.2" and result.interval.low < result.raw < result.interval.high
 
 
 def test_score_carries_its_interval_through_json():

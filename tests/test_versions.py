@@ -54,13 +54,15 @@ def benchmark_fingerprint(name):
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+RECORDS = json.loads(RECORDED.read_text()) if RECORDED.exists() else {}  # read once for all the checks
+
+
 def check(kind, name, version, current):
-    recorded = json.loads(RECORDED.read_text()) if RECORDED.exists() else {}
     key = f"{name}@{version}"
     if RECORD:
-        recorded.setdefault(kind, {})[key] = current
-        RECORDED.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-    entry = recorded.get(kind, {}).get(key)
+        RECORDS.setdefault(kind, {})[key] = current
+        RECORDED.write_text(json.dumps(RECORDS, indent=1, sort_keys=True) + "\n")
+    entry = RECORDS.get(kind, {}).get(key)
     assert entry is not None, f"{kind[:-1]} {key} has no recorded fingerprint; {HOW}"
     if kind == "metrics":
         same = entry["protocol"] == current["protocol"] and entry["kind"] == current["kind"] and all(
