@@ -98,6 +98,11 @@ class SplitSpec(BaseModel):
             raise ValueError("kfold needs n_splits >= 2")
         return data
 
+    @property
+    def column(self) -> str | None:
+        """The stimulus column the protocol reads: ``stratify_by``, or a fixed split's ``test_by``."""
+        return self.stratify_by or self.test_by
+
 
 class BenchmarkSpec(BaseModel):
     """One ``[benchmarks."<dataset>.<region>"]`` entry of registry.toml."""

@@ -82,7 +82,7 @@ def evaluate(
 
     stimuli = dataset.stimulus_set()
     target = prepare_target(spec, dataset, stimuli, metric_obj)
-    splits = make_splits(spec.splits, len(target.ids), target.strata)
+    splits = make_splits(spec.splits, len(target.ids), target.split_column)
     ceiling = ceilings(spec, target, splits)
     for note in ceiling.notes:
         warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=3)

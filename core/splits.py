@@ -23,19 +23,20 @@ class Split:
     test: np.ndarray
 
 
-def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None = None) -> list[Split]:
-    """The splits of ``spec`` over ``n_stimuli`` stimuli (stratified on ``strata`` when given).
+def make_splits(spec: SplitSpec, n_stimuli: int, column: Sequence[object] | None = None) -> list[Split]:
+    """The splits of ``spec`` over ``n_stimuli`` stimuli; ``column`` holds each stimulus's value of the column the
+    protocol reads (:attr:`SplitSpec.column`): the strata, or a fixed split's test flags.
 
     ``kfold``: shuffled K-fold with ``seed``. ``shuffle``: ``n_splits`` random train/test splits
-    with ``test_size`` (stratified shuffle splits when ``strata`` is given, as Brain-Score does).
+    with ``test_size`` (stratified shuffle splits when ``stratify_by`` is set, as Brain-Score does).
     ``even_odd``: one split, stimuli at even positions train and odd positions test (DeepJuice).
-    ``fixed``: one split, the stimuli whose ``test_by`` value (``strata``) is true test, the others train
+    ``fixed``: one split, the stimuli whose ``test_by`` value is true test, the others train
     (e.g. NSD's shared1000).
     """
     from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
 
     if spec.kind == "fixed":
-        test = _flags(strata, spec.test_by)
+        test = _flags(column, spec.test_by)
         if (~test).sum() < MIN_TRAIN or test.sum() < MIN_TEST:
             raise SplitError(f"the fixed split by {spec.test_by!r} leaves {int((~test).sum())} training and "
                              f"{int(test.sum())} test stimuli; it needs at least {MIN_TRAIN} and {MIN_TEST} (are the "
@@ -58,11 +59,11 @@ def make_splits(spec: SplitSpec, n_stimuli: int, strata: Sequence[object] | None
         )
     X = np.zeros((n_stimuli, 1))
     if spec.kind == "kfold":
-        splitter = (StratifiedKFold if strata is not None else KFold)(n_splits=spec.n_splits, shuffle=True, random_state=spec.seed)
+        splitter = (StratifiedKFold if column is not None else KFold)(n_splits=spec.n_splits, shuffle=True, random_state=spec.seed)
     else:
-        cls = StratifiedShuffleSplit if strata is not None else ShuffleSplit
+        cls = StratifiedShuffleSplit if column is not None else ShuffleSplit
         splitter = cls(n_splits=spec.n_splits, test_size=test_size, random_state=spec.seed)
-    y = None if strata is None else np.asarray(strata).astype(str)
+    y = None if column is None else np.asarray(column).astype(str)
     try:
         return [Split(np.sort(tr), np.sort(te)) for tr, te in splitter.split(X, y)]
     except ValueError as exc:

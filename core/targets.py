@@ -60,7 +60,7 @@ class Target:
     data: xr.DataArray
     ids: list[str]
     unit_dim: str  # "neuroid", "rdm" or "subject"
-    strata: np.ndarray | None = None
+    split_column: np.ndarray | None = None  # per stimulus, what the split protocol reads (SplitSpec.column)
     trials: xr.DataArray | None = None  # raw trials of a neural assembly (for split-half ceilings)
     distance: str = "correlation"
     comparison: str = "spearman"
@@ -92,18 +92,18 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
         rdms = mean_per_subject(select(assembly, spec.region, subjects, dim="rdm"))
         ids = [str(s) for s in rdms["stimulus_id"].values]
         _check_known(spec, ids, stimuli)
-        return Target(rdms, ids, "rdm", _strata(spec, ids, stimuli, None), **options)
+        return Target(rdms, ids, "rdm", _split_column(spec, ids, stimuli, None), **options)
     trials = select(assembly, spec.region, subjects)
     validate_assembly(trials, stimulus_set=stimuli, allow_nan="repetition" in trials.coords)
     averaged = average_repetitions(trials)
     if not np.isfinite(averaged.values).all():
         raise AssemblyError(f"benchmark {spec.id}: some neuroids have no finite response for some stimuli after averaging trials")
     ids = [str(s) for s in averaged["stimulus_id"].values]
-    strata = _strata(spec, ids, stimuli, averaged)
+    column = _split_column(spec, ids, stimuli, averaged)
     if rsa:
-        return Target(rdms_of_responses(trials, options["distance"]), ids, "rdm", strata, trials, **options)
+        return Target(rdms_of_responses(trials, options["distance"]), ids, "rdm", column, trials, **options)
     units = {"encoding_rsa": "rdm", "population": "subject"}.get(metric.card.kind, "neuroid")  # what is scored
-    return Target(averaged, ids, units, strata, trials, **options)
+    return Target(averaged, ids, units, column, trials, **options)
 
 
 def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
@@ -197,10 +197,10 @@ def _check_known(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet) -> N
                             f"{stimuli.identifier!r}, e.g. {missing[:5]}")
 
 
-def _strata(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet, averaged: xr.DataArray | None) -> np.ndarray | None:
+def _split_column(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet, averaged: xr.DataArray | None) -> np.ndarray | None:
     """The column the split protocol reads (``stratify_by``, or a fixed split's ``test_by``): a coord of the
     responses, else a column of the stimulus table."""
-    column = spec.splits.stratify_by or spec.splits.test_by
+    column = spec.splits.column
     if not column:
         return None
     if averaged is not None and column in averaged.coords:

@@ -96,7 +96,7 @@ def test_a_subject_benchmark_trains_on_its_own_images_and_tests_on_the_shared_on
     assert spec.splits.kind == "fixed" and spec.splits.test_by == "shared1000" and spec.subjects == ["1"]
     dataset = brainbench.get_dataset("nsd")
     target = prepare_target(spec, dataset, dataset.stimulus_set(), brainbench.get_metric("ridge"))
-    split, = make_splits(spec.splits, len(target.ids), target.strata)
+    split, = make_splits(spec.splits, len(target.ids), target.split_column)
     nsd_ids = np.array([int(s[3:]) for s in target.ids])
     assert len(target.ids) == N_SHARED + N_OWN
     assert sorted(nsd_ids[split.test]) == list(range(N_SHARED))  # tested on the shared images
