@@ -146,8 +146,7 @@ def _pls_weights(C: torch.Tensor, y_norms: torch.Tensor, algorithm: str) -> torc
             return torch.linalg.eigh(C @ C.T)[1][:, -1]
         w = C @ torch.linalg.eigh(C.T @ C)[1][:, -1]
         return w / torch.linalg.vector_norm(w)
-    eps = torch.finfo(C.dtype).eps
-    start = int(torch.nonzero(y_norms > eps**2 * y_norms.max().clamp_min(1))[0, 0]) if (y_norms > 0).any() else 0
+    start = int(torch.argmax((y_norms > torch.finfo(C.dtype).eps ** 2).to(torch.uint8)))  # first nonzero column, else 0
     w = C[:, start]
     w = w / torch.linalg.vector_norm(w)
     if C.shape[1] == 1:

@@ -108,3 +108,11 @@ def test_feature_statistics_equal_pca_and_counts():
     assert stats["effective_dimensionality"] == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-5)
     assert stats["sparsity"] == pytest.approx((X == 0).mean()) and stats["n_features"] == 30
     assert feature_statistics(np.outer(rng.standard_normal(20), rng.standard_normal(8)))["effective_dimensionality"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_pls_nipals_starts_from_the_first_target_that_varies_as_sklearn():
+    X, Y = data(60, 20, 4, seed=5)
+    Y[:, 0] = 3.0  # centred, the first target is zero: scikit-learn starts each component from the next
+    ref = PLSRegression(n_components=5, scale=False).fit(X[:45], Y[:45]).predict(X[45:])
+    ours = pls_fit_predict(*(torch.from_numpy(a) for a in (X[:45], Y[:45], X[45:])), 5).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
