@@ -112,11 +112,11 @@ class BenchmarkSpec(BaseModel):
     id: str
     dataset: str
     region: str | list[str]
-    subjects: list[str] | Literal["all"] = "all"
+    subjects: list[str] | Literal["all", "pooled"] = "all"
     metric: str
     metric_options: dict[str, Any] = Field(default_factory=dict)
     splits: SplitSpec = Field(default_factory=SplitSpec)
-    ceiling: Literal["split_half", "ncsnr", "nili", "none"] = "split_half"
+    ceiling: Literal["split_half", "internal_consistency", "ncsnr", "nili", "none"] = "split_half"
     layer_selection: Literal["benchmark", "subject"] = "benchmark"
     aggregate: Literal["mean", "median"] = "mean"
     version: str

@@ -6,7 +6,8 @@ subjects, S subjects with replacement. A replicate is computed exactly as the sc
 chosen layer's held-out scores rescored under ``w`` (:mod:`brainbench.held_out`), aggregated over its units
 in each split (mean or median), averaged over splits; then averaged over the drawn subjects. The interval
 is the replicates' :math:`(1-\mathrm{level})/2` and :math:`(1+\mathrm{level})/2` quantiles; the normalised
-interval divides each subject's replicate by its ceiling. Chosen layers, fitted models and ceilings are
+interval normalises each subject's replicate as its score is (r / ceiling, or r^2 / ceiling under
+Brain-Score's rule). Chosen layers, fitted models and ceilings are
 held fixed, so the interval is conditional on them.
 
 **Paired tests** of models A and B on one benchmark, :math:`d = \mathrm{score}_A - \mathrm{score}_B` (raw):
@@ -45,7 +46,7 @@ REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once
 @dataclass
 class Selection:
     """What a score is computed from: per subject, the chosen layer's held-out data for the subject's units,
-    the subject's raw score and ceiling, and how units are aggregated."""
+    the subject's raw score and ceiling (normalised = raw^ceiling_power / ceiling), and how units are aggregated."""
 
     metric: str
     benchmark: str
@@ -55,6 +56,7 @@ class Selection:
     ceiling: np.ndarray | None
     aggregate: str
     n_stimuli: int
+    ceiling_power: int = 1
 
     def require_held_out(self) -> None:
         if any(h is None for h in self.held_out):
@@ -109,7 +111,7 @@ def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float
     low, high = np.quantile(raw, quantiles)
     normalised = None
     if selection.ceiling is not None and np.all(selection.ceiling != 0):
-        normalised = np.quantile(_over_subjects(per_subject / selection.ceiling, picks), quantiles)
+        normalised = np.quantile(_over_subjects(per_subject**selection.ceiling_power / selection.ceiling, picks), quantiles)
     return Interval(level=level, low=float(low), high=float(high), standard_error=float(raw.std(ddof=1)),
                     normalised_low=None if normalised is None else float(normalised[0]),
                     normalised_high=None if normalised is None else float(normalised[1]),

@@ -18,7 +18,7 @@ from .feature_stats import feature_statistics
 from .names import parse_benchmark_id
 from .result import LayerScore, Provenance, ScoreResult, SubjectScore
 from .splits import make_splits
-from .targets import ceilings, prepare_target
+from .targets import POOLED, ceilings, prepare_target
 
 if TYPE_CHECKING:
     from .contracts import MetricResult, Model
@@ -121,10 +121,14 @@ def evaluate(
         values = per_layer[layer].test.values[:, mask]  # (split, unit)
         test_r[mask] = values.mean(0)
         raw = float(np.mean([aggregate(row) for row in values]))
-        top = float(aggregate(ceiling.per_unit[mask])) if ceiling.per_unit is not None else None
-        subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=raw / top if top else None,
+        top = ceiling.of(mask, aggregate)
+        subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=ceiling.normalise(raw, top),
                                          n_neuroids=int(mask.sum()), layer=layer)
     notes = list(ceiling.notes)
+    if spec.subjects == POOLED:
+        notes.append(f"the subjects' {target.unit_dim}s are pooled into one population (as Brain-Score)")
+    if ceiling.power == 2 and any(s.raw < 0 for s in subjects.values()):
+        notes.append("a raw score is negative, and the r^2 / ceiling rule squares its sign away (as Brain-Score does)")
     if spec.layer_selection == "subject":
         notes.append("layers were chosen per subject (on each subject's training scores): "
                      + ", ".join(f"{s}: {layer}" for s, layer in chosen.items()))
@@ -173,6 +177,7 @@ def evaluate(
         held_out=[None if held_out[s] is None else held_out[s].units(subjects_of == s) for s in subjects],
         raw=np.array([s.raw for s in subjects.values()]),
         ceiling=None if result.ceiling is None else np.array([s.ceiling for s in subjects.values()]),
+        ceiling_power=ceiling.power,
         aggregate=spec.aggregate, n_stimuli=len(target.ids))
     return result, selection
 

@@ -18,18 +18,24 @@ Ceilings, per unit (the ceiling of the score the metric reports for that unit):
   subject RDMs (RSA, eRSA), a per-voxel ceiling does not apply and the split-half RDM ceiling is used;
 - ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
   over splits (:func:`brainbench.rdm.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
+- ``internal_consistency`` on neuroids: Brain-Score's rule, exactly: the ceiling is the mean over
+  halvings of the median Spearman-Brown split-half r (:func:`brainbench.ceiling.internal_consistency`),
+  and the normalised score is r^2 / ceiling (``Ceiling.power = 2``).
+
+``subjects = "pooled"`` scores every subject's neuroids as one population (subject ``"pooled"``), as
+Brain-Score does: one median over all neuroids, one ceiling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
-from .ceiling import CEILING_RULE, spearman_brown, split_half_reliability
+from .ceiling import BRAINSCORE_RULE, CEILING_RULE, internal_consistency, spearman_brown, split_half_reliability
 from .errors import AssemblyError, BrainbenchError
 from .rdm import (compare, is_rdm_assembly, mean_per_subject, rdm_of_repetitions, rdms_of_responses,
                   subject_ceilings, subject_groups, upper_triangle)
@@ -42,7 +48,9 @@ if TYPE_CHECKING:
     from .splits import Split
     from .stimuli import StimulusSet
 
-__all__ = ["Ceiling", "Target", "ceilings", "prepare_target"]
+__all__ = ["POOLED", "Ceiling", "Target", "ceilings", "prepare_target"]
+
+POOLED = "pooled"  # the one subject of a benchmark with subjects = "pooled"
 
 RSA_SPLIT_HALF_RULE = ("v1: RSA on responses: normalised = r / sqrt(Spearman-Brown split-half reliability of the subject's "
                        "RDM on each split's test stimuli, mean over splits), per subject")
@@ -68,18 +76,32 @@ class Target:
 
 @dataclass
 class Ceiling:
-    """Per-unit ceilings of the reported score (``None`` without one), the rule, and what to tell the user."""
+    """Per-unit ceilings of the reported score (``None`` without one), the rule, and what to tell the user.
+
+    A subject's normalised score is raw^power / ceiling, its ceiling its units' ceilings aggregated as
+    its score is, or, given ``per_halving`` (Brain-Score's rule), the mean over halvings of the median."""
 
     per_unit: np.ndarray | None = None
     rule: str = "none"
     lower: np.ndarray | None = None  # Nili lower bounds
     reliability: np.ndarray | None = None  # split-half reliability per neuroid
     notes: list[str] = field(default_factory=list)
+    per_halving: np.ndarray | None = None  # (halving, unit)
+    power: int = 1
+
+    def of(self, units: np.ndarray, aggregate: Callable[[np.ndarray], float]) -> float | None:
+        """The ceiling of the subject whose units are ``units`` (a mask or indices)."""
+        if self.per_halving is not None:
+            return float(np.mean(np.median(self.per_halving[:, units], axis=1)))
+        return None if self.per_unit is None else float(aggregate(self.per_unit[units]))
+
+    def normalise(self, raw: float, ceiling: float | None) -> float | None:
+        return raw**self.power / ceiling if ceiling else None
 
 
 def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
     """Select the benchmark's region and subjects, validate, and shape the target for ``metric``."""
-    subjects = None if spec.subjects == "all" else spec.subjects
+    subjects = None if spec.subjects in ("all", POOLED) else spec.subjects
     assembly = dataset.assembly(spec.region, subjects)
     rsa = metric.card.kind == "rsa"
     options = {"distance": getattr(metric, "distance", "correlation"), "comparison": getattr(metric, "comparison", "spearman")}
@@ -89,11 +111,16 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
                 f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only (no responses), which metric {spec.metric!r} "
                 "(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
             )
+        if spec.subjects == POOLED:
+            raise BrainbenchError(f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only, whose subjects cannot be "
+                                  "pooled into one population; declare subjects = \"all\"")
         rdms = mean_per_subject(select(assembly, spec.region, subjects, dim="rdm"))
         ids = [str(s) for s in rdms["stimulus_id"].values]
         _check_known(spec, ids, stimuli)
         return Target(rdms, ids, "rdm", _split_column(spec, ids, stimuli, None), **options)
     trials = select(assembly, spec.region, subjects)
+    if spec.subjects == POOLED:
+        trials = trials.assign_coords(subject=("neuroid", np.full(trials.sizes["neuroid"], POOLED)))
     validate_assembly(trials, stimulus_set=stimuli, allow_nan="repetition" in trials.coords)
     averaged = average_repetitions(trials)
     if not np.isfinite(averaged.values).all():
@@ -125,6 +152,13 @@ def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ce
             "declare ceiling = \"none\" (or \"nili\" for RDMs of several subjects) in its registry entry"
         )
     _, by_rep = trials_by_repetition(target.trials)
+    if spec.ceiling == "internal_consistency":
+        if target.unit_dim != "neuroid":
+            raise BrainbenchError(f"benchmark {spec.id}: the 'internal_consistency' ceiling is Brain-Score's, for encoding "
+                                  f"metrics scored per neuroid; metric {spec.metric!r} scores {target.unit_dim}s")
+        halvings = internal_consistency(by_rep)
+        per_neuroid = halvings.mean(0)
+        return Ceiling(per_neuroid, BRAINSCORE_RULE, reliability=per_neuroid, per_halving=halvings, power=2)
     if target.unit_dim == "neuroid":
         reliability = split_half_reliability(by_rep, seed=spec.splits.seed)
         return Ceiling(np.sqrt(np.clip(reliability, 0, None)), CEILING_RULE, reliability=reliability)

@@ -94,6 +94,54 @@ def test_majajhong_loads_through_the_brainio_loader_with_brainscore_splits(store
     assert all(Counter(objects[s.test]) == Counter({o: 1 for o in OBJECTS}) for s in splits)
 
 
+def test_brainscores_pls_benchmark_pools_animals_and_normalises_r_squared(store, plugin):
+    """majajhong2015.IT-pls: one population of both animals' IT neuroids; raw = mean over splits of the median
+    r of scikit-learn's PLSRegression(25, scale=False); ceiling = Brain-Score's InternalConsistency; r^2/ceiling."""
+    from scipy.stats import pearsonr
+    from sklearn.cross_decomposition import PLSRegression
+
+    nc, csv, zip_, trials = store
+    files = tuple(RemoteFile(p.name, p.as_uri(), sha1=sha1(p)) for p in (nc, csv, zip_))
+
+    class P:
+        @hookimpl
+        def register_datasets(self, register):
+            register(majajhong2015.card().model_copy(update={"name": "mh_pls"}), lambda: majajhong2015.MajajHong2015(files))
+
+        @hookimpl
+        def register_benchmarks(self, register):
+            register({**brainbench.get_benchmark("majajhong2015.IT-pls").model_dump(), "id": "mh_pls.IT-pls",
+                      "dataset": "mh_pls"})
+
+    plugin(P(), "mh-pls")
+    result, selection = brainbench.scorer.evaluate("synthetic_generator", "mh_pls.IT-pls", progress=False, layers=["block1"])
+    assert list(result.subjects) == ["pooled"] and result.subjects["pooled"].n_neuroids == 4
+    assert any("pooled into one population" in note for note in result.notes)
+
+    it = trials[:, [1, 2, 4, 5]].reshape(REPS, N_IMAGES, 4)  # (repetition, stimulus, neuroid)
+    assert result.ceiling == pytest.approx(np.median(brainbench.ceiling.internal_consistency(it), axis=1).mean(), abs=1e-12)
+    assert result.normalised == pytest.approx(result.raw**2 / result.ceiling, rel=1e-12)
+    assert "r^2 / ceiling" in result.provenance.ceiling_rule
+
+    stimuli = brainbench.get_dataset("mh_pls").stimulus_set()
+    X = brainbench.get_model("synthetic_generator").extract(stimuli, ["block1"], progress=False)["block1"]
+    X = np.asarray(X.values, dtype=np.float32).astype(float).reshape(N_IMAGES, -1)
+    Y = it.mean(0)
+    spec = brainbench.get_benchmark("mh_pls.IT-pls")
+    splits = brainbench.splits.make_splits(spec.splits, N_IMAGES, stimuli.table["object_name"].to_numpy())
+    medians = []
+    for s in splits:
+        predicted = PLSRegression(n_components=25, scale=False).fit(X[s.train], Y[s.train]).predict(X[s.test])
+        medians.append(np.median([pearsonr(predicted[:, j], Y[s.test, j])[0] for j in range(4)]))
+    assert result.raw == pytest.approx(np.mean(medians), abs=1e-6)
+    # the bootstrap normalises each replicate as the score is: r^2 / ceiling
+    interval = brainbench.inference.bootstrap_interval(selection, n_boot=200, seed=1)
+    weights, _ = brainbench.inference._draws(N_IMAGES, 1, 200, 1)
+    replicates = selection.replicates(weights)[:, 0]
+    assert [interval.normalised_low, interval.normalised_high] == pytest.approx(
+        np.quantile(replicates**2 / result.ceiling, [0.025, 0.975]), rel=1e-12)
+
+
 def test_a_damaged_store_file_is_a_checksum_error(store, plugin):
     nc, csv, zip_, _ = store
     files = (RemoteFile(nc.name, nc.as_uri(), sha1="0" * 40),)

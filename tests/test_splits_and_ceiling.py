@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from brainbench import SplitSpec
-from brainbench.ceiling import spearman_brown, split_half_reliability
+from brainbench.ceiling import internal_consistency, spearman_brown, split_half_reliability
 from brainbench.errors import AssemblyError, SplitError
 from brainbench.splits import make_splits
 
@@ -66,3 +66,20 @@ def test_a_fixed_split_tests_the_marked_stimuli():
         SplitSpec(kind="fixed")
     with pytest.raises(ValueError, match="test_by belongs to the fixed split kind"):
         SplitSpec(kind="kfold", test_by="shared1000")
+
+
+@pytest.mark.parametrize(("reps", "brainscore"), [(3, 0.6580435408482354), (4, 0.7484450731486966), (7, 0.8497956343481965)])
+def test_internal_consistency_is_brainscores(reps, brainscore):
+    """Known answers: brainscore_vision 2.4.2's ``InternalConsistency()`` on these trials (a NeuroidAssembly with
+    ``repetition`` 0..reps-1) gave ``brainscore``; re-derived here with scikit-learn's ShuffleSplit and scipy."""
+    from scipy.stats import pearsonr
+    from sklearn.model_selection import ShuffleSplit
+
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(40, 6))
+    trials = np.stack([signal + rng.normal(0, 0.5 + 0.3 * np.arange(6), signal.shape) for _ in range(reps)])
+    halvings = internal_consistency(trials)
+    assert np.median(halvings, axis=1).mean() == pytest.approx(brainscore, abs=1e-12)
+    for row, (a, b) in zip(halvings, ShuffleSplit(10, train_size=0.5, random_state=1).split(np.zeros(reps)), strict=True):
+        r = np.array([pearsonr(trials[a, :, j].mean(0), trials[b, :, j].mean(0))[0] for j in range(6)])
+        np.testing.assert_allclose(row, 2 * r / (1 + r), atol=1e-12)
