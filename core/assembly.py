@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .stimuli import StimulusSet
 
-__all__ = ["align_features", "as_numpy", "average_repetitions", "neural_assembly", "select", "split_scores", "validate_assembly"]
+__all__ = ["align_features", "as_numpy", "average_repetitions", "combine_layers", "neural_assembly", "select", "split_scores", "validate_assembly"]
 
 PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
 REQUIRED = {
@@ -187,6 +187,24 @@ def align_features(features: xr.DataArray, stimulus_ids: Sequence[object]) -> np
             f"{[wanted[i] for i in np.flatnonzero(~finite)[:5]]}; the model overflowed or cannot take these inputs "
             "(check its preprocessing, or score other layers with --layers)")
     return rows
+
+
+def combine_layers(parts: Sequence[xr.DataArray]) -> xr.DataArray:
+    """Several layers' features side by side as one candidate, ``"a+b"``: its neuroids keep their ``layer``
+    coord, so a banded metric sees one band per layer and any other metric the concatenated features."""
+    import xarray as xr
+
+    names = [str(p.attrs.get("layer", "?")) for p in parts]
+    ids = parts[0]["stimulus_id"].values
+    if any(not np.array_equal(p["stimulus_id"].values, ids) for p in parts[1:]):
+        raise AssemblyError(f"layers {names} were extracted for different stimuli and cannot be combined")
+    flat = [np.asarray(p.values).reshape(len(ids), -1) for p in parts]
+    layer = np.concatenate([np.full(f.shape[1], n, dtype=object) for f, n in zip(flat, names, strict=True)])
+    attrs = {**parts[0].attrs, "layer": "+".join(names), "depth": max(p.attrs.get("depth", 0.0) for p in parts),
+             "same_as": ""}
+    return xr.DataArray(np.concatenate(flat, axis=1), dims=(PRESENTATION, NEUROID), attrs=attrs,
+                        coords={"stimulus_id": (PRESENTATION, ids), "unit": (NEUROID, np.arange(len(layer))),
+                                "layer": (NEUROID, layer)})
 
 
 def split_scores(rows: Sequence[object], unit: str, labels: xr.DataArray | dict) -> xr.DataArray:

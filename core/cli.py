@@ -145,7 +145,7 @@ def plugins() -> None:
 @click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seed for random weights")
-@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates: names, globs, depth:LO-HI")
+@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates: names, globs, depth:LO-HI, and a+b (layers combined into one candidate, a band each)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
 @click.option("--batch-size", default=None, type=int)
 @extraction_options

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._version import __version__
+from .assembly import combine_layers
 from .catalog import get_benchmark
 from .device import pick_device
 from .errors import CeilingWarning
@@ -66,9 +67,11 @@ def evaluate(
     (``layer_selection = "subject"``); the reported score is that layer's held-out score, per subject
     (the mean, or median, over its units in each split, then the mean over splits) and aggregated
     (mean over subjects), beside the ceiling of :mod:`brainbench.targets` (aggregated alike).
-    ``layers`` takes names, globs and ``depth:LO-HI`` ranges; ``extraction`` options (``tokens``,
-    ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose features
-    repeat another candidate's are scored once.
+    ``layers`` takes names, globs and ``depth:LO-HI`` ranges, and combinations ``"a+b"`` of layer names:
+    one candidate of both layers' features side by side (:func:`~brainbench.assembly.combine_layers`; a
+    banded metric fits one regularisation per layer), scored beside its parts. ``extraction`` options
+    (``tokens``, ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose
+    features repeat another candidate's are scored once.
     """
     from .inference import Selection
     from .registry import get_dataset, get_metric, get_model
@@ -89,16 +92,18 @@ def evaluate(
 
     resolved_device = pick_device(device)
     options = {k: v for k, v in extraction.items() if v is not None}
-    features = model_obj.extract(stimuli.subset(target.ids), list(layers) if layers else None, batch_size=batch_size,
-                                 device=resolved_device, progress=progress, **options)
-    candidate = list(features)
+    combos = {spec: [part.strip() for part in spec.split("+")] for spec in layers or () if "+" in spec}
+    requested = [spec for spec in layers or () if spec not in combos] + [p for parts in combos.values() for p in parts]
+    features = model_obj.extract(stimuli.subset(target.ids), list(dict.fromkeys(requested)) or None,
+                                 batch_size=batch_size, device=resolved_device, progress=progress, **options)
+    candidate = list(features) + list(combos)
     per_layer, stats = {}, {}
     for layer in candidate:  # one layer's features in memory at a time
-        same = features.same_as(layer) if hasattr(features, "same_as") else None
+        same = features.same_as(layer) if hasattr(features, "same_as") and layer not in combos else None
         if same:
             per_layer[layer], stats[layer] = per_layer[same], stats[same]
             continue
-        values = features[layer]
+        values = combine_layers([features[p] for p in combos[layer]]) if layer in combos else features[layer]
         per_layer[layer] = metric_obj(values, target.data, splits)
         stats[layer] = feature_statistics(values.values, device=resolved_device)
         leading = {id(per_layer[name]) for name in _choose(per_layer, spec.layer_selection).values()}

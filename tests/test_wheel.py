@@ -27,7 +27,7 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_models(tmp_path):
     assert "efficientnet_lite0" in out.stdout and "resnet18" in out.stdout
     plugins = json.loads(subprocess.run([brainbench, "plugins"], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
     assert {p["name"]: p["status"] for p in plugins} == dict.fromkeys(
-        ["algonauts2019", "brainscore", "cowley2023", "deepjuice", "efficientnet_lite", "huggingface", "imported",
+        ["algonauts2019", "banded", "brainscore", "cowley2023", "deepjuice", "efficientnet_lite", "huggingface", "imported",
          "kriegeskorte2008", "majajhong2015", "nsd", "open_clip", "ridge", "rsa", "synthetic", "synthetic_generator", "timm",
          "torchvision"], "loaded")
     benches = subprocess.run([brainbench, "list", "benchmarks", "--json"], capture_output=True, text=True, check=True, cwd=tmp_path)
