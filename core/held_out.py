@@ -6,7 +6,9 @@ material of each split's test stimuli in :attr:`MetricResult.held_out <brainbenc
 - :class:`HeldOutPredictions` (encoding metrics): predicted and observed responses, scored by
   Pearson r per unit;
 - :class:`HeldOutRDMs` (RDM metrics): upper triangles of the model's and each unit's brain RDM over
-  the test stimuli, scored by an RDM comparison (:func:`brainbench.rdm.compare`).
+  the test stimuli, scored by an RDM comparison (:func:`brainbench.rdm.compare`);
+- :class:`HeldOutGrams` (CKA): the features' and each unit's Gram matrix over the test stimuli, scored
+  by linear CKA (:func:`brainbench.cka.cka_weighted`, the stimuli repeated ``w_i`` times).
 
 Both rescore under *stimulus weights* ``w`` (B, n_stimuli), indexed like the benchmark's stimuli: a
 bootstrap draws counts ``w ~ Multinomial(n, 1/n)``, so a stimulus drawn twice counts twice in every split
@@ -31,9 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assembly import as_numpy
+from .cka import cka_weighted
 from .rdm import compare_weighted
 
-__all__ = ["HeldOut", "HeldOutPredictions", "HeldOutRDMs"]
+__all__ = ["HeldOut", "HeldOutGrams", "HeldOutPredictions", "HeldOutRDMs"]
 
 CHUNK_BYTES = 2**26  # weights x entries held at once when rescoring RDMs
 
@@ -119,4 +122,23 @@ class HeldOutRDMs:
         return out
 
 
-HeldOut = HeldOutPredictions | HeldOutRDMs
+@dataclass
+class HeldOutGrams:
+    """Per split: ``test`` stimulus indices, the features' Gram matrix (n_test, n_test) and each unit's response
+    Gram matrix (unit, n_test, n_test), compared by linear CKA (``unbiased`` or biased)."""
+
+    test: list[np.ndarray]
+    features: list[np.ndarray]
+    responses: list[np.ndarray]
+    unbiased: bool
+
+    def units(self, mask: np.ndarray) -> HeldOutGrams:
+        return HeldOutGrams(self.test, self.features, [r[mask] for r in self.responses], self.unbiased)
+
+    def rescore(self, weights: np.ndarray) -> list[np.ndarray]:
+        """Per split, each unit's CKA under each row of stimulus ``weights`` (B, n_stimuli) -> (B, unit)."""
+        return [np.stack([cka_weighted(K, L, weights[:, test], self.unbiased) for L in Ls], axis=1)
+                for test, K, Ls in zip(self.test, self.features, self.responses, strict=True)]
+
+
+HeldOut = HeldOutPredictions | HeldOutRDMs | HeldOutGrams

@@ -16,7 +16,7 @@ held fixed, so the interval is conditional on them.
   :math:`p = \min(1,\ 2\min(\#\{d^* \le 0\}+1,\ \#\{d^* \ge 0\}+1)/(B+1))`;
 - permutation: for encoding metrics, A's and B's predictions are exchanged on a random half of the stimuli
   (each stimulus independently, in every split that tests it), which is exact under the null that the two
-  models' predictions are exchangeable; for RDM metrics, the signs of the per-subject differences are flipped
+  models' predictions are exchangeable; for RDM metrics and CKA, the signs of the per-subject differences are flipped
   (all :math:`2^S` patterns when :math:`2^S \le P`), which needs two subjects or more;
   :math:`p = (\#\{|d_\pi| \ge |d|\} + 1)/(P + 1)` (enumeration: the share of patterns, the identity included).
 """
@@ -61,8 +61,8 @@ class Selection:
     def require_held_out(self) -> None:
         if any(h is None for h in self.held_out):
             raise ConfigError(f"metric {self.metric!r} keeps no held-out data, so its scores have no bootstrap interval "
-                              "or paired test; use a metric that does (ridge, rsa, crsa, ereg, ersa, pls, linear, "
-                              "bs_ridge, bs_ridgecv)")
+                              "or paired test; use a metric that does (ridge, banded_ridge, rsa, crsa, ereg, ersa, pls, "
+                              "linear, bs_ridge, bs_ridgecv, cka, cka_biased)")
 
     def over_splits(self, per_split: list[np.ndarray]) -> np.ndarray:
         """Replicates' scores (B,) from per-split unit scores [(B, unit)]: aggregated over units, mean over splits."""
@@ -144,7 +144,7 @@ def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int =
         p_perm, permutation = _sign_flip(a.raw - b.raw, n_perm, rng), "subjects"
     else:
         p_perm, permutation = None, None
-        notes.append("no permutation test: for RDM metrics it flips the signs of per-subject differences, which needs "
+        notes.append("no permutation test: for RDM metrics and CKA it flips the signs of per-subject differences, which needs "
                      "two subjects or more, and this benchmark has one; the paired bootstrap stands alone")
     interval = Interval(level=level, low=float(low), high=float(high), standard_error=float(diffs.std(ddof=1)),
                         n_boot=n_boot, over="stimuli and subjects" if picks is not None else "stimuli", seed=seed)

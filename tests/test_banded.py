@@ -5,8 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-import xarray as xr
 from scipy.stats import pearsonr
 
 import brainbench
@@ -16,15 +14,9 @@ from brainbench.errors import ConfigError
 from brainbench.plugins.metrics.banded import BandedRidge
 from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
 from brainbench.splits import make_splits
-from brainbench.testing import check_metric
+from brainbench.testing import check_metric, feature_assembly
 
 pytest.importorskip("himalaya")
-
-
-def layer(values, name, ids):
-    return xr.DataArray(values, dims=("presentation", "neuroid"), attrs={"layer": name, "depth": 0.5},
-                        coords={"stimulus_id": ("presentation", ids), "unit": ("neuroid", np.arange(values.shape[1])),
-                                "layer": ("neuroid", [name] * values.shape[1])})
 
 
 def two_bands(n, p_signal, p_noise, q=6, seed=0):
@@ -34,7 +26,7 @@ def two_bands(n, p_signal, p_noise, q=6, seed=0):
     a, b = rng.standard_normal((n, p_signal)), 3 * rng.standard_normal((n, p_noise))
     Y = a @ rng.standard_normal((p_signal, q)) + 2 * rng.standard_normal((n, q))
     target = neural_assembly(Y, stimulus_id=ids, neuroid_id=[f"n{i}" for i in range(q)], region="r", subject="x")
-    return combine_layers([layer(a, "a", ids), layer(b, "b", ids)]), target
+    return combine_layers([feature_assembly(a, ids, "a"), feature_assembly(b, ids, "b")]), target
 
 
 def test_combined_layers_keep_each_feature_s_layer():

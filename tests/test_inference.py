@@ -11,7 +11,8 @@ from scipy.stats import pearsonr
 import brainbench
 from brainbench.errors import ConfigError
 from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
-from brainbench.inference import _sign_flip, bootstrap_interval, compare_models, paired_test
+from brainbench.cka import cka_weighted
+from brainbench.inference import Selection, _sign_flip, bootstrap_interval, compare_models, paired_test
 from brainbench.rdm import COMPARISONS, compare, compare_weighted, dissimilarity, upper_triangle
 from brainbench.scorer import evaluate
 from brainbench.splits import Split
@@ -120,10 +121,68 @@ def test_score_carries_its_interval_through_json():
 
 
 def test_a_metric_without_held_out_data_says_it_has_no_interval():
-    with pytest.raises(ConfigError, match="'cka' keeps no held-out data"):
-        brainbench.score("synthetic_generator", "synthetic.early-cka", layers=["block1"], progress=False, bootstrap=50)
+    selection = Selection(metric="mine", benchmark="b", subjects=["s"], held_out=[None], raw=np.zeros(1), ceiling=None,
+                          aggregate="mean", n_stimuli=10)
+    with pytest.raises(ConfigError, match="'mine' keeps no held-out data"):
+        bootstrap_interval(selection, n_boot=50)
 
 
+@pytest.mark.parametrize("unbiased", [True, False], ids=["unbiased", "biased"])
+def test_weighted_cka_equals_cka_of_the_repeated_stimuli(unbiased):
+    import torch
+
+    from brainbench.plugins.metrics.brainscore import linear_cka
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((25, 7)), rng.standard_normal((25, 4))
+    Y[:, 0] += 2 * X[:, 0]
+    weights = rng.multinomial(25, np.full(25, 1 / 25), size=6).astype(float)
+    weights[0] = 1  # unit weights: plain CKA
+    ours = cka_weighted(X @ X.T, Y @ Y.T, weights, unbiased)
+    assert ours[0] == pytest.approx(linear_cka(torch.from_numpy(X), torch.from_numpy(Y), unbiased), abs=1e-12)
+    for w, value in zip(weights[1:], ours[1:], strict=True):
+        rows = np.repeat(np.arange(25), w.astype(int))
+        if not unbiased:  # the biased statistic of the repeated rows
+            assert value == pytest.approx(linear_cka(torch.from_numpy(X[rows]), torch.from_numpy(Y[rows]), False), abs=1e-12)
+            continue
+        copies = rows[:, None] == rows[None, :]  # the U-statistic with a stimulus never paired with its copies
+        K, L = np.where(copies, 0, (X @ X.T)[np.ix_(rows, rows)]), np.where(copies, 0, (Y @ Y.T)[np.ix_(rows, rows)])
+        n = len(rows)
+
+        def hsic1(A, B):
+            return (np.sum(A * B) + A.sum() * B.sum() / ((n - 1) * (n - 2)) - 2 * A.sum(0) @ B.sum(0) / (n - 2)) / (n * (n - 3))
+
+        assert value == pytest.approx(hsic1(K, L) / np.sqrt(hsic1(K, K) * hsic1(L, L)), abs=1e-12)
+
+
+def test_cka_scores_have_intervals_and_paired_tests_over_subjects():
+    from brainbench import SplitSpec
+    from brainbench.assembly import neural_assembly
+    from brainbench.plugins.metrics.brainscore import CKA
+    from brainbench.splits import make_splits
+
+    good, _ = evaluate("synthetic_generator", "synthetic.late-cka", layers=["block3"], progress=False)
+    interval = bootstrap_interval(_, n_boot=200, seed=1)
+    assert interval.low < good.raw < interval.high and interval.over == "stimuli and subjects"
+
+    rng = np.random.default_rng(0)  # three subjects whose responses the latent drives; features: the latent or noise
+    latent = rng.standard_normal((120, 10))
+    target = neural_assembly(latent @ rng.standard_normal((10, 15)) + rng.standard_normal((120, 15)),
+                             stimulus_id=[f"s{i}" for i in range(120)], neuroid_id=[f"n{i}" for i in range(15)],
+                             region="r", subject=np.repeat(["a", "b", "c"], 5))
+    splits = make_splits(SplitSpec(n_splits=4), 120)
+
+    def selection(values):
+        features = brainbench.testing.feature_assembly(values, target["stimulus_id"].values)
+        result = CKA()(features, target, splits)
+        masks = [result.test["subject"].values == s for s in ("a", "b", "c")]
+        return Selection(metric="cka", benchmark="b", subjects=["a", "b", "c"], held_out=[result.held_out.units(m) for m in masks],
+                         raw=np.array([result.test.values[:, m].mean() for m in masks]), ceiling=None, aggregate="mean",
+                         n_stimuli=120)
+
+    test = paired_test(selection(latent), selection(rng.standard_normal((120, 10))), n_boot=200, n_perm=200)
+    assert test["difference"] > 0.3 and test["interval"].low > 0 and test["p_bootstrap"] < 0.01
+    assert test["permutation"] == "subjects" and test["p_permutation"] == 0.25  # exact: 2 of 2^3 sign patterns
 def test_paired_tests_separate_the_generating_layer_from_an_early_one():
     options = {"progress": False}
     good = evaluate("synthetic_generator", "synthetic.late", layers=["block3"], **options)[1]

@@ -18,7 +18,7 @@ import numpy as np
 from ..cards import DatasetCard, MetricCard, ModelCard
 from ..contracts import Dataset, Metric, Model
 
-__all__ = ["check_dataset", "check_metric", "check_model", "tiny_stimulus_set"]
+__all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set"]
 
 
 class ContractError(AssertionError):
@@ -82,6 +82,15 @@ def check_dataset(dataset: Dataset) -> None:
         _require(subjects <= set(dataset.card.subjects), f"assembly subjects {sorted(subjects)} are not all on the card")
 
 
+def feature_assembly(values: np.ndarray, stimulus_ids: Sequence[str], layer: str = "l") -> Any:
+    """Features ``(stimulus, unit)`` as a model's extraction returns them, for one ``layer``."""
+    import xarray as xr
+
+    return xr.DataArray(values, dims=("presentation", "neuroid"), attrs={"layer": layer}, coords={
+        "stimulus_id": ("presentation", list(stimulus_ids)), "unit": ("neuroid", np.arange(values.shape[1])),
+        "layer": ("neuroid", [layer] * values.shape[1])})
+
+
 def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed: int = 0) -> None:
     """On data with a known answer: features that generate the target beat unrelated features; shapes; determinism."""
     import xarray as xr
@@ -101,9 +110,7 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
     )
 
     def features(values: np.ndarray) -> xr.DataArray:
-        return xr.DataArray(values, dims=("presentation", "neuroid"), coords={
-            "stimulus_id": ("presentation", ids), "unit": ("neuroid", np.arange(values.shape[1])),
-            "layer": ("neuroid", ["l"] * values.shape[1])})
+        return feature_assembly(values, ids)
 
     splits = make_splits(SplitSpec(kind="kfold", n_splits=3, seed=seed), n_stimuli)
     good = metric(features(latent), target, splits)

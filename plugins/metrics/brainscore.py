@@ -14,17 +14,10 @@ split, then the mean over splits (the metrics' protocol sets ``aggregate = "medi
 A layer is chosen on training stimuli only: the *train* score is the same regression's 3-fold
 cross-validated r within the training stimuli (folds of a seeded permutation).
 
-**CKA** (Kornblith et al. 2019), between the features X and a subject's responses Y over a split's
-stimuli, with linear kernels K = XX^T, L = YY^T: biased CKA = <HKH, HLH>_F / (|HKH|_F |HLH|_F),
-H = I - 11^T/n; unbiased CKA replaces HSIC by Song et al.'s U-statistic (K, L with zero diagonals),
-
-.. math::
-
-    \mathrm{HSIC}_1 = \frac{1}{n(n-3)}\Big[\mathrm{tr}(KL) + \frac{1^\top K 1\, 1^\top L 1}{(n-1)(n-2)}
-    - \frac{2}{n-2} 1^\top K L 1\Big],
-
-and is 0 where HSIC_1(K, K) HSIC_1(L, L) <= 0 (as Brain-Score). Train = CKA on the training stimuli,
-test = CKA on the held-out stimuli; one unit per subject.
+**CKA** (Kornblith et al. 2019), biased and unbiased linear CKA between the features X and a subject's
+responses Y over a split's stimuli (:mod:`brainbench.cka`). Train = CKA on the training stimuli,
+test = CKA on the held-out stimuli; one unit per subject. The held-out Gram matrices are kept, so CKA
+scores have bootstrap intervals and paired tests (sign flips over subjects).
 """
 
 from __future__ import annotations
@@ -35,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, split_scores
+from brainbench.assembly import align_features, as_numpy, split_scores
+from brainbench.cka import cka_weighted
 from brainbench.contracts import Metric, MetricResult
-from brainbench.held_out import HeldOutPredictions
+from brainbench.held_out import HeldOutGrams, HeldOutPredictions
 from brainbench.rdm import group_labels, subject_groups
 from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
@@ -123,24 +117,8 @@ def linear_cka(X, Y, unbiased: bool = True) -> float:
     """Linear CKA of ``X`` (n, p) and ``Y`` (n, q) (module docstring); torch tensors, float64."""
     import torch
 
-    K, L = X @ X.T, Y @ Y.T
-    if not unbiased:
-        K, L = _centre(K), _centre(L)
-        hsic = (K * L).sum()
-        return float(hsic / torch.sqrt((K * K).sum() * (L * L).sum()))
-    xy, xx, yy = _hsic1(K, L), _hsic1(K, K), _hsic1(L, L)
-    return float(xy / torch.sqrt(xx * yy)) if xx * yy > 0 else 0.0
-
-
-def _centre(K):
-    return K - K.mean(0, keepdim=True) - K.mean(1, keepdim=True) + K.mean()
-
-
-def _hsic1(K, L):
-    n = K.shape[0]
-    K, L = K.clone().fill_diagonal_(0), L.clone().fill_diagonal_(0)
-    k1, l1 = K.sum(1), L.sum(1)
-    return ((K * L).sum() + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2 * (k1 @ l1) / (n - 2)) / (n * (n - 3))
+    ones = torch.ones((1, len(X)), dtype=X.dtype, device=X.device)
+    return float(cka_weighted(X @ X.T, Y @ Y.T, ones, unbiased)[0])
 
 
 class CKA(Metric):
@@ -162,13 +140,21 @@ class CKA(Metric):
         groups = subject_groups(target)
         masks = [torch.from_numpy(mask).to(device) for mask in groups.values()]
 
-        def scores(index: np.ndarray) -> list[float]:
+        def grams(index: np.ndarray):
             rows = torch.from_numpy(index).to(device)
-            return [linear_cka(X[rows], Y[rows][:, mask], self.unbiased) for mask in masks]
+            return X[rows] @ X[rows].T, torch.stack([Y[rows][:, mask] @ Y[rows][:, mask].T for mask in masks])
 
+        def scores(K, Ls) -> list[float]:
+            ones = torch.ones((1, len(K)), dtype=K.dtype, device=K.device)
+            return [float(cka_weighted(K, L, ones, self.unbiased)[0]) for L in Ls]
+
+        train = [scores(*grams(s.train)) for s in splits]
+        test_grams = [grams(s.test) for s in splits]
         labels = group_labels(groups, "subject")
-        return MetricResult(*(split_scores([scores(getattr(s, part)) for s in splits], "subject", labels)
-                              for part in ("train", "test")))
+        held_out = HeldOutGrams([s.test for s in splits], [as_numpy(K) for K, _ in test_grams],
+                                [as_numpy(Ls) for _, Ls in test_grams], self.unbiased)
+        return MetricResult(split_scores(train, "subject", labels),
+                            split_scores([scores(*g) for g in test_grams], "subject", labels), held_out=held_out)
 
 
 def regression_card(name: str) -> MetricCard:
