@@ -197,6 +197,8 @@ def _print_result(result: Any) -> None:
     rows = [[s, v.n_neuroids, v.raw, v.ceiling, v.normalised] for s, v in result.subjects.items()]
     rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
     title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
+    if result.split_error is not None:
+        title += f"; raw {result.raw:.3f} ± {result.split_error:.3f} (SEM over splits)"
     if result.ceiling_lower is not None:
         title += f"; ceiling bounds {result.ceiling_lower:.3f}-{result.ceiling:.3f}"
     _console().print(_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))

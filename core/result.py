@@ -86,6 +86,7 @@ class ScoreResult(_Frozen):
     ceiling_lower: float | None = None  # lower noise-ceiling bound, where the rule has one (RDM targets)
     notes: list[str] = Field(default_factory=list)  # what a reader must know, e.g. a ceiling near zero
     interval: Interval | None = None  # bootstrap confidence interval, when asked for
+    split_error: float | None = None  # Brain-Score's error: SEM of the raw score over splits (std, ddof 0, / sqrt(splits))
 
     def to_json(self, **kwargs: Any) -> str:
         return self.model_dump_json(**kwargs)

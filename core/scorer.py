@@ -120,12 +120,13 @@ def evaluate(
     chosen = _choose(per_layer, spec.layer_selection)
     best = Counter(chosen.values()).most_common(1)[0][0]  # the benchmark's layer, or the most subjects' layer
     test_r = np.empty(len(subjects_of))
-    subjects = {}
+    subjects, per_split = {}, []
     for subject, layer in chosen.items():
         mask = subjects_of == subject
         values = per_layer[layer].test.values[:, mask]  # (split, unit)
         test_r[mask] = values.mean(0)
-        raw = float(np.mean([aggregate(row) for row in values]))
+        per_split.append([aggregate(row) for row in values])
+        raw = float(np.mean(per_split[-1]))
         top = ceiling.of(mask, aggregate)
         subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=ceiling.normalise(raw, top),
                                          n_neuroids=int(mask.sum()), layer=layer)
@@ -149,6 +150,7 @@ def evaluate(
         normalised=float(np.mean(normalised)) if None not in normalised else None,
         ceiling_lower=float(ceiling.lower.mean()) if ceiling.lower is not None else None,
         notes=notes,
+        split_error=_split_error(np.mean(per_split, axis=0)),
         unit=target.unit_dim,
         subjects=subjects,
         layers=layer_scores,
@@ -185,6 +187,11 @@ def evaluate(
         ceiling_power=ceiling.power,
         aggregate=spec.aggregate, n_stimuli=len(target.ids))
     return result, selection
+
+
+def _split_error(per_split: np.ndarray) -> float | None:
+    """Standard error of the mean over splits, as Brain-Score reports it (std with ddof 0); none for one split."""
+    return float(per_split.std() / np.sqrt(len(per_split))) if len(per_split) > 1 else None
 
 
 def _choose(per_layer: dict[str, MetricResult], mode: str) -> dict[str, str]:

@@ -122,7 +122,12 @@ def test_score_is_the_mean_over_splits_of_the_median_over_neuroids():
     features = brainbench.get_model("synthetic_generator").extract(dataset.stimulus_set().subset(target.ids), ["block1"],
                                                                     progress=False)["block1"]
     scores = metric(features, target.data, splits).test
+    per_split = []
     for subject, score in result.subjects.items():
         mine = scores.values[:, scores["subject"].values == subject]
+        per_split.append(np.median(mine, axis=1))
         assert score.raw == pytest.approx(np.mean(np.median(mine, axis=1)), abs=1e-9)
         assert score.raw != pytest.approx(mine.mean(), abs=1e-6)
+    # Brain-Score's error: standard_error_of_the_mean = xarray std (ddof 0) over splits / sqrt(splits)
+    over_subjects = xr.DataArray(np.mean(per_split, axis=0), dims="split")
+    assert result.split_error == pytest.approx(float(over_subjects.std("split")) / np.sqrt(len(splits)), rel=1e-9)
