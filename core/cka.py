@@ -37,22 +37,20 @@ def _without_diagonal(K: Any) -> Any:
     return K
 
 
-def _hsic(K: Any, L: Any, W: Any, unbiased: bool) -> Any:
-    """HSIC (up to a factor common to the three HSICs of a biased CKA) per row of ``W`` (B, n)."""
-    n = W.sum(1)
-    if not unbiased:
-        k, l = W @ K, W @ L  # K, L symmetric: row b is K w_b
-        cross = ((W @ (K * L)) * W).sum(1)
-        return cross - 2 * (W * k * l).sum(1) / n + (W * k).sum(1) * (W * l).sum(1) / n**2
-    K, L = _without_diagonal(K), _without_diagonal(L)  # a stimulus never pairs with itself, nor with its copies
-    k, l = W @ K, W @ L
-    cross = ((W @ (K * L)) * W).sum(1)
-    return (cross + (W * k).sum(1) * (W * l).sum(1) / ((n - 1) * (n - 2)) - 2 * (W * k * l).sum(1) / (n - 2)) / (n * (n - 3))
-
-
 def cka_weighted(K: Any, L: Any, W: Any, unbiased: bool = True) -> Any:
     """Linear CKA of Grams ``K``, ``L`` (n, n) under each row of stimulus weights ``W`` (B, n) -> (B,)."""
-    xy, xx, yy = _hsic(K, L, W, unbiased), _hsic(K, K, W, unbiased), _hsic(L, L, W, unbiased)
+    if unbiased:  # a stimulus never pairs with itself, nor with its copies
+        K, L = _without_diagonal(K), _without_diagonal(L)
+    n = W.sum(1)
+    k, l = W @ K, W @ L  # K, L symmetric: row b is K w_b
+
+    def hsic(A, a, B, b):  # up to a factor common to the three HSICs of a biased CKA
+        cross, sums, products = ((W @ (A * B)) * W).sum(1), (W * a).sum(1) * (W * b).sum(1), (W * a * b).sum(1)
+        if unbiased:
+            return (cross + sums / ((n - 1) * (n - 2)) - 2 * products / (n - 2)) / (n * (n - 3))
+        return cross - 2 * products / n + sums / n**2
+
+    xy, xx, yy = hsic(K, k, L, l), hsic(K, k, K, k), hsic(L, l, L, l)
     denominator = xx * yy
     valid = denominator > 0
     return valid * xy / (denominator * valid + ~valid) ** 0.5  # 0 where a side has no (estimated) variance

@@ -161,9 +161,9 @@ def test_cka_scores_have_intervals_and_paired_tests_over_subjects():
     from brainbench.plugins.metrics.brainscore import CKA
     from brainbench.splits import make_splits
 
-    good, _ = evaluate("synthetic_generator", "synthetic.late-cka", layers=["block3"], progress=False)
-    interval = bootstrap_interval(_, n_boot=200, seed=1)
-    assert interval.low < good.raw < interval.high and interval.over == "stimuli and subjects"
+    scored, held_out = evaluate("synthetic_generator", "synthetic.late-cka", layers=["block3"], progress=False)
+    interval = bootstrap_interval(held_out, n_boot=200, seed=1)
+    assert interval.low < scored.raw < interval.high and interval.over == "stimuli and subjects"
 
     rng = np.random.default_rng(0)  # three subjects whose responses the latent drives; features: the latent or noise
     latent = rng.standard_normal((120, 10))

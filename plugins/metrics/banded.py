@@ -74,14 +74,15 @@ class BandedRidge(Metric):
     def __call__(self, features, target, splits) -> MetricResult:
         from brainbench.device import pick_device
 
-        backend_module, *_ = _himalaya()
+        himalaya = _himalaya()
+        backend_module = himalaya[0]
         X = align_features(features, target["stimulus_id"].values).reshape(target.sizes["presentation"], -1)
         bands = bands_of(features)
         Y = np.asarray(target.values, dtype=np.float64)
         previous = backend_module.get_backend().name
         backend = backend_module.set_backend("torch_cuda" if pick_device(self.device).startswith("cuda") else "numpy")
         try:
-            fits = [self._fit(backend, X, Y, list(bands.values()), split) for split in splits]
+            fits = [self._fit(himalaya, backend, X, Y, list(bands.values()), split) for split in splits]
         finally:
             backend_module.set_backend(previous)
         train, test, predicted, alpha, shares = zip(*fits, strict=True)
@@ -92,14 +93,14 @@ class BandedRidge(Metric):
                             extra=extra, held_out=HeldOutPredictions.from_splits(splits, list(predicted),
                                                                                  [Y[s.test] for s in splits]))
 
-    def _fit(self, backend, X, Y, bands, split):
+    def _fit(self, himalaya, backend, X, Y, bands, split):
         import torch
         from sklearn.model_selection import KFold
 
-        _, kernel_ridge, ridge, scoring = _himalaya()
+        _, kernel_ridge, ridge, scoring = himalaya
         Z = X - X[split.train].mean(0)
         for band in bands:  # each band's training kernel gets mean eigenvalue 1
-            Z[:, band] /= max(np.sqrt((Z[split.train][:, band] ** 2).sum() / len(split.train)), np.finfo(float).tiny)
+            Z[:, band] /= max(np.sqrt((Z[np.ix_(split.train, band)] ** 2).sum() / len(split.train)), np.finfo(float).tiny)
         y_mean = Y[split.train].mean(0)
         n_iter = self.n_iter if len(bands) > 1 else 1  # one band has one share: plain ridge
         params = {"n_iter": n_iter, "alphas": np.asarray(self.alphas),
@@ -107,8 +108,8 @@ class BandedRidge(Metric):
         options = {"solver_params": params, "cv": KFold(self.cv, shuffle=True, random_state=self.seed),
                    "random_state": self.seed, "fit_intercept": False}
         to = lambda a: backend.asarray(np.ascontiguousarray(a))  # noqa: E731
-        train_parts = [to(Z[split.train][:, b]) for b in bands]
-        test_parts = [to(Z[split.test][:, b]) for b in bands]
+        Z_train, Z_test = Z[split.train], Z[split.test]
+        train_parts, test_parts = [to(Z_train[:, b]) for b in bands], [to(Z_test[:, b]) for b in bands]
         if len(split.train) >= X.shape[1]:
             model = ridge.BandedRidgeCV(groups="input", **options)
             model.fit(train_parts, to(Y[split.train] - y_mean))
