@@ -393,8 +393,10 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
 
     n = len(rows)
     units = {p.name: (_raw_units(p.info, p.tokens) if raw else p.units) for p in group}
-    outputs = {name: np.empty((n, u), dtype=np.float32) for name, u in units.items()}
-    buffers = {name: torch.from_numpy(array) for name, array in outputs.items()}
+    # torch allocates without numpy's request for transparent huge pages, whose synchronous
+    # compaction made first writes to fresh feature memory 2-3x slower (benchmarks/bench_extraction.py)
+    buffers = {name: torch.empty((n, u), dtype=torch.float32) for name, u in units.items()}
+    outputs = {name: tensor.numpy() for name, tensor in buffers.items()}
     wanted: dict[str, dict[int, LayerPlan]] = {}
     for p in group:
         wanted.setdefault(p.info.module, {})[p.info.call] = p
