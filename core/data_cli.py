@@ -56,12 +56,16 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--subjects", default=None, help="comma-separated subjects, for datasets fetched per subject (nsd)")
 @click.option("--sessions", default=None, help="comma-separated sessions (nsd; default: all)")
+@click.option("--images", type=click.Choice(["shared1000", "all"]), default=None,
+              help="nsd: keep trials of the shared1000 (default) or of every image the subjects saw, read out of "
+                   "NSD's stimulus HDF5 by range requests")
 @click.option("--accept-terms", is_flag=True, help="accept the dataset's terms of use without asking")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
-def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, accept_terms: bool, quiet: bool) -> None:
+def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, images: str | None, accept_terms: bool,
+          quiet: bool) -> None:
     """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
-    options = {k: v for k, v in (("subjects", _ints(subjects)), ("sessions", _ints(sessions))) if v}
+    options = {k: v for k, v in (("subjects", _ints(subjects)), ("sessions", _ints(sessions)), ("images", images)) if v}
     for ds in _datasets(names):
         _terms(ds, accept_terms)
         for path in ds.download(progress=not quiet, **options):

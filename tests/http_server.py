@@ -8,10 +8,11 @@ from pathlib import Path
 
 
 class Server(http.server.ThreadingHTTPServer):
-    """Serves ``root``; honours Range requests; records them; can drop the first transfer after ``cut`` bytes."""
+    """Serves ``root``; honours Range requests (unless ``ranges`` is False); records them; can drop the first
+    transfer after ``cut`` bytes."""
 
     def __init__(self, root: Path):
-        self.root, self.requests, self.cut = root, [], None
+        self.root, self.requests, self.cut, self.ranges = root, [], None, True
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -31,11 +32,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data = path.read_bytes()
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(data) - start))
+        start, end = 0, len(data) - 1
+        partial = bool(self.headers.get("Range")) and server.ranges  # as S3: any satisfiable Range gets a 206
+        if partial:  # bytes=START- or bytes=START-END (inclusive)
+            first, _, last = self.headers["Range"].split("=")[1].partition("-")
+            start, end = int(first), min(int(last), end) if last else end
+        self.send_response(206 if partial else 200)
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end + 1 - start))
         self.end_headers()
-        body = data[start:]
+        body = data[start:end + 1]
         if server.cut is not None:
             body, server.cut = body[: server.cut], None
         self.wfile.write(body)

@@ -3,6 +3,7 @@
 orientation, the ncsnr noise ceiling, the region definitions against DeepNSD's real voxel metadata, bad input."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from nsd_layout import N_OWN, N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, n
 
 import brainbench
 from brainbench.cli import main
-from brainbench.downloads import dataset_dir, terms_accepted
+from brainbench.downloads import accept_terms, dataset_dir, terms_accepted
 from brainbench.errors import AssemblyError, ConfigError, DataFileError, SplitError
 from brainbench.plugins.datasets import nsd
 from brainbench.splits import make_splits
@@ -132,6 +133,27 @@ def test_fetch_from_the_bucket_frees_each_sessions_betas(tmp_path, monkeypatch):
     assert wrong.exit_code != 0 and "takes no fetch options (subjects)" in wrong.output
     removed = CliRunner().invoke(main, ["data", "rm", "nsd", "--yes"])
     assert removed.exit_code == 0 and not home.exists(), removed.output
+
+
+def test_fetch_all_images_reads_each_out_of_the_bucket_stimulus_hdf5_by_ranges(tmp_path, monkeypatch):
+    bucket = tmp_path / "bucket"
+    write_nsd(bucket / "nsd", subjects=[1], pngs=False, hdf5=True)
+    accept_terms("nsd")
+    with serve(bucket) as server:
+        monkeypatch.setenv("BRAINBENCH_MIRROR", server.url)
+        with pytest.warns(UserWarning, match="no COCO captions"):
+            nsd.fetch_nsd([1], sessions=[1, 2], images="all", progress=False)
+        stimulus_reads = [r for path, r in server.requests if path == f"/nsd/{nsd.STIMULI_HDF5}"]
+    assert stimulus_reads and all(re.fullmatch(r"bytes=\d+-\d+", r) for r in stimulus_reads)  # parts only
+    assert not (dataset_dir("nsd") / nsd.STIMULI_HDF5).exists()
+    dataset = brainbench.get_dataset("nsd")
+    assert dataset.assembly("V1").sizes["presentation"] == SESSIONS * TRIALS  # every trial: all its images kept
+    pixels = np.random.default_rng(1).integers(0, 256, (200, 24, 24, 3), dtype=np.uint8)  # write_nsd's imgBrick
+    stimuli = dataset.stimulus_set()
+    own = [100 + k for k in range(N_OWN)]  # subject 1's own images (0-based nsdIds), beyond the shared ones
+    assert {nsd.stimulus_id(n) for n in own} <= set(stimuli.ids)
+    for n in (own[0], own[-1], 3):
+        np.testing.assert_array_equal(np.asarray(stimuli.image(nsd.stimulus_id(n))), pixels[n])
 
 
 def test_a_missing_file_or_unknown_region_is_named(tmp_path):

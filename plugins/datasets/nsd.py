@@ -8,7 +8,8 @@ Two ways in, both producing the same store in ``<data home>/datasets/nsd/brainbe
   ``shared1000`` PNGs);
 - ``fetch_nsd(subjects)`` (``brainbench data fetch nsd --subjects 1 2``) downloads exactly those files from
   NSD's public bucket into ``<data home>/datasets/nsd/`` (NSD's layout), one session of betas at a time,
-  deleting each session's betas once its ROI voxels are extracted. NSD's terms must be accepted once.
+  deleting each session's betas once its ROI voxels are extracted (with ``images="all"``, each image is
+  read out of the bucket's stimulus HDF5 by HTTP range requests). NSD's terms must be accepted once.
 
 What is kept, per subject: every trial of the kept images (``images="shared1000"`` by default, or
 ``"all"`` with the full stimulus HDF5) at the voxels of the regions below. Betas are int16 percent
@@ -34,9 +35,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +53,7 @@ EXPDESIGN = "nsddata/experiments/nsd/nsd_expdesign.mat"
 STIM_INFO = "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
 STIMULI_HDF5 = "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
 SHARED_PNGS = "nsddata/stimuli/nsd/shared1000"
+N_IMAGES = 73000  # nsdIds 0..72999
 SESSIONS = {1: 40, 2: 40, 3: 32, 4: 30, 5: 40, 6: 32, 7: 40, 8: 30}
 ROI_LABELS = {  # NSD's label tables (values of the func1pt8mm ROI volumes)
     "prf-visualrois": {1: "V1v", 2: "V1d", 3: "V2v", 4: "V2d", 5: "V3v", 6: "V3d", 7: "hV4"},
@@ -261,7 +264,7 @@ def _available_images(root: Path, design: dict, images: str) -> dict[int, object
     """nsdId -> where its pixels are: ``("hdf5", index)`` or a PNG path."""
     shared = set((design["sharedix"] - 1).tolist())
     if (root / STIMULI_HDF5).is_file():
-        wanted = shared if images == "shared1000" else set(range(73000))
+        wanted = shared if images == "shared1000" else set(range(N_IMAGES))
         return {n: ("hdf5", n) for n in wanted}
     if images == "all":
         raise DataFileError(f"images='all' needs NSD's {STIMULI_HDF5} in {root}")
@@ -275,29 +278,36 @@ def _available_images(root: Path, design: dict, images: str) -> dict[int, object
     return pngs
 
 
-def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], folder: Path) -> None:
+def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], folder: Path, *,
+                   stimuli_hdf5: Callable[[], Any] | None = None, progress: bool = True) -> None:
+    """PNGs and ``stimuli.csv`` of images ``ids``; ``stimuli_hdf5()`` opens nsd_stimuli.hdf5 (a path or a file
+    object; default: the copy at ``root``)."""
     import pandas as pd
     from PIL import Image
 
+    from brainbench.progress import progress as track
+
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
-    hdf5 = None
+    todo = [n for n in ids if not (images / f"{stimulus_id(n)}.png").exists()]  # earlier imports wrote the rest
+    opened: list[Any] = []
     try:
-        for n in ids:
-            target = images / f"{stimulus_id(n)}.png"
-            if target.exists():  # written by this or an earlier import
-                continue
+        for n in track(todo, description="NSD images", enabled=progress and len(todo) > 100):
             source = sources[n]
             if isinstance(source, tuple):
-                import h5py
+                if not opened:
+                    import h5py
 
-                hdf5 = hdf5 or h5py.File(root / STIMULI_HDF5, "r")
-                Image.fromarray(np.asarray(hdf5["imgBrick"][n], dtype=np.uint8)).save(target)
+                    handle = (stimuli_hdf5 or (lambda: root / STIMULI_HDF5))()
+                    opened = [h5py.File(handle, "r"), handle]
+                pixels = opened[0]["imgBrick"][n]
+                Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(images / f"{stimulus_id(n)}.png")
             else:
-                Image.open(source).convert("RGB").save(target)
+                Image.open(source).convert("RGB").save(images / f"{stimulus_id(n)}.png")
     finally:
-        if hdf5 is not None:
-            hdf5.close()
+        for handle in opened:
+            if hasattr(handle, "close"):
+                handle.close()
     info = pd.read_csv(_need(root, STIM_INFO))
     info = info.set_index("nsdId").reindex(list(ids))
     table = pd.DataFrame({"stimulus_id": [stimulus_id(n) for n in ids], "filename": [f"{stimulus_id(n)}.png" for n in ids],
@@ -352,9 +362,10 @@ def _subjects(subjects: Sequence[int] | None) -> list[int]:
     return chosen
 
 
-def _build(root, subjects, sessions, regions, design, sources, *, session_file, done=None, progress=True) -> Path:
+def _build(root, subjects, sessions, regions, design, sources, *, session_file, done=None, stimuli_hdf5=None,
+           progress=True) -> Path:
     """One store file per subject from its ``sessions[subject]``; ``session_file(subject, session)`` gives a session's
-    betas, ``done`` frees it."""
+    betas, ``done`` frees it; ``stimuli_hdf5`` as :func:`_write_stimuli`'s."""
     from brainbench.files import atomic_path
     from brainbench.progress import progress as track
 
@@ -375,7 +386,7 @@ def _build(root, subjects, sessions, regions, design, sources, *, session_file, 
     manifest_path = folder / "nsd.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"subjects": {}}
     ids = sorted(kept_images | {int(s[3:]) for s in old.get("stimuli", [])})  # earlier imports' images stay
-    _write_stimuli(root, sources, ids, folder)
+    _write_stimuli(root, sources, ids, folder, stimuli_hdf5=stimuli_hdf5, progress=progress)
     old["subjects"].update({str(s): {"sessions": list(sessions[s]), "regions": list(regions)} for s in subjects})
     manifest = {"subjects": old["subjects"], "stimuli": [stimulus_id(n) for n in ids], "source": str(root),
                 "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
@@ -391,9 +402,13 @@ def _remote(relative: str) -> RemoteFile:
 
 
 def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] | None = None,
-              regions: Sequence[str] = tuple(REGIONS), progress: bool = True) -> Path:
-    """Download what the store needs from NSD's bucket (mirror first), import it, and free each session's betas."""
+              regions: Sequence[str] = tuple(REGIONS), images: str = "shared1000", progress: bool = True) -> Path:
+    """Download what the store needs from NSD's bucket (mirror first), import it, and free each session's betas.
+
+    ``images="all"`` keeps every image the subjects saw: each is read out of the bucket's 37 GB
+    ``nsd_stimuli.hdf5`` by HTTP Range requests (about 0.5 MB an image), never the whole file."""
     from brainbench.downloads import dataset_dir, fetch, remove, terms_accepted
+    from brainbench.remote_file import open_remote
 
     if not terms_accepted(FOLDER):
         raise ConfigError(f"NSD's terms of use must be accepted before a fetch:\n{TERMS}\n"
@@ -405,16 +420,21 @@ def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] 
     for relative in (EXPDESIGN, STIM_INFO):
         fetch(_remote(relative), FOLDER, progress=progress)
     design = read_design(root)
-    for k, n in enumerate(design["sharedix"], start=1):
-        fetch(_remote(f"{SHARED_PNGS}/shared{k:04d}_nsd{n:05d}.png"), FOLDER, progress=False)
+    if images not in ("shared1000", "all"):
+        raise ConfigError(f"images must be 'shared1000' or 'all'; got {images!r}")
+    if images == "shared1000":
+        for k, n in enumerate(design["sharedix"], start=1):
+            fetch(_remote(f"{SHARED_PNGS}/shared{k:04d}_nsd{n:05d}.png"), FOLDER, progress=False)
     for subject in subjects:
         fetch(_remote(ncsnr_path(subject)), FOLDER, progress=progress)
         for roi in ROI_LABELS:
             fetch(_remote(roi_path(subject, roi)), FOLDER, progress=progress)
-    sources = _available_images(root, design, "shared1000")
+    sources = _available_images(root, design, "shared1000") if images == "shared1000" else \
+        {n: ("hdf5", n) for n in range(N_IMAGES)}
     return _build(root, subjects, chosen, regions, design, sources,
                   session_file=lambda s, n: fetch(_remote(betas_path(s, n)), FOLDER, progress=progress),
-                  done=lambda s, n: remove(_remote(betas_path(s, n)), FOLDER), progress=progress)
+                  done=lambda s, n: remove(_remote(betas_path(s, n)), FOLDER),
+                  stimuli_hdf5=lambda: open_remote(_remote(STIMULI_HDF5), FOLDER), progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------------- dataset
@@ -429,9 +449,9 @@ class NSD(Dataset):
         self.card = card()
 
     def download(self, *, progress: bool = True, subjects: Sequence[int] | None = None,
-                 sessions: Sequence[int] | None = None) -> list[Path]:
+                 sessions: Sequence[int] | None = None, images: str = "shared1000") -> list[Path]:
         """``brainbench data fetch nsd``: :func:`fetch_nsd`."""
-        return [fetch_nsd(subjects, sessions=sessions, progress=progress)]
+        return [fetch_nsd(subjects, sessions=sessions, images=images, progress=progress)]
 
     def local_files(self) -> list[Path]:
         from brainbench.downloads import dataset_dir
