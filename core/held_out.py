@@ -38,7 +38,7 @@ from .rdm import compare_weighted
 
 __all__ = ["HeldOut", "HeldOutGrams", "HeldOutPredictions", "HeldOutRDMs"]
 
-CHUNK_BYTES = 2**26  # weights x entries held at once when rescoring RDMs
+CHUNK_BYTES = 2**24  # weights x entries held at once when rescoring RDMs (~8 such arrays live at a time)
 
 
 def _pearson_from_sums(n, sx, sy, sxx, syy, sxy) -> np.ndarray:
