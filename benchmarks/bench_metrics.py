@@ -71,6 +71,23 @@ def bench_ereg():
     agree = np.mean(np.isclose(np.asarray(ALPHAS)[best], np.asarray(him)))
     print(f"  alphas equal to himalaya's 5-fold choice for {agree:.0%} of neuroids (LOO and 5-fold CV differ by design)")
 
+    from sklearn.model_selection import KFold
+
+    from brainbench.plugins.metrics.ridge import RidgeEncoding
+
+    alphas = torch.tensor(ALPHAS, dtype=torch.float64) * float((Ztr**2).sum(1).mean())  # absolute, as himalaya takes
+    folds = KFold(5, shuffle=True, random_state=0)  # the folds RidgeEncoding(cv=5, seed=0) draws
+
+    def ours_kfold():
+        Xt = torch.from_numpy(Ztr)
+        best, _ = RidgeEncoding(cv=5, seed=0)._kfold(Xt @ Xt.T, torch.arange(len(Ztr)), torch.from_numpy(Y[tr]), alphas)
+        return alphas[best].numpy()
+
+    mine, him = race("  same protocol (5-fold CV, intercept, squared error)", ours_kfold,
+                     lambda: HimalayaRidgeCV(alphas=alphas.numpy(), cv=folds, fit_intercept=True).fit(Ztr, Y[tr]).best_alphas_,
+                     "himalaya RidgeCV (the same folds)")
+    print(f"  identical chosen alphas: {np.mean(np.isclose(mine, np.asarray(him))):.2%} of neuroids")
+
 
 def bench_rsa():
     import rsatoolbox
