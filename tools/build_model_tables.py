@@ -93,6 +93,20 @@ def timm_rows() -> list[dict]:
     return rows
 
 
+def _image_tower_only(cfg: dict) -> tuple[int | str, str, int | str]:
+    """(image parameters, "" for the text tower, prefix tokens) of an architecture whose text tower cannot be
+    built offline: its image tower alone, on the meta device."""
+    from open_clip.model import _build_vision_tower
+
+    try:
+        with torch.device("meta"):
+            visual = _build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=cfg.get("quick_gelu", False))
+    except Exception:  # noqa: BLE001
+        return "", "", ""
+    return (sum(p.numel() for p in visual.parameters()), "",
+            1 if getattr(visual, "class_embedding", None) is not None else "")
+
+
 def open_clip_rows() -> list[dict]:
     import open_clip
 
@@ -101,7 +115,7 @@ def open_clip_rows() -> list[dict]:
         cfg = open_clip.get_model_config(arch) or {}
         vision = cfg.get("vision_cfg", {})
         if arch not in counted and "hf_model_name" in cfg.get("text_cfg", {}):
-            counted[arch] = ("", "", "")  # its text tower is a Hugging Face model whose config lives online
+            counted[arch] = _image_tower_only(cfg)  # its text tower is a Hugging Face model whose config lives online
         if arch not in counted:
             print(f"open_clip: {arch}", file=sys.stderr)
             try:
