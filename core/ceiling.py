@@ -18,12 +18,18 @@ import numpy as np
 
 from .errors import AssemblyError
 
-__all__ = ["BRAINSCORE_RULE", "CEILING_RULE", "internal_consistency", "spearman_brown", "split_half_reliability"]
+__all__ = ["BRAINSCORE_RULE", "CEILING_RULE", "internal_consistency", "normalise", "spearman_brown",
+           "split_half_reliability"]
 
 CEILING_RULE = "v1: normalised = r / sqrt(split-half Spearman-Brown reliability), per subject: mean r / mean ceiling"
 BRAINSCORE_RULE = ("v1: Brain-Score 2.x (explained_variance): normalised = r^2 / ceiling, r = the metric's score; ceiling = "
                    "InternalConsistency: mean over 10 halvings of the repetitions (ShuffleSplit 50/50, seed 1) of the median "
                    "over neuroids of the Spearman-Brown corrected Pearson r between the halves' means")
+
+
+def normalise(raw, ceiling, power: int = 1):
+    """A ceiling-normalised score, raw^power / ceiling (power 1: r / ceiling; 2: Brain-Score's r^2 / ceiling)."""
+    return raw**power / ceiling
 
 
 def spearman_brown(r: np.ndarray, factor: float = 2.0) -> np.ndarray:

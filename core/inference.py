@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .ceiling import normalise
 from .errors import ConfigError
 from .held_out import HeldOut, HeldOutPredictions
 from .result import Interval, PairedComparison
@@ -111,7 +112,8 @@ def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float
     low, high = np.quantile(raw, quantiles)
     normalised = None
     if selection.ceiling is not None and np.all(selection.ceiling != 0):
-        normalised = np.quantile(_over_subjects(per_subject**selection.ceiling_power / selection.ceiling, picks), quantiles)
+        per_subject_normalised = normalise(per_subject, selection.ceiling, selection.ceiling_power)
+        normalised = np.quantile(_over_subjects(per_subject_normalised, picks), quantiles)
     return Interval(level=level, low=float(low), high=float(high), standard_error=float(raw.std(ddof=1)),
                     normalised_low=None if normalised is None else float(normalised[0]),
                     normalised_high=None if normalised is None else float(normalised[1]),

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
-from .ceiling import BRAINSCORE_RULE, CEILING_RULE, internal_consistency, spearman_brown, split_half_reliability
+from .ceiling import (BRAINSCORE_RULE, CEILING_RULE, internal_consistency, normalise, spearman_brown,
+                      split_half_reliability)
 from .errors import AssemblyError, BrainbenchError
 from .rdm import (compare, is_rdm_assembly, mean_per_subject, rdm_of_repetitions, rdms_of_responses,
                   subject_ceilings, subject_groups, upper_triangle)
@@ -96,7 +97,7 @@ class Ceiling:
         return None if self.per_unit is None else float(aggregate(self.per_unit[units]))
 
     def normalise(self, raw: float, ceiling: float | None) -> float | None:
-        return raw**self.power / ceiling if ceiling else None
+        return normalise(raw, ceiling, self.power) if ceiling else None
 
 
 def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
