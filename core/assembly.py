@@ -117,10 +117,11 @@ def validate_assembly(
     return assembly
 
 
-def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None,
-           *, dim: str = NEUROID) -> xr.DataArray:
-    """Neuroids (or the entries of ``dim``, e.g. ``rdm``) of the given region(s) and subject(s); an unknown
-    region or subject is an error naming those that exist."""
+def select(assembly: xr.DataArray, region: str | Sequence[str] | None = None,
+           subjects: Sequence[str] | None = None) -> xr.DataArray:
+    """The neuroids (or, of an RDM assembly, the RDMs: whichever dim carries ``region``) of the given region(s) and
+    subject(s); an unknown region or subject is an error naming those that exist."""
+    dim = assembly["region"].dims[0]
     mask = np.ones(assembly.sizes[dim], dtype=bool)
     for coord, wanted in (("region", region), ("subject", subjects)):
         if wanted is None or wanted == "all":

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["cka_weighted"]
+__all__ = ["cka", "cka_weighted"]
 
 
 def _without_diagonal(K: Any) -> Any:
@@ -54,3 +54,9 @@ def cka_weighted(K: Any, L: Any, W: Any, unbiased: bool = True) -> Any:
     denominator = xx * yy
     valid = denominator > 0
     return valid * xy / (denominator * valid + ~valid) ** 0.5  # 0 where a side has no (estimated) variance
+
+
+def cka(K: Any, L: Any, unbiased: bool = True) -> float:
+    """Linear CKA of Grams ``K``, ``L`` (n, n), every stimulus once."""
+    ones = K.new_ones((1, len(K))) if hasattr(K, "new_ones") else np.ones((1, len(K)))
+    return float(cka_weighted(K, L, ones, unbiased)[0])

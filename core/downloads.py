@@ -233,25 +233,21 @@ def unpacked(archive: Path) -> Path:
 def unpack(archive: Path) -> Path:
     """Extract the zip ``archive`` into :func:`unpacked` once (into a temporary folder, then renamed);
     a damaged archive is a :class:`DataFileError` that says how to fetch it again."""
-    import tempfile
     import zipfile
 
     from .errors import DataFileError
+    from .files import atomic_dir
 
     dest = unpacked(archive)
     if dest.is_dir():
         return dest
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        with zipfile.ZipFile(archive) as z:
+        with atomic_dir(dest) as tmp, zipfile.ZipFile(archive) as z:
             bad = z.testzip()
             if bad is not None:
                 raise zipfile.BadZipFile(f"member {bad} fails its CRC check")
             z.extractall(tmp)
-        os.replace(tmp, dest)
     except zipfile.BadZipFile as exc:
         raise DataFileError(f"{archive} is not a readable zip archive ({exc}); delete it (brainbench data rm) "
                             "and fetch it again") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -1,8 +1,9 @@
-"""Atomic file writes (a file appears complete or not at all), and array files read with clear errors."""
+"""Atomic writes (a file or folder appears complete or not at all), and array files read with clear errors."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "load_array"]
+__all__ = ["atomic_dir", "atomic_path", "load_array"]
 
 
 @contextmanager
@@ -27,6 +28,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``path``: it replaces ``path`` (a folder, if any) when the block succeeds, and is
+    removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        old = tmp.with_suffix(".old")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_array(path: str | Path, shape: tuple[int | None, ...] | None = None, *, key: str | None = None) -> np.ndarray:

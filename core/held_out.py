@@ -64,15 +64,17 @@ class HeldOutPredictions:
     def units(self, mask: np.ndarray) -> HeldOutPredictions:
         return HeldOutPredictions(self.test, [p[:, mask] for p in self.predicted], [o[:, mask] for o in self.observed])
 
-    def _centred(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        shift = self.observed[k].mean(0)  # one shift for predictions and observations: r is unchanged, sums stay small
-        return self.predicted[k] - shift, self.observed[k] - shift
+    def _shift(self, k: int) -> np.ndarray:
+        """One shift for every model's predictions and the observations of split ``k``: r is unchanged, sums stay
+        small."""
+        return self.observed[k].mean(0)
 
     def rescore(self, weights: np.ndarray) -> list[np.ndarray]:
         """Per split, Pearson r per unit under each row of stimulus ``weights`` (B, n_stimuli) -> (B, unit)."""
         out = []
         for k, test in enumerate(self.test):
-            p, o = self._centred(k)
+            shift = self._shift(k)
+            p, o = self.predicted[k] - shift, self.observed[k] - shift
             w = weights[:, test]
             out.append(_pearson_from_sums(w.sum(1)[:, None], w @ p, w @ o, w @ (p * p), w @ (o * o), w @ (p * o)))
         return out
@@ -82,8 +84,8 @@ class HeldOutPredictions:
         stimuli where ``swaps`` (P, n_stimuli) is 1: ((P, unit), (P, unit)) per split."""
         mine, theirs = [], []
         for k, test in enumerate(self.test):
-            a, o = self._centred(k)
-            b = other.predicted[k] - self.observed[k].mean(0)
+            shift = self._shift(k)
+            a, b, o = self.predicted[k] - shift, other.predicted[k] - shift, self.observed[k] - shift
             s = swaps[:, test].astype(np.float64)
             n, so, soo = len(test), o.sum(0), (o * o).sum(0)
             for x, y, out in ((a, b, mine), (b, a, theirs)):  # x with y's rows where swapped

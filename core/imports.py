@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import AssemblyError, ConfigError, DataFileError
+from .files import atomic_dir
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -47,6 +48,8 @@ def imported_manifests() -> list[dict[str, Any]]:
     root = imported_dir()
     found = []
     for path in sorted(root.glob(f"*/{MANIFEST}")) if root.is_dir() else []:
+        if path.parent.name.startswith("."):  # an import in progress, or one that was killed
+            continue
         try:
             found.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
@@ -61,10 +64,10 @@ def import_assembly(path: str | Path, *, name: str, stimuli_csv: str | Path, sti
 
     _check_name(name, overwrite)
     assembly = as_neural_assembly(read_assembly(path), subject=name, time_bin=time_bin)
-    with _staging(name) as folder:
+    with atomic_dir(imported_dir(name)) as folder:
         stimuli = read_stimulus_set(stimuli_csv, stimuli_zip, extract_to=folder / "images", identifier=name)
         _write(folder, name, assembly, stimuli, source=str(Path(path).resolve()))
-    return imported_dir(name)
+    return _registered(name)
 
 
 def import_folder(images: str | Path, responses: str | Path, *, name: str, region: str, subject: str | None = None,
@@ -96,14 +99,14 @@ def import_folder(images: str | Path, responses: str | Path, *, name: str, regio
 
     from .stimuli import StimulusSet
 
-    with _staging(name) as folder:
+    with atomic_dir(imported_dir(name)) as folder:
         (folder / "images").mkdir()
         for p in files:
             shutil.copy2(p, folder / "images" / p.name)
         table = pd.DataFrame({"stimulus_id": stems, "filename": [p.name for p in files]})
         _write(folder, name, assembly, StimulusSet(table, identifier=name, root=folder / "images"),
                source=str(Path(responses).resolve()))
-    return imported_dir(name)
+    return _registered(name)
 
 
 def _read_responses(path: Path, stems: list[str]) -> tuple[list[str], np.ndarray | None, np.ndarray, list[str]]:
@@ -158,30 +161,12 @@ def _check_name(name: str, overwrite: bool) -> None:
                           "to replace it, or choose another name")
 
 
-class _staging:
-    """A folder beside the final one, renamed into place on success and removed on failure."""
+def _registered(name: str) -> Path:
+    """The imported dataset's folder, once the registry knows to pick it (and its benchmarks) up on next use."""
+    from .registry import refresh
 
-    def __init__(self, name: str):
-        self.final = imported_dir(name)
-        self.tmp = self.final.with_name(f".{name}.importing")
-
-    def __enter__(self) -> Path:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
-        return self.tmp
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        old = self.final.with_name(f".{self.final.name}.old")
-        if self.final.exists():
-            self.final.rename(old)
-        self.tmp.rename(self.final)
-        shutil.rmtree(old, ignore_errors=True)
-        from .registry import refresh
-
-        refresh()  # the new dataset and its benchmarks are registered on next use
+    refresh()
+    return imported_dir(name)
 
 
 def _write(folder: Path, name: str, assembly: xr.DataArray, stimuli: StimulusSet, *, source: str) -> None:

@@ -320,8 +320,9 @@ def _weighted_transform(v: np.ndarray, w: np.ndarray, total: np.ndarray, method:
 def _weighted_ranks(v: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Average ranks of ``v`` (m,) in the multiset holding entry k ``weights[r, k]`` times, per row r -> (B, m)."""
     order = np.argsort(v, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(v[order]) != 0])  # first sorted position of each run of ties
-    run = np.cumsum(np.r_[False, np.diff(v[order]) != 0])  # run of each sorted position
+    new_run = np.r_[True, np.diff(v[order]) != 0]  # sorted positions that start a run of ties
+    starts = np.flatnonzero(new_run)
+    run = np.cumsum(new_run) - 1  # run of each sorted position
     sorted_w = weights[:, order]
     run_weight = np.add.reduceat(sorted_w, starts, axis=1)  # (B, runs)
     before = np.cumsum(run_weight, axis=1) - run_weight

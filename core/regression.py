@@ -40,6 +40,7 @@ __all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns"
            "ridge_predictions"]
 
 BATCH_BYTES = 2**28
+PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults
 
 
 def pearson_columns(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -166,9 +167,6 @@ def pearson_columns_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(0)
     return (a * b).sum(1) / ((a * a).sum(1) * (b * b).sum(0)).sqrt()
-
-
-PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults
 
 
 def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.Tensor, n_components: int,

@@ -99,6 +99,8 @@ class RangeReader(io.RawIOBase):
                     total = response.headers.get("Content-Range", "").rpartition("/")[2]
                     data = response.read()
                 break
+            except urllib.error.HTTPError:  # the server's answer (404, 403, ...): asking again will not change it
+                raise
             except (urllib.error.URLError, TimeoutError, ConnectionError):
                 if attempt == ATTEMPTS - 1:
                     raise

@@ -110,12 +110,12 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
         if not rsa:
             raise BrainbenchError(
                 f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only (no responses), which metric {spec.metric!r} "
-                "(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
+                f"(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
             )
         if spec.subjects == POOLED:
             raise BrainbenchError(f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only, whose subjects cannot be "
                                   "pooled into one population; declare subjects = \"all\"")
-        rdms = mean_per_subject(select(assembly, spec.region, subjects, dim="rdm"))
+        rdms = mean_per_subject(select(assembly, spec.region, subjects))
         ids = [str(s) for s in rdms["stimulus_id"].values]
         _check_known(spec, ids, stimuli)
         return Target(rdms, ids, "rdm", _split_column(spec, ids, stimuli, None), **options)

@@ -4,6 +4,7 @@ as a named dataset (a brainio assembly + stimulus set, or a folder of images + a
 
 import hashlib
 import json
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -18,7 +19,7 @@ from brainbench import hookimpl
 from brainbench.cli import main
 from brainbench.downloads import RemoteFile
 from brainbench.errors import AssemblyError, ConfigError, DataFileError
-from brainbench.imports import import_assembly, import_folder, imported_dir
+from brainbench.imports import import_assembly, import_folder, imported_dir, imported_manifests
 from brainbench.netcdf import as_neural_assembly, read_assembly, write_stimulus_set
 from brainbench.plugins.datasets import majajhong2015
 from brainbench.testing import tiny_stimulus_set
@@ -230,6 +231,14 @@ def test_bad_imports_are_clear_errors_and_leave_nothing(tmp_path, setup, error, 
     with pytest.raises(error, match=message):
         import_folder(tmp_path / "imgs", responses, name="broken", region="V1")
     assert not imported_dir("broken").exists() and not list(imported_dir().glob(".broken*"))
+
+
+def test_an_unfinished_import_is_not_a_dataset(tmp_path):
+    images_folder(tmp_path / "imgs", 8)
+    np.save(tmp_path / "r.npy", np.zeros((8, 2)))
+    import_folder(tmp_path / "imgs", tmp_path / "r.npy", name="whole", region="V1")
+    shutil.copytree(imported_dir("whole"), imported_dir(".half.x1y2.part"))  # what a killed import leaves
+    assert [m["name"] for m in imported_manifests()].count("whole") == 1  # its copy in the hidden folder is skipped
 
 
 def test_import_names_are_checked(tmp_path):

@@ -15,6 +15,7 @@ import brainbench
 from brainbench.cli import main
 from brainbench.downloads import RemoteFile, dataset_dir, fetch, unpack
 from brainbench.errors import ChecksumError, DataFileError, DownloadError
+from brainbench.files import atomic_dir
 from http_server import serve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -127,6 +128,21 @@ def test_damaged_zip_is_a_clear_error_and_leaves_nothing(tmp_path):
     with pytest.raises(DataFileError, match="not a readable zip archive"):
         unpack(archive)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images.zip"]
+
+
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "folder"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("half")
+        raise RuntimeError("the block fails")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and (target / "old.txt").is_file()
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()  # nothing appears before the block succeeds
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
 
 
 @needs_shared

@@ -2,6 +2,8 @@
 at any offset, h5py reading one row of a served HDF5 for a fraction of its size, sources in fetch's order,
 and clear errors for a server without ranges or no source at all."""
 
+import urllib.error
+
 import h5py
 import numpy as np
 import pytest
@@ -71,6 +73,13 @@ def test_a_server_without_ranges_is_a_clear_error(served):
     server.ranges = False
     with pytest.raises(DownloadError, match="does not honour HTTP Range requests"):
         RangeReader(f"{server.url}/big/data.bin")
+
+
+def test_a_missing_file_is_asked_for_once(served):
+    server, _ = served
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        RangeReader(f"{server.url}/big/absent.bin")
+    assert [path for path, _ in server.requests] == ["/big/absent.bin"]  # a 404 is an answer, not a hiccup
 
 
 def test_sources_in_fetch_order(served, tmp_path, monkeypatch):

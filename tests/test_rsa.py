@@ -116,7 +116,7 @@ def test_rdm_benchmark_known_layer_and_nili_bounds_on_held_out_stimuli(rdmtoy):
 
 
 def test_rdm_targets_need_an_rsa_metric(rdmtoy):
-    with pytest.raises(BrainbenchError, match="RDMs only.*use an RSA metric"):
+    with pytest.raises(BrainbenchError, match=r"RDMs only.*'ridge' \(kind encoding\) cannot score; use an RSA metric"):
         brainbench.score("synthetic_generator", "rdmtoy.r-ridge", progress=False)
 
 

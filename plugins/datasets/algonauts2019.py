@@ -76,7 +76,7 @@ class Algonauts2019(Dataset):
     def assembly(self, region=None, subjects=None):
         from brainbench.assembly import select
 
-        return select(self._assembly(), region, subjects, dim="rdm")
+        return select(self._assembly(), region, subjects)
 
 
 def card() -> DatasetCard:

@@ -89,7 +89,7 @@ class Kriegeskorte2008(Dataset):
     def assembly(self, region=None, subjects=None):
         from brainbench.assembly import select
 
-        return select(self._assembly(), region, subjects, dim="rdm")
+        return select(self._assembly(), region, subjects)
 
 
 def card() -> DatasetCard:

@@ -29,7 +29,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, as_numpy, split_scores
-from brainbench.cka import cka_weighted
+from brainbench.cka import cka
 from brainbench.contracts import Metric, MetricResult
 from brainbench.held_out import HeldOutGrams, HeldOutPredictions
 from brainbench.rdm import group_labels, subject_groups
@@ -115,10 +115,7 @@ class CrossRegressedCorrelation(Metric):
 
 def linear_cka(X, Y, unbiased: bool = True) -> float:
     """Linear CKA of ``X`` (n, p) and ``Y`` (n, q) (module docstring); torch tensors, float64."""
-    import torch
-
-    ones = torch.ones((1, len(X)), dtype=X.dtype, device=X.device)
-    return float(cka_weighted(X @ X.T, Y @ Y.T, ones, unbiased)[0])
+    return cka(X @ X.T, Y @ Y.T, unbiased)
 
 
 class CKA(Metric):
@@ -145,8 +142,7 @@ class CKA(Metric):
             return X[rows] @ X[rows].T, torch.stack([Y[rows][:, mask] @ Y[rows][:, mask].T for mask in masks])
 
         def scores(K, Ls) -> list[float]:
-            ones = torch.ones((1, len(K)), dtype=K.dtype, device=K.device)
-            return [float(cka_weighted(K, L, ones, self.unbiased)[0]) for L in Ls]
+            return [cka(K, L, self.unbiased) for L in Ls]
 
         train = [scores(*grams(s.train)) for s in splits]
         test_grams = [grams(s.test) for s in splits]
