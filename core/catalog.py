@@ -85,16 +85,38 @@ def get_benchmark(benchmark: str) -> BenchmarkSpec:
     registry = get_registry("benchmark")
     if benchmark in registry:
         return registry.get(benchmark).card
+    known = [e.name for e in registry.list()]
     try:
-        bid = parse_benchmark_id(benchmark)
+        bid = parse_benchmark_id(benchmark, metric_names())
     except ValueError:
-        raise UnknownNameError("benchmark", benchmark, [e.name for e in registry.list()]) from None
+        raise UnknownNameError("benchmark", benchmark, known) from None
     if bid.metric and bid.base in registry:
-        protocol = get_registry("metric").get(bid.metric).card.protocol  # unknown metric -> its own clear error
+        protocol = get_registry("metric").get(bid.metric).card.protocol
         base = registry.get(bid.base).card.model_dump()
         derived = {**base, "id": benchmark, "metric": bid.metric, "metric_options": {}, **protocol}
         return benchmark_spec(derived, source=f"benchmark {bid.base} with metric {bid.metric}")
-    raise UnknownNameError("benchmark", benchmark, [e.name for e in registry.list()])
+    base, _, suffix = benchmark.rpartition("-")
+    if base in registry:  # a declared benchmark with a suffix that names no metric
+        raise UnknownNameError("metric", suffix, metric_names())
+    raise UnknownNameError("benchmark", benchmark, known)
+
+
+def with_metric(spec: BenchmarkSpec, metric: str) -> BenchmarkSpec:
+    """``spec`` scored by ``metric``, which is another benchmark: the declared base when it uses ``metric``
+    (``majajhong2015.V4-pls`` with ridge is ``majajhong2015.V4``), else ``<base>-<metric>``."""
+    if metric == spec.metric:
+        return spec
+    base = parse_benchmark_id(spec.id, metric_names()).base
+    if base != spec.id and get_benchmark(base).metric == metric:
+        return get_benchmark(base)
+    return get_benchmark(f"{base}-{metric}")
+
+
+def metric_names() -> list[str]:
+    """The registered metrics' names (the suffixes a benchmark id may carry)."""
+    from .registry import get_registry
+
+    return [entry.name for entry in get_registry("metric").list()]
 
 
 def get_leaderboard(name: str) -> LeaderboardSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 __all__ = ["BenchmarkId", "close_matches", "matches", "parse_benchmark_id", "parse_name", "parse_where"]
@@ -19,23 +19,31 @@ def parse_name(name: str) -> tuple[str, str | None]:
 
 
 class BenchmarkId(NamedTuple):
-    """``<dataset>.<region>[-<metric>]``, e.g. ``nsd.OTC-ersa``."""
+    """``<dataset>.<name>[-<metric>]``, e.g. ``nsd.OTC-ersa`` or ``nsd.FFA-1.subj01``."""
 
     dataset: str
-    region: str
+    name: str
     metric: str | None
 
     @property
     def base(self) -> str:
-        return f"{self.dataset}.{self.region}"
+        return f"{self.dataset}.{self.name}"
 
 
-def parse_benchmark_id(benchmark: str) -> BenchmarkId:
-    dataset, region = parse_name(benchmark)
-    if region is None:
+def parse_benchmark_id(benchmark: str, metrics: Collection[str] = ()) -> BenchmarkId:
+    """Split a benchmark id into dataset, name and metric suffix.
+
+    Regions carry hyphens of their own (NSD's ``FFA-1``), so the text after the last ``-`` is a metric
+    suffix only when it is one of ``metrics`` (the registered metric names): ``nsd.FFA-1-ersa`` ->
+    ("nsd", "FFA-1", "ersa"), ``nsd.FFA-1`` -> ("nsd", "FFA-1", None).
+    """
+    dataset, name = parse_name(benchmark)
+    if name is None:
         raise ValueError(f"bad benchmark id {benchmark!r}: expected '<dataset>.<region>[-<metric>]', e.g. 'nsd.V4'")
-    region, _, metric = region.partition("-")
-    return BenchmarkId(dataset, region, metric or None)
+    base, dash, metric = name.rpartition("-")
+    if dash and base and metric in metrics:
+        return BenchmarkId(dataset, base, metric)
+    return BenchmarkId(dataset, name, None)
 
 
 def matches(name: str, include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> bool:

@@ -12,11 +12,10 @@ import numpy as np
 
 from ._version import __version__
 from .assembly import combine_layers
-from .catalog import get_benchmark
+from .catalog import get_benchmark, with_metric
 from .device import pick_device
 from .errors import CeilingWarning
 from .feature_stats import feature_statistics
-from .names import parse_benchmark_id
 from .result import LayerScore, Provenance, ScoreResult, SubjectScore
 from .splits import make_splits
 from .targets import POOLED, ceilings, prepare_target
@@ -77,8 +76,8 @@ def evaluate(
     from .registry import get_dataset, get_metric, get_model
 
     spec = get_benchmark(benchmark)
-    if metric and metric != spec.metric:  # another metric is another benchmark: <dataset>.<region>-<metric>
-        spec = get_benchmark(f"{parse_benchmark_id(spec.id).base}-{metric}")
+    if metric:
+        spec = with_metric(spec, metric)
     metric_obj = get_metric(spec.metric, **spec.metric_options)
     dataset = get_dataset(spec.dataset)
     model_obj = get_model(model, weights=weights, seed=seed) if isinstance(model, str) else model

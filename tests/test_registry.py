@@ -19,8 +19,11 @@ def test_list_with_patterns_excludes_and_metadata_filters():
 def test_name_helpers():
     assert parse_name("resnet18.imagenet1k_v1") == ("resnet18", "imagenet1k_v1")
     assert parse_name("resnet18") == ("resnet18", None)
-    assert parse_benchmark_id("nsd.OTC-ersa") == ("nsd", "OTC", "ersa")
-    assert parse_benchmark_id("nsd.V4").metric is None
+    assert parse_benchmark_id("nsd.OTC-ersa", ["ersa"]) == ("nsd", "OTC", "ersa")
+    assert parse_benchmark_id("nsd.V4", ["ersa"]).metric is None
+    # regions carry hyphens: only a registered metric's name is a suffix
+    assert parse_benchmark_id("nsd.FFA-1", ["ersa"]) == ("nsd", "FFA-1", None)
+    assert parse_benchmark_id("nsd.FFA-1.subj01-ersa", ["ersa"]) == ("nsd", "FFA-1.subj01", "ersa")
     with pytest.raises(ValueError, match="expected '<dataset>.<region>"):
         parse_benchmark_id("nsd")
     assert parse_where(["source=timm,task=classification", "size=224"]) == {"source": "timm", "task": "classification", "size": "224"}
@@ -74,3 +77,26 @@ def test_any_user_model_through_module_colon_factory(tmp_path, monkeypatch):
         brainbench.get_model("labmodels:mak")
     with pytest.raises(brainbench.BrainbenchError, match="cannot import 'nosuchmodule'"):
         brainbench.get_model("nosuchmodule:make")
+
+
+def test_benchmarks_of_hyphenated_regions_resolve_with_and_without_a_metric_suffix():
+    declared = brainbench.get_benchmark("nsd.FFA-1")
+    assert (declared.region, declared.metric) == ("FFA-1", "ridge")
+    derived = brainbench.get_benchmark("nsd.FFA-1-rsa")
+    assert (derived.id, derived.region, derived.metric, derived.ceiling) == ("nsd.FFA-1-rsa", "FFA-1", "rsa", "ncsnr")
+    subject = brainbench.get_benchmark("nsd.VWFA-2.subj03-ereg")
+    assert (subject.region, subject.subjects, subject.metric) == ("VWFA-2", ["3"], "ereg")
+    with pytest.raises(brainbench.UnknownNameError, match="unknown metric 'rdge'.*ridge"):
+        brainbench.get_benchmark("nsd.FFA-1-rdge")
+    with pytest.raises(brainbench.UnknownNameError, match="unknown benchmark 'nsd.FFA-3'"):
+        brainbench.get_benchmark("nsd.FFA-3")
+
+
+def test_another_metric_is_another_benchmark():
+    from brainbench.catalog import with_metric
+
+    pls = brainbench.get_benchmark("majajhong2015.V4-pls")
+    assert with_metric(pls, "pls") is pls
+    assert with_metric(pls, "ridge").id == "majajhong2015.V4"  # the declared base, not a derived copy
+    assert with_metric(brainbench.get_benchmark("nsd.FFA-1"), "rsa").id == "nsd.FFA-1-rsa"
+    assert with_metric(pls, "rsa").id == "majajhong2015.V4-rsa"
