@@ -30,7 +30,7 @@ from .home import OFFLINE_ENV, data_home, offline
 from .progress import byte_progress
 
 __all__ = ["MIRROR_ENV", "RemoteFile", "accept_terms", "dataset_dir", "fetch", "file_hash", "mirrors", "remove",
-           "terms_accepted", "unpack", "unpacked", "verify"]
+           "sources", "terms_accepted", "unpack", "unpacked", "unreachable", "verify"]
 
 MIRROR_ENV = "BRAINBENCH_MIRROR"
 CHUNK = 1 << 20
@@ -146,7 +146,7 @@ def fetch(file: RemoteFile, folder: str, *, progress: bool = True) -> Path:
         dest.unlink(missing_ok=True)
         _stamp(dest).unlink(missing_ok=True)
         tried, mismatch = [], None
-        for source in _sources(file, folder):
+        for source in sources(file, folder):
             try:
                 _download(source, file, dest, progress=progress)
                 return dest
@@ -157,10 +157,11 @@ def fetch(file: RemoteFile, folder: str, *, progress: bool = True) -> Path:
                 tried.append(f"{source} ({type(exc).__name__}: {exc})")
     if mismatch is not None:
         raise ChecksumError(f"{mismatch} (tried {'; '.join(tried)})")
-    raise DownloadError(_how_to_fix(file, folder, dest, tried))
+    raise DownloadError(unreachable(file, folder, dest, tried))
 
 
-def _sources(file: RemoteFile, folder: str) -> Iterator[str]:
+def sources(file: RemoteFile, folder: str) -> Iterator[str]:
+    """Where ``file`` may be had, in the order tried: each mirror (directory or URL prefix), then the publisher."""
     for mirror in mirrors():
         if "://" in mirror:
             yield f"{mirror.rstrip('/')}/{folder}/{file.name}"
@@ -170,7 +171,8 @@ def _sources(file: RemoteFile, folder: str) -> Iterator[str]:
         yield file.url
 
 
-def _how_to_fix(file: RemoteFile, folder: str, dest: Path, tried: Sequence[str]) -> str:
+def unreachable(file: RemoteFile, folder: str, dest: Path, tried: Sequence[str]) -> str:
+    """The error for a file no source gave: what was tried, and where to put a copy fetched by hand."""
     attempts = "; ".join(tried) if tried else "no source (no mirror is set)"
     blocked = f" {OFFLINE_ENV} forbids downloading from the publisher." if offline() else ""
     return (f"could not fetch {file.name!r} of dataset folder {folder!r}: tried {attempts}.{blocked} "

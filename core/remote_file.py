@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlparse
 
-from .downloads import TIMEOUT_S, RemoteFile, _how_to_fix, _sources, dataset_dir, verify
+from .downloads import TIMEOUT_S, RemoteFile, dataset_dir, sources, unreachable, verify
 from .errors import DownloadError
 
 __all__ = ["RangeReader", "open_remote"]
@@ -124,7 +124,7 @@ def open_remote(file: RemoteFile, folder: str) -> BinaryIO:
     if verify(file, local):
         return open(local, "rb")
     tried = []
-    for source in _sources(file, folder):
+    for source in sources(file, folder):
         scheme = urlparse(source).scheme
         if scheme not in ("http", "https"):
             path = Path(urlparse(source).path) if scheme == "file" else Path(source)
@@ -136,4 +136,4 @@ def open_remote(file: RemoteFile, folder: str) -> BinaryIO:
             return RangeReader(source)
         except (OSError, DownloadError) as exc:  # URLError and HTTPError are OSErrors
             tried.append(f"{source} ({type(exc).__name__}: {exc})")
-    raise DownloadError(_how_to_fix(file, folder, local, tried))
+    raise DownloadError(unreachable(file, folder, local, tried))
