@@ -147,6 +147,8 @@ def test_fetch_all_images_reads_each_out_of_the_bucket_stimulus_hdf5_by_ranges(t
     assert stimulus_reads and all(re.fullmatch(r"bytes=\d+-\d+", r) for r in stimulus_reads)  # parts only
     assert not (dataset_dir("nsd") / nsd.STIMULI_HDF5).exists()
     dataset = brainbench.get_dataset("nsd")
+    spans = [int(b) - int(a) + 1 for a, b in (r[6:].split("-") for r in stimulus_reads)]
+    assert spans.count(24 * 24 * 3) == len(dataset.stimulus_set())  # one request of exactly its bytes per image
     assert dataset.assembly("V1").sizes["presentation"] == SESSIONS * TRIALS  # every trial: all its images kept
     pixels = np.random.default_rng(1).integers(0, 256, (200, 24, 24, 3), dtype=np.uint8)  # write_nsd's imgBrick
     stimuli = dataset.stimulus_set()

@@ -11,7 +11,7 @@ from http_server import serve
 
 from brainbench.downloads import RemoteFile
 from brainbench.errors import DownloadError
-from brainbench.remote_file import RangeReader, open_remote
+from brainbench.remote_file import RangeReader, open_remote, row_ranges
 
 FILE = RemoteFile("data.bin", "https://publisher.invalid/big/data.bin", unverified="test file")
 
@@ -96,3 +96,34 @@ def test_sources_in_fetch_order(served, tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="forbids downloading from the publisher") as error:
         open_remote(FILE, "big")
     assert "empty/big/data.bin (no such file)" in str(error.value)
+
+
+def test_rows_stored_raw_are_found_by_byte_range_and_read_from_many_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = np.random.default_rng(3).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    (tmp_path / "files").mkdir()
+    with h5py.File(tmp_path / "files" / "s.hdf5", "w") as f:
+        f.create_dataset("contiguous", data=rows)
+        f.create_dataset("row_chunks", data=rows.astype(">u2"), chunks=(1, 16, 16, 3))  # big-endian: dtype kept
+        f.create_dataset("gzip", data=rows, chunks=(1, 16, 16, 3), compression="gzip")
+        f.create_dataset("block_chunks", data=rows, chunks=(4, 16, 16, 3))
+    with serve(tmp_path / "files") as server:
+        reader = RangeReader(f"{server.url}/s.hdf5")
+        with h5py.File(reader, "r") as f:
+            assert row_ranges(f["gzip"]) is None and row_ranges(f["block_chunks"]) is None  # read through h5py
+            for name in ("contiguous", "row_chunks"):
+                dataset = f[name]
+                where = row_ranges(dataset)
+                ranges = [where(n) for n in range(len(rows))]
+
+                def row(first_last, dataset=dataset):
+                    return np.frombuffer(reader.read_range(*first_last), dataset.dtype).reshape(dataset.shape[1:])
+
+                with ThreadPoolExecutor(8) as pool:
+                    got = np.stack(list(pool.map(row, ranges)))
+                np.testing.assert_array_equal(got, rows)
+        before = reader.requests
+        with pytest.raises(ValueError, match="outside"):
+            reader.read_range(0, reader.size)
+        assert reader.requests == before

@@ -54,6 +54,7 @@ STIM_INFO = "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
 STIMULI_HDF5 = "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
 SHARED_PNGS = "nsddata/stimuli/nsd/shared1000"
 N_IMAGES = 73000  # nsdIds 0..72999
+IMAGE_READERS = 8  # Range requests in flight at once when images are read out of the bucket's stimulus HDF5
 SESSIONS = {1: 40, 2: 40, 3: 32, 4: 30, 5: 40, 6: 32, 7: 40, 8: 30}
 ROI_LABELS = {  # NSD's label tables (values of the func1pt8mm ROI volumes)
     "prf-visualrois": {1: "V1v", 2: "V1d", 3: "V2v", 4: "V2d", 5: "V3v", 6: "V3d", 7: "hV4"},
@@ -285,29 +286,15 @@ def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], f
     import pandas as pd
     from PIL import Image
 
-    from brainbench.progress import progress as track
-
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
     todo = [n for n in ids if not (images / f"{stimulus_id(n)}.png").exists()]  # earlier imports wrote the rest
-    opened: list[Any] = []
-    try:
-        for n in track(todo, description="NSD images", enabled=progress and len(todo) > 100):
-            source = sources[n]
-            if isinstance(source, tuple):
-                if not opened:
-                    import h5py
-
-                    handle = (stimuli_hdf5 or (lambda: root / STIMULI_HDF5))()
-                    opened = [h5py.File(handle, "r"), handle]
-                pixels = opened[0]["imgBrick"][n]
-                Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(images / f"{stimulus_id(n)}.png")
-            else:
-                Image.open(source).convert("RGB").save(images / f"{stimulus_id(n)}.png")
-    finally:
-        for handle in opened:
-            if hasattr(handle, "close"):
-                handle.close()
+    for n in todo:
+        if not isinstance(sources[n], tuple):
+            _save_png(Image.open(sources[n]).convert("RGB"), images / f"{stimulus_id(n)}.png")
+    in_hdf5 = [n for n in todo if isinstance(sources[n], tuple)]
+    if in_hdf5:
+        _write_from_hdf5((stimuli_hdf5 or (lambda: root / STIMULI_HDF5))(), in_hdf5, images, progress)
     info = pd.read_csv(_need(root, STIM_INFO))
     info = info.set_index("nsdId").reindex(list(ids))
     table = pd.DataFrame({"stimulus_id": [stimulus_id(n) for n in ids], "filename": [f"{stimulus_id(n)}.png" for n in ids],
@@ -315,6 +302,57 @@ def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], f
                           "shared1000": info["shared1000"].astype(bool).to_numpy()})
     table = _with_captions(table)
     table.to_csv(folder / "stimuli.csv", index=False)
+
+
+def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bool) -> None:
+    """PNGs of rows ``ids`` of ``imgBrick`` in nsd_stimuli.hdf5 (``handle``: a path or a file object). Read over
+    HTTP (a :class:`~brainbench.remote_file.RangeReader`) from a file storing rows raw, each image is one
+    Range request, ``IMAGE_READERS`` at a time; otherwise rows come through h5py one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import h5py
+    from PIL import Image
+
+    from brainbench.progress import progress as track
+    from brainbench.remote_file import RangeReader, row_ranges
+
+    try:
+        with h5py.File(handle, "r") as f:
+            bricks = f["imgBrick"]
+            where = row_ranges(bricks) if isinstance(handle, RangeReader) else None
+            if where is None:
+                def read(n: int) -> np.ndarray:
+                    return bricks[n]
+                workers = 1
+            else:
+                ranges = {n: where(n) for n in ids}  # the HDF5 index is read here, in one thread
+
+                def read(n: int) -> np.ndarray:
+                    return np.frombuffer(handle.read_range(*ranges[n]), bricks.dtype).reshape(bricks.shape[1:])
+                workers = IMAGE_READERS
+
+            def write(n: int) -> None:
+                _save_png(Image.fromarray(np.asarray(read(n), dtype=np.uint8)), images / f"{stimulus_id(n)}.png")
+
+            pool = ThreadPoolExecutor(workers)
+            try:  # a failure stops the rest: queued reads are cancelled, not left to run
+                for _ in track(pool.map(write, ids), total=len(ids), description="NSD images",
+                               enabled=progress and len(ids) > 100):
+                    pass
+            finally:
+                pool.shutdown(cancel_futures=True)
+    finally:
+        if hasattr(handle, "close"):
+            handle.close()
+
+
+def _save_png(image: Any, path: Path) -> None:
+    """Write ``image`` to ``path`` through a hidden partial file, so an interrupted write is never taken for an image."""
+    import os
+
+    part = path.with_name(f".{path.name}.part")
+    image.save(part, format="PNG")
+    os.replace(part, path)
 
 
 def _with_captions(table):
