@@ -6,7 +6,9 @@
 2. resolve ``layers`` (names, globs, ``depth:LO-HI``; default: the model's candidates);
 3. look every distinct layer up in the activation cache;
 4. plan the rest into passes: per pass, stored features ``Σ n·units·4`` plus one batch of
-   forward activations fit in ``memory_limit``; the batch size fills what is left;
+   input and forward activations fit in the budget, ``(1 - HEADROOM)·memory_limit`` (the rest is
+   left for what a plan cannot see: allocator slack, decoded images); the batch size fills what
+   is left;
 5. run the passes under ``torch.inference_mode``, with hooks that take the token mode,
    reduce on the device and copy into a preallocated float32 array;
 6. store each layer in the cache (or, for multi-pass runs without a cache, in a temporary
@@ -47,6 +49,7 @@ __all__ = ["TOKEN_MODES", "ExtractionPlan", "Features", "LayerPlan", "extract", 
 TOKEN_MODES = ("all", "cls", "mean")
 MAX_BATCH = 64
 STORED_ITEMSIZE = 4  # features are stored as float32
+HEADROOM = 0.05  # of the memory limit, kept out of the plan
 
 
 @dataclass
@@ -86,6 +89,11 @@ class ExtractionPlan:
     seed: int = 0
 
     @property
+    def budget(self) -> int:
+        """The bytes a pass may plan for: the memory limit less its headroom."""
+        return int(self.memory_limit * (1 - HEADROOM))
+
+    @property
     def total_bytes(self) -> int:
         """Bytes of all distinct requested features (duplicates counted once)."""
         names = {p.name for p in self.layers}
@@ -106,7 +114,9 @@ class ExtractionPlan:
         fits = f"; {len(self.fit_passes)} PCA fitting passes first" if self.fit_passes else ""
         return (f"{self.model} on {self.n_stimuli} stimuli ({self.device}): {len(self.layers)} layers, "
                 f"{format_bytes(self.total_bytes)} of features, {n_cached} from the cache; memory limit "
-                f"{format_bytes(self.memory_limit)}; {len(self.passes)} passes ({batches or 'none'}){fits}")
+                f"{format_bytes(self.memory_limit)} (a forward pass holds {format_bytes(self.forward_bytes_per_stimulus)} "
+                f"of input and activations per stimulus); {len(self.passes)} pass{'es' * (len(self.passes) != 1)} "
+                f"({batches or 'none'}){fits}")
 
 
 class Features(Mapping[str, "xr.DataArray"]):
@@ -228,15 +238,15 @@ def plan_extraction(
     # a duplicate whose original was not requested is computed under its own name
     todo = [p for p in plans if not p.cached and not _repeats(p, names)]
     distinct = [info for info in traced if info.same_as is None]  # a duplicate output takes no new memory
-    forward = sum(info.units * info.itemsize for info in distinct)
+    forward = x[0].numel() * x.element_size() + sum(info.units * info.itemsize for info in distinct)  # input too
     largest = max(distinct, key=lambda info: info.units * info.itemsize)
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
                           largest_layer=(largest.name, largest.units * largest.itemsize),
                           reduction=reduction, cache=store, seed=seed)
     _check_budget(plan, todo)
-    plan.passes = _group(todo, lambda p: p.stored_bytes, limit - forward)
+    plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
     plan.batch_sizes = [
-        batch_size or int(max(1, min(MAX_BATCH, n, (limit - sum(p.stored_bytes for p in group)) // max(forward, 1))))
+        batch_size or int(max(1, min(MAX_BATCH, n, (plan.budget - sum(p.stored_bytes for p in group)) // max(forward, 1))))
         for group in plan.passes
     ]
     for i, group in enumerate(plan.passes):
@@ -247,7 +257,7 @@ def plan_extraction(
         n_fit = len(fit_indices(n, reduction))
         fitted = [p for p in todo if p.reduction != "none"]
         plan.fit_passes = [[p.name for p in g] for g in
-                           _group(fitted, lambda p: _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE, limit - forward)]
+                           _group(fitted, lambda p: _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE, plan.budget - forward)]
     return plan
 
 
@@ -261,15 +271,16 @@ def _raw_units(info: LayerInfo, mode: str) -> int:
 
 
 def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan]) -> None:
-    limit, forward, reduction = plan.memory_limit, plan.forward_bytes_per_stimulus, plan.reduction
-    if forward > limit:
+    limit, budget, forward, reduction = plan.memory_limit, plan.budget, plan.forward_bytes_per_stimulus, plan.reduction
+    if forward > budget:
         name, size = plan.largest_layer
         raise MemoryBudgetError(
-            f"memory limit {format_bytes(limit)} is smaller than one stimulus's forward pass through {plan.model} "
+            f"memory limit {format_bytes(limit)} (less {HEADROOM:.0%} headroom) is smaller than one stimulus's forward "
+            f"pass through {plan.model} "
             f"({format_bytes(forward)}; its largest layer {name!r} alone is {format_bytes(size)}); raise --memory-limit"
         )
     for p in todo:
-        if p.stored_bytes > limit - forward:
+        if p.stored_bytes > budget - forward:
             raise MemoryBudgetError(
                 f"layer {p.name!r} of {plan.model} needs {format_bytes(p.stored_bytes)} for {plan.n_stimuli} stimuli "
                 f"({p.units} units each), more than the memory limit {format_bytes(limit)} leaves after the forward "
@@ -279,7 +290,7 @@ def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan]) -> None:
         n_fit = len(fit_indices(plan.n_stimuli, reduction))
         for p in todo:
             need = _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE
-            if p.reduction != "none" and need > limit - forward:
+            if p.reduction != "none" and need > budget - forward:
                 raise MemoryBudgetError(
                     f"fitting pca on layer {p.name!r} holds {n_fit} stimuli x {_raw_units(p.info, p.tokens)} units "
                     f"({format_bytes(need)}), more than the memory limit allows; fit on fewer stimuli "
