@@ -8,7 +8,7 @@
 4. plan the rest into passes: per pass, stored features ``Σ n·units·4`` plus one batch of
    input and forward activations fit in the budget, ``(1 - HEADROOM)·memory_limit`` (the rest is
    left for what a plan cannot see: allocator slack, decoded images); the batch size fills what
-   is left;
+   is left, and on a CUDA device also fits its free memory, less the same headroom;
 5. run the passes under ``torch.inference_mode``, with hooks that take the token mode,
    reduce on the device and copy into a preallocated float32 array;
 6. store each layer in the cache (or, for multi-pass runs without a cache, in a temporary
@@ -33,7 +33,7 @@ from .activation_cache import ActivationCache
 from .device import pick_device
 from .errors import BrainbenchError, ConfigError, MemoryBudgetError
 from .layers import LayerInfo, first_tensor, select_layers
-from .memory import default_memory_limit, format_bytes, parse_memory
+from .memory import default_memory_limit, device_free_memory, format_bytes, parse_memory
 from .progress import progress as progress_bar
 from .reduction import Projector, ReductionSpec, fit_indices, fit_pca, fit_srp
 
@@ -84,6 +84,7 @@ class ExtractionPlan:
     batch_sizes: list[int] = field(default_factory=list)
     fit_passes: list[list[str]] = field(default_factory=list)  # PCA fits on a stimulus subset
     largest_layer: tuple[str, int] = ("", 0)  # of the whole model: name, bytes per stimulus
+    device_free: int | None = None  # bytes free on a CUDA device when planned; None on the CPU and MPS
     reduction: ReductionSpec | None = None
     cache: ActivationCache | None = field(default=None, repr=False)
     seed: int = 0
@@ -112,7 +113,8 @@ class ExtractionPlan:
         batches = ", ".join(f"pass {i + 1}: {len(layers)} layers, batch {b}"
                             for i, (layers, b) in enumerate(zip(self.passes, self.batch_sizes)))
         fits = f"; {len(self.fit_passes)} PCA fitting passes first" if self.fit_passes else ""
-        return (f"{self.model} on {self.n_stimuli} stimuli ({self.device}): {len(self.layers)} layers, "
+        free = "" if self.device_free is None else f", {format_bytes(self.device_free)} free"
+        return (f"{self.model} on {self.n_stimuli} stimuli ({self.device}{free}): {len(self.layers)} layers, "
                 f"{format_bytes(self.total_bytes)} of features, {n_cached} from the cache; memory limit "
                 f"{format_bytes(self.memory_limit)} (a forward pass holds {format_bytes(self.forward_bytes_per_stimulus)} "
                 f"of input and activations per stimulus); {len(self.passes)} pass{'es' * (len(self.passes) != 1)} "
@@ -242,11 +244,13 @@ def plan_extraction(
     largest = max(distinct, key=lambda info: info.units * info.itemsize)
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
                           largest_layer=(largest.name, largest.units * largest.itemsize),
-                          reduction=reduction, cache=store, seed=seed)
+                          device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed)
     _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
+    on_device = MAX_BATCH if plan.device_free is None else int(plan.device_free * (1 - HEADROOM)) // max(forward, 1)
     plan.batch_sizes = [
-        batch_size or int(max(1, min(MAX_BATCH, n, (plan.budget - sum(p.stored_bytes for p in group)) // max(forward, 1))))
+        batch_size or int(max(1, min(MAX_BATCH, on_device, n,
+                                     (plan.budget - sum(p.stored_bytes for p in group)) // max(forward, 1))))
         for group in plan.passes
     ]
     for i, group in enumerate(plan.passes):
@@ -272,6 +276,12 @@ def _raw_units(info: LayerInfo, mode: str) -> int:
 
 def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan]) -> None:
     limit, budget, forward, reduction = plan.memory_limit, plan.budget, plan.forward_bytes_per_stimulus, plan.reduction
+    if plan.device_free is not None and forward > plan.device_free * (1 - HEADROOM):
+        raise MemoryBudgetError(
+            f"one stimulus's forward pass through {plan.model} needs {format_bytes(forward)} on {plan.device}, which "
+            f"has {format_bytes(plan.device_free)} free (less {HEADROOM:.0%} headroom); free the device, or use "
+            "--device cpu"
+        )
     if forward > budget:
         name, size = plan.largest_layer
         raise MemoryBudgetError(
@@ -452,6 +462,11 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
                 calls.update(dict.fromkeys(calls, 0))
                 try:
                     model.module(x)
+                except torch.cuda.OutOfMemoryError as exc:
+                    raise MemoryBudgetError(
+                        f"{plan.device} ran out of memory on a batch of {len(batch_ids)} stimuli through {model.label} "
+                        f"(stimuli {batch_ids[0]}..{batch_ids[-1]}); pass a smaller --batch-size (batch_size=...)"
+                    ) from exc
                 except Exception as exc:  # noqa: BLE001 - report which model and stimuli broke
                     raise _forward_error(model, batch_ids, x, exc) from exc
     finally:

@@ -6,7 +6,7 @@ import re
 
 from .errors import ConfigError
 
-__all__ = ["default_memory_limit", "format_bytes", "parse_memory"]
+__all__ = ["default_memory_limit", "device_free_memory", "format_bytes", "parse_memory"]
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
           "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -32,6 +32,18 @@ def default_memory_limit() -> int:
     import psutil
 
     return int(psutil.virtual_memory().available * DEFAULT_FRACTION)
+
+
+def device_free_memory(device: str) -> int | None:
+    """Bytes free for tensors on a CUDA ``device``: the driver's free memory plus what torch's caching
+    allocator holds unused; ``None`` for the CPU and MPS, whose memory is the host's."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    index = torch.device(device)
+    free, _total = torch.cuda.mem_get_info(index)
+    return int(free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index))
 
 
 def format_bytes(n: float) -> str:

@@ -225,6 +225,37 @@ def test_memory_limit_errors_say_what_does_not_fit():
         plan_extraction(model, stimuli, ["conv"], memory_limit="lots", cache=False)
 
 
+def test_batches_fit_a_cuda_devices_free_memory(monkeypatch):
+    from brainbench import extraction
+    from brainbench.memory import device_free_memory
+
+    assert device_free_memory("cpu") is None and device_free_memory("mps") is None  # the host's memory: the limit
+    model, stimuli = net_model(), tiny_stimulus_set(n=40)
+    monkeypatch.setattr(extraction, "device_free_memory", lambda device: 100_000)  # as a CUDA device would say
+    plan = plan_extraction(model, stimuli, ["fc"], memory_limit="1GB", cache=False)
+    assert plan.batch_sizes == [95_000 // plan.forward_bytes_per_stimulus] == [6]  # not the host's 64
+    assert "(cpu, 100.0 KB free)" in plan.summary()
+    monkeypatch.setattr(extraction, "device_free_memory", lambda device: 10_000)
+    with pytest.raises(MemoryBudgetError, match=r"needs 15.4 KB on cpu, which has 10.0 KB free.*--device cpu"):
+        plan_extraction(model, stimuli, ["fc"], memory_limit="1GB", cache=False)
+
+
+class OutOfMemoryNet(Net):
+    """Runs out of (device) memory on batches of more than two stimuli."""
+
+    def forward(self, x):
+        if len(x) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().forward(x)
+
+
+def test_running_out_of_device_memory_says_to_lower_the_batch_size():
+    model, stimuli = brainbench.wrap(OutOfMemoryNet(), to_tensor, name="oom"), tiny_stimulus_set(n=6)
+    with pytest.raises(MemoryBudgetError, match=r"ran out of memory on a batch of 4 stimuli.*smaller --batch-size"):
+        model.extract(stimuli, ["fc"], batch_size=4, progress=False, cache=False)
+    assert model.extract(stimuli, ["fc"], batch_size=2, progress=False, cache=False)["fc"].shape == (6, 3)
+
+
 def test_sparse_random_projection_equals_scikit_learn():
     from sklearn.random_projection import SparseRandomProjection
 
