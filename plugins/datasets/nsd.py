@@ -326,9 +326,10 @@ def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bo
                 workers = 1
             else:
                 ranges = {n: where(n) for n in ids}  # the HDF5 index is read here, in one thread
+                dtype, shape = bricks.dtype, bricks.shape[1:]
 
                 def read(n: int) -> np.ndarray:
-                    return np.frombuffer(handle.read_range(*ranges[n]), bricks.dtype).reshape(bricks.shape[1:])
+                    return np.frombuffer(handle.read_range(*ranges[n]), dtype).reshape(shape)
                 workers = IMAGE_READERS
 
             def write(n: int) -> None:
