@@ -19,6 +19,7 @@ from ._version import __version__
 from .errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+PIPED_WIDTH = 400  # columns of rich output that goes to a file or pipe
 KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
 LIST_COLUMNS = {
     "model": ["source", "architecture", "task", "training_data", "input_size", "parameters", "offline_weights"],
@@ -34,9 +35,15 @@ HEADERS = {"training_data": "data", "input_size": "size", "parameters": "params"
 
 
 def _console(stderr: bool = False):
+    """Rich output; to a file or pipe (no terminal, no ``COLUMNS``) tables keep whole rows instead of folding at 80."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True)
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, soft_wrap=True, width=PIPED_WIDTH)
+    return console
 
 
 def _error(exc: Exception) -> None:

@@ -160,3 +160,12 @@ def test_score_with_an_interval_and_compare_two_models(cli):
     assert comparison["model_b"] == "synthetic_generator[random]" and comparison["permutation"] == "stimuli"
     assert comparison["difference"] == pytest.approx(comparison["score_a"] - comparison["score_b"])
     assert len(json.loads(cli("results", "--json"))) == 2  # the newest of each model: A (scored twice), B
+
+
+def test_tables_sent_to_a_pipe_keep_whole_rows(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = CliRunner().invoke(main, ["list", "benchmarks", "majajhong2015.*-pls"])
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if "majajhong2015.IT-pls" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][:5] == [
+        "majajhong2015.IT-pls", "majajhong2015", "IT", "pls", "internal_consistency"]  # not folded at 80 columns
