@@ -1,18 +1,20 @@
-"""A local HTTP server for download tests: serves a folder on 127.0.0.1, honours Range requests, records them,
-and can drop a transfer after ``cut`` bytes."""
+"""A local HTTP server for download tests and benchmarks: serves a folder on 127.0.0.1, honours Range requests
+(reading only the bytes asked for), records them, can drop a transfer after ``cut`` bytes, and can wait
+``delay`` seconds before each answer, as a distant server's round trip would."""
 
 import http.server
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 
 class Server(http.server.ThreadingHTTPServer):
     """Serves ``root``; honours Range requests (unless ``ranges`` is False); records them; can drop the first
-    transfer after ``cut`` bytes."""
+    transfer after ``cut`` bytes; waits ``delay`` seconds before each answer."""
 
     def __init__(self, root: Path):
-        self.root, self.requests, self.cut, self.ranges = root, [], None, True
+        self.root, self.requests, self.cut, self.ranges, self.delay = root, [], None, True, 0.0
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -24,28 +26,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_GET(self):
+    def do_HEAD(self):
+        self.do_GET(body=False)
+
+    def do_GET(self, body=True):
         server: Server = self.server
         path = server.root / self.path.lstrip("/")
         server.requests.append((self.path, self.headers.get("Range")))
+        time.sleep(server.delay)
         if not path.is_file():
             self.send_error(404)
             return
-        data = path.read_bytes()
-        start, end = 0, len(data) - 1
+        size = path.stat().st_size
+        start, end = 0, size - 1
         partial = bool(self.headers.get("Range")) and server.ranges  # as S3: any satisfiable Range gets a 206
         if partial:  # bytes=START- or bytes=START-END (inclusive)
             first, _, last = self.headers["Range"].split("=")[1].partition("-")
             start, end = int(first), min(int(last), end) if last else end
         self.send_response(206 if partial else 200)
         if partial:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.send_header("Content-Length", str(end + 1 - start))
+        self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        body = data[start:end + 1]
+        if not body:
+            return
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read(end + 1 - start)
         if server.cut is not None:
-            body, server.cut = body[: server.cut], None
-        self.wfile.write(body)
+            data, server.cut = data[: server.cut], None
+        self.wfile.write(data)
 
 
 @contextmanager
