@@ -208,3 +208,15 @@ def test_region_definitions_match_deepnsd_voxel_metadata(tmp_path):
     assert ids(masks["EVC"]) == set(evc["voxel_id"])
     assert ids(masks["OTC"]) == set(otc["voxel_id"])
     assert ids(masks["V4"]) == set(evc.loc[evc["hV4"] == 1, "voxel_id"])
+
+
+def test_an_interrupted_image_write_leaves_no_image_behind(tmp_path):
+    class Interrupted:  # writes part of a PNG, then the process is stopped
+        def save(self, path, format):
+            Path(path).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+            raise KeyboardInterrupt
+
+    target = tmp_path / "nsd00001.png"
+    with pytest.raises(KeyboardInterrupt):
+        nsd._save_png(Interrupted(), target)
+    assert list(tmp_path.iterdir()) == []  # a later import writes it anew instead of keeping a truncated file

@@ -348,12 +348,11 @@ def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bo
 
 
 def _save_png(image: Any, path: Path) -> None:
-    """Write ``image`` to ``path`` through a hidden partial file, so an interrupted write is never taken for an image."""
-    import os
+    """Write ``image`` to ``path`` atomically, so an interrupted write is never taken for an image."""
+    from brainbench.files import atomic_path
 
-    part = path.with_name(f".{path.name}.part")
-    image.save(part, format="PNG")
-    os.replace(part, path)
+    with atomic_path(path) as part:
+        image.save(part, format="PNG")
 
 
 def _with_captions(table):
