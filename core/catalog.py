@@ -107,8 +107,8 @@ def with_metric(spec: BenchmarkSpec, metric: str) -> BenchmarkSpec:
     if metric == spec.metric:
         return spec
     base = parse_benchmark_id(spec.id, metric_names()).base
-    if base != spec.id and get_benchmark(base).metric == metric:
-        return get_benchmark(base)
+    if base != spec.id and (declared := get_benchmark(base)).metric == metric:
+        return declared
     return get_benchmark(f"{base}-{metric}")
 
 

@@ -95,6 +95,11 @@ class ExtractionPlan:
         return int(self.memory_limit * (1 - HEADROOM))
 
     @property
+    def device_budget(self) -> int | None:
+        """The bytes a batch may take on a CUDA device: its free memory less the headroom; None off CUDA."""
+        return None if self.device_free is None else int(self.device_free * (1 - HEADROOM))
+
+    @property
     def total_bytes(self) -> int:
         """Bytes of all distinct requested features (duplicates counted once)."""
         names = {p.name for p in self.layers}
@@ -247,7 +252,7 @@ def plan_extraction(
                           device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed)
     _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
-    on_device = MAX_BATCH if plan.device_free is None else int(plan.device_free * (1 - HEADROOM)) // max(forward, 1)
+    on_device = MAX_BATCH if plan.device_budget is None else plan.device_budget // max(forward, 1)
     plan.batch_sizes = [
         batch_size or int(max(1, min(MAX_BATCH, on_device, n,
                                      (plan.budget - sum(p.stored_bytes for p in group)) // max(forward, 1))))
@@ -276,7 +281,7 @@ def _raw_units(info: LayerInfo, mode: str) -> int:
 
 def _check_budget(plan: ExtractionPlan, todo: list[LayerPlan]) -> None:
     limit, budget, forward, reduction = plan.memory_limit, plan.budget, plan.forward_bytes_per_stimulus, plan.reduction
-    if plan.device_free is not None and forward > plan.device_free * (1 - HEADROOM):
+    if plan.device_budget is not None and forward > plan.device_budget:
         raise MemoryBudgetError(
             f"one stimulus's forward pass through {plan.model} needs {format_bytes(forward)} on {plan.device}, which "
             f"has {format_bytes(plan.device_free)} free (less {HEADROOM:.0%} headroom); free the device, or use "

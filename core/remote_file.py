@@ -21,8 +21,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
