@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .result import ScoreResult
     from .store import ResultsStore
 
-__all__ = ["Selection", "bootstrap_interval", "compare_models", "describe", "paired_test"]
+__all__ = ["Selection", "bootstrap_interval", "compare_models", "describe", "paired_test", "with_interval"]
 
 REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once (memory: this x units)
 
@@ -120,6 +120,12 @@ def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float
                     n_boot=n_boot, over="stimuli and subjects" if picks is not None else "stimuli", seed=seed)
 
 
+def with_interval(result: ScoreResult, selection: Selection, *, n_boot: int = 1000, level: float = 0.95) -> ScoreResult:
+    """``result`` with its bootstrap interval, drawn with the benchmark's split seed."""
+    interval = bootstrap_interval(selection, n_boot=n_boot, level=level, seed=result.provenance.split_seed)
+    return result.model_copy(update={"interval": interval})
+
+
 def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int = 1000, level: float = 0.95,
                 seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap and permutation test of ``a``'s score minus ``b``'s (module docstring): the difference, its
@@ -187,15 +193,15 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
     scored = []
     for model in (model_a, model_b):
         result, selection = evaluate(model, benchmark, **options)
-        interval = bootstrap_interval(selection, n_boot=n_boot, level=level, seed=result.provenance.split_seed)
-        scored.append((result.model_copy(update={"interval": interval}), selection))
+        scored.append((with_interval(result, selection, n_boot=n_boot, level=level), selection))
     (result_a, sel_a), (result_b, sel_b) = scored
     seed = result_a.provenance.split_seed  # the benchmark's: the same for both
     test = paired_test(sel_a, sel_b, n_boot=n_boot, n_perm=n_perm, level=level, seed=seed)
     comparison = PairedComparison(benchmark=result_a.benchmark, metric=result_a.metric, model_a=result_a.model,
                                   model_b=result_b.model, score_a=result_a.raw, score_b=result_b.raw, **test)
     if store is not None:
-        store.add(result_a), store.add(result_b)
+        store.add(result_a)
+        store.add(result_b)
     return comparison, result_a, result_b
 
 

@@ -34,12 +34,11 @@ def score(model: str | Model, benchmark: str, *, bootstrap: int = 0, level: floa
     batch_size, progress and extraction options); store the result when ``store`` is a :class:`ResultsStore`.
     ``bootstrap`` > 0 adds a ``level`` percentile interval from that many replicates over stimuli (and
     subjects) (:func:`brainbench.inference.bootstrap_interval`)."""
-    from .inference import bootstrap_interval
+    from .inference import with_interval
 
     result, selection = evaluate(model, benchmark, **options)
     if bootstrap:
-        interval = bootstrap_interval(selection, n_boot=bootstrap, level=level, seed=result.provenance.split_seed)
-        result = result.model_copy(update={"interval": interval})
+        result = with_interval(result, selection, n_boot=bootstrap, level=level)
     if store is not None:
         store.add(result)
     return result
@@ -91,8 +90,8 @@ def evaluate(
 
     resolved_device = pick_device(device)
     options = {k: v for k, v in extraction.items() if v is not None}
-    combos = {spec: [part.strip() for part in spec.split("+")] for spec in layers or () if "+" in spec}
-    requested = [spec for spec in layers or () if spec not in combos] + [p for parts in combos.values() for p in parts]
+    combos = {name: [part.strip() for part in name.split("+")] for name in layers or () if "+" in name}
+    requested = [name for name in layers or () if name not in combos] + [p for parts in combos.values() for p in parts]
     features = model_obj.extract(stimuli.subset(target.ids), list(dict.fromkeys(requested)) or None,
                                  batch_size=batch_size, device=resolved_device, progress=progress, **options)
     candidate = list(features) + list(combos)
