@@ -9,8 +9,9 @@
    input and forward activations fit in the budget, ``(1 - HEADROOM)·memory_limit`` (the rest is
    left for what a plan cannot see: allocator slack, decoded images); the batch size fills what
    is left, and on a CUDA device also fits its free memory, less the same headroom;
-5. run the passes under ``torch.inference_mode``, with hooks that take the token mode,
-   reduce on the device and copy into a preallocated float32 array;
+5. run the passes under ``torch.inference_mode`` (and :func:`~brainbench.allocator.warm_heap`, so each
+   batch reuses the last one's activation memory), with hooks that take the token mode, reduce on the
+   device and copy into a preallocated float32 array on a mapping of its own;
 6. store each layer in the cache (or, for multi-pass runs without a cache, in a temporary
    folder), so no more than one pass is ever held in memory.
 
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activation_cache import ActivationCache
+from .allocator import mapped_array, warm_heap
 from .device import pick_device
 from .errors import BrainbenchError, ConfigError, MemoryBudgetError
 from .layers import LayerInfo, first_tensor, select_layers
@@ -419,10 +421,8 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
 
     n = len(rows)
     units = {p.name: (_raw_units(p.info, p.tokens) if raw else p.units) for p in group}
-    # torch allocates without numpy's request for transparent huge pages, whose synchronous
-    # compaction made first writes to fresh feature memory 2-3x slower (benchmarks/bench_extraction.py)
-    buffers = {name: torch.empty((n, u), dtype=torch.float32) for name, u in units.items()}
-    outputs = {name: tensor.numpy() for name, tensor in buffers.items()}
+    outputs = {name: mapped_array((n, u)) for name, u in units.items()}  # off the heap: freed when dropped
+    buffers = {name: torch.from_numpy(array) for name, array in outputs.items()}
     wanted: dict[str, dict[int, LayerPlan]] = {}
     for p in group:
         wanted.setdefault(p.info.module, {})[p.info.call] = p
@@ -458,7 +458,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
     ids = stimuli.ids
     starts = range(0, n, batch_size)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), warm_heap():  # each batch reuses the last one's activation memory
             for start in progress_bar(starts, total=len(starts), description=description, enabled=show):
                 batch_ids = [ids[i] for i in rows[start : start + batch_size]]
                 x = _batch(model, stimuli, batch_ids).to(plan.device)
