@@ -11,7 +11,8 @@
    is left, and on a CUDA device also fits its free memory, less the same headroom;
 5. run the passes under ``torch.inference_mode`` (and :func:`~brainbench.allocator.warm_heap`, so each
    batch reuses the last one's activation memory), with hooks that take the token mode, reduce on the
-   device and copy into a preallocated float32 array on a mapping of its own;
+   device and copy into a preallocated float32 array on a mapping of its own; a batch's forward pass
+   ends at the pass's last layer;
 6. store each layer in the cache (or, for multi-pass runs without a cache, in a temporary
    folder), so no more than one pass is ever held in memory.
 
@@ -413,6 +414,10 @@ def _token_mean(tokens: torch.Tensor, mask: torch.Tensor | None, layer: str) -> 
     return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1)
 
 
+class _PassDone(Exception):
+    """Raised by the hook of a pass's last layer to end the forward pass there."""
+
+
 def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], plan: ExtractionPlan,
               projectors: dict[str, Projector], batch_size: int, rows: np.ndarray, description: str, show: bool,
               *, raw: bool = False) -> dict[str, np.ndarray]:
@@ -428,7 +433,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
         wanted.setdefault(p.info.module, {})[p.info.call] = p
     calls = dict.fromkeys(wanted, 0)
     prefix = model.prefix_tokens or 0
-    state: dict[str, Any] = {"offset": 0, "mask": None}
+    state: dict[str, Any] = {"offset": 0, "mask": None, "left": len(group)}
     modules = dict(model.module.named_modules())
 
     def hook_for(module_name: str):
@@ -451,6 +456,9 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
                 flat = projectors[p.name](flat)
             offset = state["offset"]
             buffers[p.name][offset : offset + flat.shape[0]].copy_(flat)
+            state["left"] -= 1
+            if state["left"] == 0:  # the pass's last layer: the rest of the forward pass is not needed
+                raise _PassDone
 
         return hook
 
@@ -465,8 +473,11 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
                 state["offset"] = start
                 state["mask"] = None if model.token_mask is None else model.token_mask(x)[:, prefix:]
                 calls.update(dict.fromkeys(calls, 0))
+                state["left"] = len(group)
                 try:
                     model.module(x)
+                except _PassDone:
+                    pass
                 except torch.cuda.OutOfMemoryError as exc:
                     raise MemoryBudgetError(
                         f"{plan.device} ran out of memory on a batch of {len(batch_ids)} stimuli through {model.label} "

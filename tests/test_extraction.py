@@ -205,6 +205,27 @@ def test_memory_limit_splits_layers_into_passes_with_the_same_features():
         np.testing.assert_array_equal(split[layer].values, whole[layer].values)
 
 
+def test_a_pass_ends_each_forward_pass_at_its_last_layer():
+    model, stimuli = net_model(), tiny_stimulus_set(n=10)
+    plan_extraction(model, stimuli, cache=False)  # the trace's forward pass, done once per model
+    runs = {"fc": 0}
+    model.module.fc.register_forward_pre_hook(lambda *_: runs.__setitem__("fc", runs["fc"] + 1))
+    manual_conv = manual(model, stimuli, lambda net, x: net.conv(x).flatten(1))
+
+    def fc_runs(layers, **kw):
+        before = runs["fc"]
+        features = model.extract(stimuli, layers, batch_size=3, progress=False, cache=False, **kw)
+        return runs["fc"] - before, features
+
+    ran, early = fc_runs(["conv", "act#1"])
+    assert ran == 0  # no batch went past act#1
+    np.testing.assert_allclose(early["conv"].values, manual_conv, rtol=1e-5, atol=1e-6)
+    assert fc_runs(["conv", "fc"])[0] == 4  # 10 stimuli in batches of 3: every batch runs to fc
+    ran, split = fc_runs(["conv", "act#2", "fc"], memory_limit=150_000)  # passes [conv], [act#2, fc]
+    assert ran == 4  # only the pass holding fc runs the whole network
+    np.testing.assert_allclose(split["conv"].values, manual_conv, rtol=1e-5, atol=1e-6)
+
+
 def test_batch_size_is_chosen_to_fit_the_budget():
     model, stimuli = net_model(), tiny_stimulus_set(n=40)
     plan = plan_extraction(model, stimuli, ["fc"], memory_limit=110_000, cache=False)
