@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -36,15 +37,13 @@ def overhead(name, n=64, batch=32):
     model.preprocess_fingerprint()
     modules = dict(model.module.named_modules())
 
-    def forward():
-        with torch.inference_mode():
-            for s in range(0, n, batch):
-                model.module(torch.stack([model.preprocess(cached[i]) for i in stimuli.ids[s:s + batch]]))
-
-    def warm_forward():  # the same, with glibc kept from handing activation memory back between batches
-        with torch.inference_mode(), warm_heap():
-            for s in range(0, n, batch):
-                model.module(torch.stack([model.preprocess(cached[i]) for i in stimuli.ids[s:s + batch]]))
+    def forward(heap=nullcontext, before_batch=lambda start: None):
+        """The bare forward pass over every batch; ``heap=warm_heap`` keeps glibc from handing activation memory
+        back between batches, as extraction does."""
+        with torch.inference_mode(), heap():
+            for start in range(0, n, batch):
+                before_batch(start)
+                model.module(torch.stack([model.preprocess(cached[i]) for i in stimuli.ids[start:start + batch]]))
 
     for label, layers in (("all", ["*"]), ("candidate", None)):
         run = partial(extract, model, stimuli, layers, batch_size=batch, cache=False, progress=False, memory_limit="16GB")
@@ -55,7 +54,7 @@ def overhead(name, n=64, batch=32):
 
         def copy_only():  # the least any extractor that returns the features pays: a hook that copies each
             # computed layer's output into fresh memory, nothing else (no plan, tokens, checks or bookkeeping)
-            out, calls, state = {p.name: torch.empty(n, p.units) for p in todo}, {}, {"start": 0}
+            out, calls, state = {p.name: torch.empty(n, p.units) for p in todo}, {}, {}
             wanted = {}
             for p in todo:
                 wanted.setdefault(p.info.module, {})[p.info.call] = p.name
@@ -68,11 +67,12 @@ def overhead(name, n=64, batch=32):
                         out[layer][state["start"]:state["start"] + rows.shape[0]].copy_(rows.reshape(rows.shape[0], -1))
                 return hook
 
+            def new_batch(start):
+                state["start"] = start
+                calls.clear()
+
             handles = [modules[m].register_forward_hook(hook_for(m)) for m in wanted]
-            with torch.inference_mode(), warm_heap():
-                for s in range(0, n, batch):
-                    state["start"], calls = s, {}
-                    model.module(torch.stack([model.preprocess(cached[i]) for i in stimuli.ids[s:s + batch]]))
+            forward(warm_heap, new_batch)
             for handle in handles:
                 handle.remove()
             return out
@@ -80,7 +80,7 @@ def overhead(name, n=64, batch=32):
         ours, bare, warm, floor = (float("inf"),) * 4
         for _ in range(5):  # interleaved, so all four see the same machine state
             bare = min(bare, best_of(forward, repeats=1)[0])
-            warm = min(warm, best_of(warm_forward, repeats=1)[0])
+            warm = min(warm, best_of(partial(forward, warm_heap), repeats=1)[0])
             ours = min(ours, best_of(run, repeats=1)[0])
             floor = min(floor, best_of(copy_only, repeats=1)[0])
         gb = 4 * n * sum(p.units for p in todo) / 1e9

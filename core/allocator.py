@@ -52,11 +52,10 @@ def tunable() -> bool:
     return not any(name in os.environ.get("LD_PRELOAD", "") for name in OTHER_ALLOCATORS)
 
 
-def _mallopt(settings: dict[int, int]) -> None:
-    mallopt = ctypes.CDLL(None).mallopt
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]  # out-of-range values raise instead of wrapping
+def _mallopt(libc: ctypes.CDLL, settings: dict[int, int]) -> None:
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]  # out-of-range values raise instead of wrapping
     for param, value in settings.items():
-        mallopt(param, value)
+        libc.mallopt(param, value)
 
 
 @contextmanager
@@ -66,9 +65,10 @@ def warm_heap() -> Iterator[None]:
     if not tunable():
         yield
         return
+    libc = ctypes.CDLL(None)
     with _lock:
         if _depth == 0:
-            _mallopt({M_MMAP_MAX: 0, M_TRIM_THRESHOLD: KEEP_FREED})
+            _mallopt(libc, {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: KEEP_FREED})
         _depth += 1
     try:
         yield
@@ -76,8 +76,8 @@ def warm_heap() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _mallopt(CEILINGS)
-                ctypes.CDLL(None).malloc_trim(0)
+                _mallopt(libc, CEILINGS)
+                libc.malloc_trim(0)
 
 
 def mapped_array(shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:

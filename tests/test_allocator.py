@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 import brainbench
-from brainbench import allocator
 from brainbench.allocator import mapped_array, tunable, warm_heap
 from brainbench.extraction import extract
 from brainbench.testing import tiny_stimulus_set
@@ -78,7 +77,7 @@ def test_warm_heap_keeps_freed_memory_for_the_next_block_and_restores_glibc_on_l
 def test_warm_heap_leaves_malloc_alone_when_the_user_tunes_it_or_opts_out(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert not allocator.tunable()
+    assert not tunable()
     with warm_heap():
         assert _refault_after_free() > 0.9 * PAGES
 
