@@ -23,12 +23,16 @@ class Card(BaseModel):
 
 
 class ModelCard(Card):
-    """What a model is, so that comparisons can be controlled (same family, data, task...)."""
+    """What a model is, so that comparisons can be controlled (same family, data, task...).
+
+    ``training_data`` uses timm's dataset tokens, joined by ``+`` in training order (``in1k``,
+    ``in21k+in1k``, ``laion2b``, ``ig3.6b+in1k``), so one filter finds a dataset across sources.
+    """
 
     source: str
     architecture: str
     task: str = "classification"
-    training_data: str = "imagenet1k"
+    training_data: str = "unknown"
     input_size: int | None = None
     parameters: int | None = None
     weights: list[str] = Field(default_factory=lambda: ["random"])

@@ -123,7 +123,10 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
     from .registry import list_entries
 
     singular = KIND_NAMES[kind]
-    entries = list_entries(singular, patterns or None, exclude, parse_where(where))
+    filters = parse_where(where)
+    entries = list_entries(singular, patterns or None, exclude, filters)
+    if not entries:
+        _explain_no_match(singular, filters)
     if as_json:
         click.echo(json.dumps([{"name": e.name, "plugin": e.plugin, **e.card.metadata()} for e in entries], indent=2, default=str))
         return
@@ -131,6 +134,20 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
     rows = [[e.name, *(_cell(e.card.metadata().get(c)) for c in columns), e.plugin] for e in entries]
     headers = ["name", *(HEADERS.get(c, c) for c in columns), "plugin"]
     _console().print(_table(f"{len(entries)} {kind}", headers, rows))
+
+
+def _explain_no_match(kind: str, filters: dict[str, str]) -> None:
+    """On stderr: each filter that no registered entry's value matches, with the values there are."""
+    import fnmatch
+
+    from .registry import get_registry
+
+    registry = get_registry(kind)
+    for key, pattern in filters.items():
+        values = registry.values(key)
+        if not any(fnmatch.fnmatch(v.lower(), pattern.lower()) for v in values):
+            shown = ", ".join(values[:30]) + (f" and {len(values) - 30} more" if len(values) > 30 else "")
+            click.echo(f"no {kind} has {key}={pattern}; its values: {shown or 'none set'}", err=True)
 
 
 def _cell(value: Any) -> Any:
@@ -391,7 +408,7 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
         for layer in features:
             write_assembly(features[layer], folder / f"{layer}.nc", identifier=f"{model_obj.label}.{layer}",
                            stimulus_set_identifier=stimuli.identifier)
-        _console(stderr=True).print(f"{len(features)} feature files in {folder}")
+        _console(stderr=True).print(f"{len(features)} feature file{'s' * (len(features) != 1)} in {folder}")
 
 
 def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
@@ -400,11 +417,19 @@ def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
     from .stimuli import IMAGE_SUFFIXES, StimulusSet
 
     files: list[Path] = []
+    ids: list[str] = []  # a folder's images are named by their path in it: cat/001 and dog/001 stay apart
     for p in map(Path, paths):
-        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
+        found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
+        files += found
+        ids += [f.relative_to(p).with_suffix("").as_posix() for f in found] if p.is_dir() else [p.stem]
     if not files:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
-    return StimulusSet.from_files(files, identifier=",".join(Path(p).name for p in paths))
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        clashes = [str(f) for f, i in zip(files, ids) if i == repeated[0]]
+        raise ConfigError(f"{len(repeated)} stimulus ids would name more than one image, e.g. {repeated[0]!r} for "
+                          f"{' and '.join(clashes)}; rename the files or give them as separate folders")
+    return StimulusSet.from_files(files, ids=ids, identifier=",".join(Path(p).name for p in paths))
 
 
 def _print_plan(plan: Any) -> None:

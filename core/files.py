@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +20,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path``: it replaces ``path`` when the block succeeds, and is removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temporary(path)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask applies, as for open()
     try:
         yield tmp
         os.replace(tmp, path)
@@ -36,7 +35,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    tmp = _temporary(path)
+    tmp.mkdir(0o777)  # the umask applies, as for mkdir
     try:
         yield tmp
         old = tmp.with_suffix(".old")
@@ -46,6 +46,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temporary(path: Path) -> Path:
+    """A fresh hidden name beside ``path``. Unlike tempfile's files (mode 0600), what is made under it gets the
+    user's umask, so results written to a shared data home stay readable by the group."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
 
 
 def load_array(path: str | Path, shape: tuple[int | None, ...] | None = None, *, key: str | None = None) -> np.ndarray:

@@ -83,12 +83,33 @@ class Registry(Generic[C]):
         exclude: str | Iterable[str] | None = None,
         where: Mapping[str, str] | None = None,
     ) -> list[Entry[C]]:
+        self.check_where(where or {})
         out = [
             e
             for name, e in self._entries.items()
             if matches(name, include, exclude) and where_matches(e.card.metadata(), where or {})  # type: ignore[attr-defined]
         ]
         return sorted(out, key=lambda e: natural_key(e.name))
+
+    def fields(self) -> list[str]:
+        """The metadata keys ``where`` filters can use: every field of this kind's card, and of plugins' subclasses."""
+        types = {self.card_type, *(type(e.card) for e in self._entries.values())}
+        return sorted({field for card_type in types for field in card_type.model_fields})
+
+    def check_where(self, where: Mapping[str, str]) -> None:
+        """Refuse filter keys no card has, which would otherwise match nothing in silence."""
+        fields = self.fields()
+        for key in where:
+            if key not in fields:
+                raise UnknownNameError(f"{self.kind} metadata field", key, fields)
+
+    def values(self, key: str) -> list[str]:
+        """The distinct values of one metadata field over the registered entries (list fields give their items)."""
+        found: set[str] = set()
+        for entry in self._entries.values():
+            value = entry.card.metadata().get(key)  # type: ignore[attr-defined]
+            found.update(map(str, value if isinstance(value, (list, tuple, set)) else [value] if value is not None else []))
+        return sorted(found, key=natural_key)
 
 # kind -> (hook name, card type)
 KINDS: dict[str, tuple[str, type]] = {

@@ -22,14 +22,26 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def to_rgb_image(array_or_image: object) -> Image.Image:
-    """A PIL RGB image from a PIL image or an (H, W[, C]) uint8/float array; gray and RGBA converted."""
+    """A PIL RGB image from a PIL image or an array: (H, W), (H, W, C) or channel-first (C, H, W) with C in 1, 3, 4;
+    uint8, or float in [0, 1] (scaled by 255) or [0, 255]. Gray and RGBA are converted; NaN is an error."""
     from PIL import Image
 
     if isinstance(array_or_image, Image.Image):
         img = array_or_image
     else:
         arr = np.asarray(array_or_image)
+        if arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
+            arr = np.moveaxis(arr, 0, -1)  # channel-first, as torch tensors are
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+            raise ValueError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with C = 1, 3 or 4; got shape "
+                             f"{arr.shape}")
         if arr.dtype != np.uint8:
+            if arr.dtype.kind not in "biuf":
+                raise ValueError(f"an image array must hold numbers; got dtype {arr.dtype}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"the image array holds {int((~np.isfinite(arr)).sum())} NaN or infinite values")
             arr = np.clip(np.round(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr)
     if img.mode == "RGBA":  # composite on white, as viewers show transparent stimuli
@@ -84,11 +96,14 @@ class StimulusSet:
         return cls(pd.DataFrame({"stimulus_id": ids, "caption": list(texts)}), identifier=identifier)
 
     @classmethod
-    def from_files(cls, paths: Sequence[str | Path], *, identifier: str = "files") -> StimulusSet:
+    def from_files(cls, paths: Sequence[str | Path], *, ids: Sequence[str] | None = None,
+                   identifier: str = "files") -> StimulusSet:
+        """Image files; their ids are the file names without suffix unless ``ids`` are given."""
         import pandas as pd
 
         paths = [Path(p).resolve() for p in paths]
-        table = pd.DataFrame({"stimulus_id": [p.stem for p in paths], "filename": [str(p) for p in paths]})
+        ids = [p.stem for p in paths] if ids is None else [str(i) for i in ids]
+        table = pd.DataFrame({"stimulus_id": ids, "filename": [str(p) for p in paths]})
         return cls(table, identifier=identifier)
 
     def __len__(self) -> int:
@@ -116,7 +131,10 @@ class StimulusSet:
     def image(self, stimulus_id: str) -> Image.Image:
         """The stimulus as an RGB PIL image."""
         if self._loader is not None:
-            return to_rgb_image(self._loader(stimulus_id))
+            try:
+                return to_rgb_image(self._loader(stimulus_id))
+            except ValueError as exc:
+                raise AssemblyError(f"stimulus {stimulus_id!r} of {self.identifier!r}: {exc}") from None
         from PIL import Image, UnidentifiedImageError
 
         path = self.path(stimulus_id)

@@ -143,6 +143,24 @@ def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
     assert list(logits["stimulus_id"].values) == ["img0", "img1", "img2"]
 
 
+def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):
+    from PIL import Image
+
+    from brainbench.netcdf import read_assembly
+
+    for i, kind in enumerate(["cat", "dog", "dog/big"]):  # class folders reuse file names
+        (tmp_path / "images" / kind).mkdir(parents=True)
+        Image.fromarray(np.full((20, 30, 3), 40 * i, dtype=np.uint8)).save(tmp_path / "images" / kind / "001.png")
+    (tmp_path / "images" / "notes.txt").write_text("not an image")
+    cli("extract", "-m", "synthetic_generator", "-s", str(tmp_path / "images"), "--layers", "head.1", "-q",
+        "-o", str(tmp_path / "out"))
+    ids = read_assembly(tmp_path / "out" / "head.1.nc")["stimulus_id"].values
+    assert list(ids) == ["cat/001", "dog/001", "dog/big/001"]
+    Image.fromarray(np.zeros((20, 30, 3), dtype=np.uint8)).save(tmp_path / "images" / "cat" / "001.jpg")
+    error = cli("extract", "-m", "synthetic_generator", "-s", str(tmp_path / "images"), "--dry-run", code=EXIT_USAGE)
+    assert "'cat/001' for" in error and "001.jpg and" in error
+
+
 def test_extract_option_errors(cli, tmp_path):
     assert "either as --stimuli" in cli("extract", "-m", "synthetic_generator", code=EXIT_USAGE)
     assert "is smaller than one stimulus's forward pass" in cli(

@@ -111,3 +111,21 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - netCDF4 cannot encode an arbitrary object
         write_assembly(a, tmp_path / "out.nc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_and_folders_get_the_umask_not_private_temporary_modes(tmp_path):
+    import os
+
+    from brainbench.files import atomic_dir
+
+    previous = os.umask(0o027)  # a lab's shared data home: group-readable
+    try:
+        write_assembly(xr.DataArray(np.ones((2, 1)), dims=("presentation", "neuroid"),
+                                    coords={"stimulus_id": ("presentation", ["a", "b"])}), tmp_path / "out.nc")
+        with atomic_dir(tmp_path / "folder") as folder:
+            (folder / "x").write_text("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.nc").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "out.nc"]

@@ -12,7 +12,8 @@ def test_list_with_patterns_excludes_and_metadata_filters():
     assert brainbench.list_models("resnet*", where={"source": "torchvision"}) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert brainbench.list_models(where={"offline_weights": "true", "architecture": "eff*"}) == [
         "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
-    assert brainbench.list_models(where={"nonexistent_key": "x"}) == []
+    with pytest.raises(brainbench.UnknownNameError, match="unknown model metadata field 'nonexistent_key'"):
+        brainbench.list_models(where={"nonexistent_key": "x"})
     assert brainbench.list_benchmarks("synthetic.*") == ["synthetic.early", "synthetic.late"]
 
 
@@ -100,3 +101,19 @@ def test_another_metric_is_another_benchmark():
     assert with_metric(pls, "ridge").id == "majajhong2015.V4"  # the declared base, not a derived copy
     assert with_metric(brainbench.get_benchmark("nsd.FFA-1"), "rsa").id == "nsd.FFA-1-rsa"
     assert with_metric(pls, "rsa").id == "majajhong2015.V4-rsa"
+
+
+def test_filters_reach_the_fields_a_plugin_adds_to_its_cards():
+    from brainbench.cards import ModelCard
+    from brainbench.registry import Registry
+
+    class PrimateCard(ModelCard):
+        species: str = "macaque"
+
+    registry = Registry("model", ModelCard)
+    registry.add(PrimateCard(name="monkeynet", source="lab", architecture="cnn"), lambda **_: None, plugin="lab")
+    registry.add(ModelCard(name="plain", source="lab", architecture="cnn"), lambda **_: None, plugin="lab")
+    assert [e.name for e in registry.list(where={"species": "mac*"})] == ["monkeynet"]
+    assert registry.values("species") == ["macaque"] and registry.values("source") == ["lab"]
+    with pytest.raises(brainbench.UnknownNameError, match="'specie'. Did you mean 'species'"):
+        registry.list(where={"specie": "macaque"})

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import brainbench
-from brainbench.errors import WeightsNotFoundError
+from brainbench.errors import UnknownNameError, WeightsNotFoundError
 from brainbench.plugins.models.model_table import read_table
 from brainbench.registry import refresh
 from brainbench.stimuli import StimulusSet
@@ -71,6 +71,30 @@ def test_metadata_table_filters_for_controlled_comparisons():
     assert tv.loc["resnet50", "weights"] == ["imagenet1k_v2", "imagenet1k_v1", "random"]  # default first
     assert tv.loc["resnet18", "parameters"] == 11_689_512 and not tv["offline_weights"].any()
     assert brainbench.list_models(where={"source": "efficientnet-lite-pytorch"}, as_frame=True)["offline_weights"].all()
+
+
+def test_one_training_data_filter_finds_a_dataset_across_sources():
+    frame = brainbench.list_models(where={"training_data": "in1k", "task": "classification"}, as_frame=True)
+    assert {"torchvision", "timm", "efficientnet-lite-pytorch"} <= set(frame["source"])
+    assert frame.loc["resnet18", "training_data"] == "in1k"
+    swag = brainbench.list_models(where={"source": "torchvision", "training_data": "ig3.6b+in1k"})
+    assert swag == ["regnet_y_128gf", "vit_h_14"]  # the SWAG weights, pretrained on Instagram then ImageNet-1k
+    open_clip = brainbench.list_models("openclip-*", as_frame=True)["training_data"]
+    assert open_clip["openclip-coca_ViT-B-32.mscoco_finetuned_laion2b_s13b_b90k"] == "laion2b+mscoco"
+    assert open_clip["openclip-xlm-roberta-large-ViT-H-14.frozen_laion5b_s13b_b90k"] == "laion5b"
+    assert open_clip["openclip-nllb-clip-base.v1"] == "laion_coco_nllb"
+
+
+def test_a_filter_on_a_field_no_card_has_is_an_error_not_an_empty_list():
+    with pytest.raises(UnknownNameError, match="'sorce'. Did you mean 'source'"):
+        brainbench.list_models(where={"sorce": "timm"})
+    cli = [sys.executable, "-m", "brainbench", "list", "models"]
+    typo = subprocess.run([*cli, "--where", "sorce=timm"], capture_output=True, text=True)
+    assert typo.returncode == 2 and "Did you mean 'source'" in typo.stderr
+    nothing = subprocess.run([*cli, "--where", "source=tim,task=classification"], capture_output=True, text=True)
+    assert nothing.returncode == 0 and "0 models" in nothing.stdout
+    assert "no model has source=tim; its values: brainbench, efficientnet-lite-pytorch, huggingface" in nothing.stderr
+    assert "task=" not in nothing.stderr  # classification is a value some model has
 
 
 def test_cached_weights_show_as_offline(tmp_path, monkeypatch):

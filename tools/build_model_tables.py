@@ -54,7 +54,7 @@ def torchvision_rows() -> list[dict]:
             meta = w.meta
             transform = w.transforms()
             size = getattr(transform, "crop_size", [None])[0]
-            data = "ig3.6b+imagenet1k" if "SWAG" in w.name else "imagenet1k"
+            data = "ig3.6b+in1k" if "SWAG" in w.name else "in1k"
             rows.append({
                 "name": name, "weights": w.name.lower(), "default": int(w is enum.DEFAULT), "family": family,
                 "task": "classification", "training_data": data, "input_size": size,
@@ -107,6 +107,20 @@ def _image_tower_only(cfg: dict) -> tuple[int | str, str, int | str]:
             1 if getattr(visual, "class_embedding", None) is not None else "")
 
 
+def _open_clip_data(arch: str, tag: str) -> str:
+    """The training data an open_clip tag names, in timm's tokens: ``laion2b_s34b_b79k`` -> laion2b,
+    ``mscoco_finetuned_laion2b_s13b_b90k`` -> laion2b+mscoco, ``frozen_laion5b_s13b_b90k`` -> laion5b."""
+    if arch.startswith("nllb-clip"):  # tags v1/mrl: all were trained on LAION-COCO-NLLB (Visheratin, 2023)
+        return "laion_coco_nllb"
+    if arch.startswith("PE-Core"):  # tag "meta": the Perception Encoder's own curated pretraining set
+        return "meta_pe"
+    tag = tag.lower().removeprefix("frozen_")  # a frozen text tower, same data
+    if tag.startswith("laion_aesthetic"):
+        return "laion_aesthetic"
+    tuned, _, base = tag.partition("_finetuned_")
+    return f"{base.split('_')[0]}+{tuned}" if base else tag.split("_")[0]
+
+
 def open_clip_rows() -> list[dict]:
     import open_clip
 
@@ -138,7 +152,7 @@ def open_clip_rows() -> list[dict]:
             rows.append({
                 "name": arch if tower == "image" else f"text-{arch}", "weights": tag.lower(), "default": 0,
                 "family": family if tower == "image" else "text_transformer", "task": "contrastive_image_text",
-                "training_data": tag.lower().split("_")[0], "input_size": size if tower == "image" else "",
+                "training_data": _open_clip_data(arch, tag), "input_size": size if tower == "image" else "",
                 "parameters": params, "prefix_tokens": pfx, "hub": hub, "version": open_clip.__version__,
             })
     for name in {r["name"] for r in rows}:  # the first listed tag is the default

@@ -78,7 +78,7 @@ def card(name: str) -> ModelCard:
         source="efficientnet-lite-pytorch",
         architecture="efficientnet",
         task="classification",
-        training_data="imagenet1k",
+        training_data="in1k",
         input_size=size,
         parameters=params,
         weights=[DEFAULT_WEIGHTS, "random"],

@@ -143,7 +143,7 @@ def text_encoder(source: str | Path, *, name: str | None = None, weights: str = 
     prefix = int(tokenizer.cls_token_id is not None and probe[:1] == [tokenizer.cls_token_id]
                  or tokenizer.bos_token_id is not None and probe[:1] == [tokenizer.bos_token_id])
     model_card = model_card or ModelCard(
-        name=label, source="huggingface", architecture=type(transformer).__name__, task="text", training_data="",
+        name=label, source="huggingface", architecture=type(transformer).__name__, task="text", training_data="unknown",
         parameters=sum(p.numel() for p in transformer.parameters()), weights=[weights],
         description=f"Hugging Face text encoder {source}")
     layers = [f"transformer.{n}" for n in _layer_blocks(transformer)] + (["embedding"] if pooling else [])
