@@ -42,9 +42,14 @@ class Model(ABC):
 
     @property
     def label(self) -> str:
-        """Name as shown on leaderboards: ``resnet18`` or ``resnet18[random]`` for non-default weights."""
+        """Name as shown on leaderboards: ``resnet18``, or ``resnet18[imagenet1k_v1]`` for non-default weights;
+        random weights carry their seed unless it is 0 (``resnet18[random]``, ``resnet18[random:3]``), so that
+        random baselines over seeds stay apart in the results store."""
         default = self.card.weights[0] if self.card.weights else self.weights
-        return self.name if self.weights == default else f"{self.name}[{self.weights}]"
+        if self.weights == default:
+            return self.name
+        seeded = self.weights == "random" and self.seed
+        return f"{self.name}[{self.weights}:{self.seed}]" if seeded else f"{self.name}[{self.weights}]"
 
     @property
     @abstractmethod

@@ -47,10 +47,15 @@ def parse_benchmark_id(benchmark: str, metrics: Collection[str] = ()) -> Benchma
 
 
 def matches(name: str, include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> bool:
-    """fnmatch ``name`` against include patterns (any) and exclude patterns (none)."""
+    """fnmatch ``name`` against include patterns (any) and exclude patterns (none). A pattern equal to the name
+    matches it, so labels with brackets (``resnet18[random]``, which fnmatch reads as a character class) work."""
     include = [include] if isinstance(include, str) else list(include or ["*"])
     exclude = [exclude] if isinstance(exclude, str) else list(exclude or [])
-    return any(fnmatch.fnmatchcase(name, p) for p in include) and not any(fnmatch.fnmatchcase(name, p) for p in exclude)
+
+    def hit(pattern: str) -> bool:
+        return name == pattern or fnmatch.fnmatchcase(name, pattern)
+
+    return any(map(hit, include)) and not any(map(hit, exclude))
 
 
 def parse_where(clauses: Iterable[str]) -> dict[str, str]:

@@ -43,3 +43,16 @@ def test_plots_are_written(generator_results, tmp_path):
 def test_unknown_leaderboard():
     with pytest.raises(brainbench.UnknownNameError, match="unknown leaderboard 'synthetc'.*'synthetic'"):
         brainbench.get_leaderboard("synthetc")
+
+
+def test_random_baselines_over_seeds_stay_apart_on_the_leaderboard(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    for seed in (0, 1, 2):
+        brainbench.score("synthetic_generator", "synthetic.early", weights="random", seed=seed, layers=["block1"],
+                         store=store, progress=False)
+    table = brainbench.leaderboard("synthetic", store)
+    labels = ["synthetic_generator[random]", "synthetic_generator[random:1]", "synthetic_generator[random:2]"]
+    assert set(table.index) == set(labels)
+    scores = table["synthetic.early"]
+    assert scores.nunique() == 3  # three different networks, not one overwritten twice
+    assert brainbench.get_model("efficientnet_lite0", seed=5).label == "efficientnet_lite0"  # the seed is no weights

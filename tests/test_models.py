@@ -61,7 +61,8 @@ def test_random_weights_are_seeded_and_recorded():
     b = brainbench.get_model("resnet18", weights="random", seed=1)
     c = brainbench.get_model("resnet18", weights="random", seed=2)
     assert a.weights_hash() == b.weights_hash() != c.weights_hash()
-    assert a.label == "resnet18[random]" and a.seed == 1
+    assert a.label == "resnet18[random:1]" and a.seed == 1
+    assert brainbench.get_model("resnet18", weights="random").label == "resnet18[random]"  # seed 0
     assert brainbench.get_model("efficientnet_lite0", weights="random").weights_hash() != brainbench.get_model("efficientnet_lite0").weights_hash()
 
 

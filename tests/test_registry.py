@@ -17,6 +17,13 @@ def test_list_with_patterns_excludes_and_metadata_filters():
     assert brainbench.list_benchmarks("synthetic.*") == ["synthetic.early", "synthetic.late"]
 
 
+def test_a_pattern_equal_to_a_label_with_brackets_matches_it():
+    assert matches("resnet18[random:1]", "resnet18[random:1]") and matches("resnet18[random]", ["x", "resnet18[random]"])
+    assert not matches("resnet18[random]", "resnet18[random:1]")
+    assert not matches("resnet18[random]", "*", exclude="resnet18[random]")
+    assert matches("resnet18[random]", "resnet18*")
+
+
 def test_name_helpers():
     assert parse_name("resnet18.imagenet1k_v1") == ("resnet18", "imagenet1k_v1")
     assert parse_name("resnet18") == ("resnet18", None)
