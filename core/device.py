@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from .errors import BrainbenchError
 
-__all__ = ["pick_device"]
+__all__ = ["pick_device", "seeded"]
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -25,3 +28,22 @@ def pick_device(requested: str | None = None) -> str:
     if not available[kind]:
         raise BrainbenchError(f"device {requested!r} is not available on this machine; use --device cpu or auto")
     return requested
+
+
+@contextmanager
+def seeded(seed: int, device: str = "cpu") -> Iterator[None]:
+    """torch's generator for the CPU, and for ``device`` if it is a GPU, seeded with ``seed`` inside the block and
+    restored after it: a seeded model build or extraction is reproducible and leaves the caller's random state alone."""
+    import torch
+
+    dev = torch.device(device)
+    gpu = dev.type in ("cuda", "mps")
+    index = dev.index if dev.index is not None else (torch.cuda.current_device() if dev.type == "cuda" else 0)
+    with torch.random.fork_rng(devices=[index] if gpu else [], device_type=dev.type if gpu else "cuda"):
+        torch.default_generator.manual_seed(seed)
+        if dev.type == "cuda":
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        elif dev.type == "mps":
+            torch.mps.manual_seed(seed)
+        yield

@@ -33,7 +33,7 @@ import numpy as np
 
 from .activation_cache import ActivationCache
 from .allocator import mapped_array, warm_heap
-from .device import pick_device
+from .device import pick_device, seeded
 from .errors import BrainbenchError, ConfigError, MemoryBudgetError
 from .layers import LayerInfo, first_tensor, select_layers
 from .memory import default_memory_limit, device_free_memory, format_bytes, parse_memory
@@ -347,30 +347,28 @@ def extract(
     ``options`` are :func:`plan_extraction`'s: ``tokens``, ``reduce``, ``memory_limit``, ``batch_size``,
     ``device``, ``cache`` and ``seed``.
     """
-    import torch
-
     plan = plan_extraction(model, stimuli, layers, **options)
     store = plan.cache
     by_name = {p.name: p for p in plan.layers}
     arrays: dict[str, Any] = {p.name: store.read(p.key) for p in plan.layers if p.cached}  # type: ignore[union-attr]
     workdir = tempfile.TemporaryDirectory(prefix="brainbench-features-") if store is None and len(plan.passes) > 1 else None
-    torch.manual_seed(plan.seed)
-    projectors = _projectors(model, stimuli, plan, progress)
-    for i, (names, batch) in enumerate(zip(plan.passes, plan.batch_sizes)):
-        description = f"{model.label}: pass {i + 1}/{len(plan.passes)}, {len(names)} layers"
-        out = _run_pass(model, stimuli, [by_name[name] for name in names], plan, projectors, batch,
-                        np.arange(plan.n_stimuli), description, progress)
-        for name in names:  # hand each layer to disk and drop it, so one pass at most is ever in memory
-            values = out.pop(name)
-            if store is not None:
-                arrays[name] = store.store(by_name[name].key, values, {"model": model.label, "layer": name})
-            elif workdir is not None:
-                path = Path(workdir.name) / f"{i}-{len(arrays)}.npy"
-                np.save(path, values)
-                arrays[name] = np.load(path, mmap_mode="r")
-            else:
-                arrays[name] = values
-            del values
+    with seeded(plan.seed, plan.device):  # a model that draws random numbers repeats; the caller's state is kept
+        projectors = _projectors(model, stimuli, plan, progress)
+        for i, (names, batch) in enumerate(zip(plan.passes, plan.batch_sizes)):
+            description = f"{model.label}: pass {i + 1}/{len(plan.passes)}, {len(names)} layers"
+            out = _run_pass(model, stimuli, [by_name[name] for name in names], plan, projectors, batch,
+                            np.arange(plan.n_stimuli), description, progress)
+            for name in names:  # hand each layer to disk and drop it, so one pass at most is ever in memory
+                values = out.pop(name)
+                if store is not None:
+                    arrays[name] = store.store(by_name[name].key, values, {"model": model.label, "layer": name})
+                elif workdir is not None:
+                    path = Path(workdir.name) / f"{i}-{len(arrays)}.npy"
+                    np.save(path, values)
+                    arrays[name] = np.load(path, mmap_mode="r")
+                else:
+                    arrays[name] = values
+                del values
     attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash()}
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 

@@ -148,3 +148,14 @@ def test_wrap_makes_any_module_scorable():
 def test_unknown_weights_list_the_known_ones(name, known):
     with pytest.raises(UnknownNameError, match=rf"unknown weights of {name} 'imagenet9k'.*'{known}'"):
         brainbench.get_model(name, weights="imagenet9k")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "timm-resnet18", "openclip-RN50"])
+def test_building_random_weights_and_extracting_leave_the_callers_random_state_alone(name):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model = brainbench.get_model(name, weights="random", seed=1)
+    model.extract(tiny_stimulus_set(n=2), [model.layers[-1]], progress=False, cache=False)
+    assert torch.equal(torch.rand(3), expected)
+    assert brainbench.get_model(name, weights="random", seed=1).weights_hash() == model.weights_hash()

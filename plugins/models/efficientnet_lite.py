@@ -11,6 +11,7 @@ from functools import partial
 import importlib
 
 from brainbench import ModelCard, hookimpl
+from brainbench.device import seeded
 from brainbench.errors import WeightsNotFoundError
 from brainbench.torch_model import TorchModel
 
@@ -54,8 +55,8 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
 
     weights = resolve_weights(name, weights, [DEFAULT_WEIGHTS, "random"])
     arch = name.replace("_", "-")
-    torch.manual_seed(seed)
-    module = EfficientNet.from_name(arch)
+    with seeded(seed):
+        module = EfficientNet.from_name(arch)
     if weights != "random":
         state = torch.load(weights_file(name), map_location="cpu", weights_only=True)
         module.load_state_dict(state)

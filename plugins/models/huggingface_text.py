@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from brainbench import hookimpl
+from brainbench.device import seeded
 from brainbench.errors import ConfigError
 from brainbench.torch_model import TorchModel
 
@@ -132,9 +133,9 @@ def text_encoder(source: str | Path, *, name: str | None = None, weights: str = 
     label = name or f"{PREFIX}{Path(str(source)).name.lower()}"
     folder = Path(source) if Path(source).is_dir() else _snapshot(label, str(source))
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    torch.manual_seed(seed)
     if weights == "random":
-        transformer = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(folder))
+        with seeded(seed):
+            transformer = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(folder))
     else:
         transformer = transformers.AutoModel.from_pretrained(folder, dtype=torch.float32)
     pooling, normalize = _sentence_transformers_head(folder)

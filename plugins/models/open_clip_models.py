@@ -11,9 +11,12 @@ A name without a tag builds the first tag open_clip lists. Weights come from ope
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 from brainbench import hookimpl
+from brainbench.device import seeded
 from brainbench.torch_model import TorchModel
 
 from .model_table import card, hf_hub_root, read_table
@@ -45,8 +48,6 @@ def _towers():
 
 
 def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    import torch
-
     from brainbench.torchvision_compat import import_torchvision
 
     from .weights import hub_weights, resolve_weights
@@ -57,9 +58,9 @@ def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int
     name = f"{PREFIX}{'text-' if tower == 'text' else ''}{arch}.{tag}"
     weights = resolve_weights(name, weights, [tag, "random"])
     row = _row(arch, tag, tower)
-    torch.manual_seed(seed)
     if weights == "random":
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
+        with seeded(seed), _quiet_random_init():
+            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
     else:
         model, _, preprocess = hub_weights(name, row["hub"], lambda: open_clip.create_model_and_transforms(
             arch, pretrained=tag, cache_dir=str(hf_hub_root())))
@@ -70,6 +71,23 @@ def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int
     prefix = int(row["prefix_tokens"]) if row["prefix_tokens"] else None
     return TorchModel(image_tower(model.visual), preprocess, _card(row, arch, tag, tower), weights=weights, seed=seed,
                       prefix_tokens=prefix)
+
+
+@contextmanager
+def _quiet_random_init() -> Iterator[None]:
+    """Drop open_clip's warning that no pretrained weights were loaded: with ``--weights random`` that is the point."""
+    import logging
+
+    class Quiet(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not record.getMessage().startswith("No pretrained weights loaded")
+
+    quiet, root = Quiet(), logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 class Tokenize:

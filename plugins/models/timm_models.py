@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from brainbench import hookimpl
+from brainbench.device import seeded
 from brainbench.torch_model import TorchModel
 
 from .model_table import card, hf_hub_root, read_table
@@ -18,8 +19,6 @@ PREFIX = "timm-"
 
 
 def build(arch: str, tag: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    import torch
-
     from brainbench.torchvision_compat import import_torchvision
 
     from .weights import hub_weights, resolve_weights
@@ -28,11 +27,11 @@ def build(arch: str, tag: str, weights: str | None = None, seed: int = 0) -> Tor
     import timm
 
     weights = resolve_weights(f"{PREFIX}{arch}.{tag}", weights, [tag, "random"])
-    torch.manual_seed(seed)
     full = f"{arch}.{tag}"
     cfg = timm.models.get_pretrained_cfg(full)
     if weights == "random":
-        module = timm.create_model(arch, pretrained=False, num_classes=cfg.num_classes or 0)
+        with seeded(seed):
+            module = timm.create_model(arch, pretrained=False, num_classes=cfg.num_classes or 0)
     else:
         module = hub_weights(f"{PREFIX}{full}", cfg.hf_hub_id or cfg.url,
                              lambda: timm.create_model(full, pretrained=True, cache_dir=hf_hub_root()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from brainbench import hookimpl
+from brainbench.device import seeded
 from brainbench.torch_model import TorchModel
 
 from .model_table import card, read_table
@@ -29,8 +30,6 @@ def _rows() -> dict[str, list[dict[str, str]]]:
 
 
 def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    import torch
-
     from brainbench.torchvision_compat import import_torchvision
 
     from .weights import load_url_weights, resolve_weights
@@ -40,10 +39,10 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
     published = {w.name.lower(): w for w in enum}
     weights = resolve_weights(name, weights, list(dict.fromkeys([enum.DEFAULT.name.lower(), *published, "random"])))
     preprocess_from = published.get(weights, enum.DEFAULT)
-    torch.manual_seed(seed)
     # as torchvision's own builders do: SWAG ViTs run at 384 or 518 pixels
     kwargs = {"image_size": preprocess_from.meta["min_size"][0]} if name.startswith("vit_") else {}
-    module = tv.models.get_model(name, weights=None, **kwargs)
+    with seeded(seed):
+        module = tv.models.get_model(name, weights=None, **kwargs)
     if weights != "random":
         module.load_state_dict(load_url_weights(name, published[weights].url))
     rows = _rows()[name]
