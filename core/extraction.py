@@ -22,6 +22,7 @@ that reads each layer from disk only when asked for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -235,7 +236,7 @@ def plan_extraction(
 
     plans = []
     store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
-    record = _key_record(model, stimuli) if store else {}
+    record = {**_key_record(model, stimuli), "device": torch_device_type(device)} if store else {}
     names = {info.name for info in chosen}
     for info in chosen:
         units, mode, reduced = _stored_units(info, tokens, reduction)
@@ -331,7 +332,57 @@ def _group(items: list[LayerPlan], size: Any, capacity: int) -> list[list[LayerP
 
 def _key_record(model: TorchModel, stimuli: StimulusSet) -> dict[str, Any]:
     return {"model": model.name, "weights": model.weights, "weights_hash": model.weights_hash(),
-            "preprocess": model.preprocess_fingerprint(), "stimuli": stimuli.content_hash(), "dtype": "float32"}
+            "preprocess": model.preprocess_fingerprint(), "stimuli": stimuli.content_hash(), "dtype": "float32",
+            "code": forward_code(model.module)}
+
+
+def torch_device_type(device: str) -> str:
+    """``cuda:1`` -> ``cuda``: kernels differ between device types (not between two GPUs of one machine's kind)."""
+    return device.split(":")[0]
+
+
+def forward_code(module: torch.nn.Module) -> dict[str, str]:
+    """The versions of the code the forward pass runs: every package that defines one of the module's submodule
+    classes (torch, torchvision, timm, open_clip, transformers, brainbench, a user's package), and torch itself.
+    A class from a file outside any installed distribution (a script, a notebook's module) counts by the
+    sha256 of its source file. An upgrade that changes a model's forward therefore never hits stale features."""
+    import sys
+
+    import torch
+
+    code = {"torch": torch.__version__}
+    for module_name in sorted({type(m).__module__ for m in module.modules()}):
+        package = module_name.partition(".")[0]
+        if package not in code:
+            code[package] = _package_version(package) or _source_hash(sys.modules.get(module_name))
+    return code
+
+
+@functools.cache
+def _package_version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for distribution in _distributions().get(package, []):
+        try:
+            return f"{distribution}=={version(distribution)}"
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level package -> the installed distributions providing it (read once: it scans every install)."""
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def _source_hash(module: Any) -> str:
+    path = getattr(module, "__file__", None)
+    if path is None or not Path(path).is_file():
+        return "unknown"  # defined interactively: nothing on disk to follow
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def extract(

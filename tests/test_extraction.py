@@ -11,7 +11,7 @@ from torch import nn
 import brainbench
 from brainbench.activation_cache import ActivationCache
 from brainbench.errors import ConfigError, MemoryBudgetError, UnknownNameError
-from brainbench.extraction import extract, plan_extraction
+from brainbench.extraction import extract, forward_code, plan_extraction
 from brainbench.testing import tiny_stimulus_set
 from brainbench.torchvision_compat import import_torchvision
 
@@ -348,6 +348,35 @@ def test_any_change_to_what_makes_the_numbers_misses_the_cache(tmp_path):
     assert plan_extraction(base, stimuli, ["conv"], cache=cache, reduce="srp:8").layers[0].cached
     assert not plan_extraction(base, stimuli, ["conv"], cache=cache, reduce="srp:8", seed=1).layers[0].cached
     assert not big.layers[0].cached
+
+
+def test_a_changed_forward_with_the_same_weights_misses_the_cache(tmp_path, monkeypatch):
+    """A user's model module edited between runs (same class, same weights, new forward): the key follows its source."""
+    import importlib
+    import sys
+
+    source = """import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()
+        torch.manual_seed(0)\n        self.fc = torch.nn.Linear(768, 3)\n    def forward(self, x):\n        return self.fc(x.flatten(1){})\n"""
+    (tmp_path / "labnet.py").write_text(source.format(""))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cache, stimuli = ActivationCache(tmp_path / "cache"), tiny_stimulus_set(n=3)
+
+    def run():
+        module = importlib.import_module("labnet")
+        model = brainbench.wrap(module.Net(), to_tensor, name="labnet")
+        return model.extract(stimuli, ["fc"], cache=cache, progress=False)
+
+    first = run()
+    assert first.plan.layers[0].cached is False and run().plan.layers[0].cached is True
+    (tmp_path / "labnet.py").write_text(source.format(" * 2"))  # a fix to the forward; the weights are the same
+    del sys.modules["labnet"]
+    changed = run()
+    assert changed.plan.layers[0].cached is False
+    net = importlib.import_module("labnet").Net()
+    before, after = first["fc"].values, changed["fc"].values
+    np.testing.assert_allclose(after - before, before - net.fc.bias.detach().numpy(), rtol=1e-4, atol=1e-6)  # fc(2x) - fc(x) = Wx
+    code = forward_code(net)
+    assert code["labnet"].startswith("sha256:") and code["torch"] == torch.__version__
 
 
 def test_corrupt_cache_entry_is_detected_and_recomputed(tmp_path):
