@@ -6,7 +6,9 @@ a ``register`` callback bound to that plugin, so errors can name it.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -214,10 +216,16 @@ def _from_factory(spec: str, *, weights: str | None, seed: int) -> Any:
     from .errors import BrainbenchError
 
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # as `python -m` does: the user's own folder is importable
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise BrainbenchError(f"cannot import {module_name!r} for model {spec!r}: {exc}; is it installed or on PYTHONPATH?") from None
+        missing = getattr(exc, "name", None)
+        if missing is not None and (module_name == missing or module_name.startswith(f"{missing}.")):
+            raise BrainbenchError(f"cannot import {module_name!r} for model {spec!r}: there is no such module in the "
+                                  "current folder, on PYTHONPATH or installed") from None
+        raise BrainbenchError(f"{module_name!r} (for model {spec!r}) was found but failed to import: {exc}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         callables = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))

@@ -1,5 +1,7 @@
 """Listing filters, name parsing and lookups."""
 
+import json
+
 import pytest
 
 import brainbench
@@ -83,8 +85,25 @@ def test_any_user_model_through_module_colon_factory(tmp_path, monkeypatch):
         brainbench.get_model("labmodels:bare")
     with pytest.raises(brainbench.UnknownNameError, match=r"unknown factory in labmodels 'mak'.*'make'"):
         brainbench.get_model("labmodels:mak")
-    with pytest.raises(brainbench.BrainbenchError, match="cannot import 'nosuchmodule'"):
+    with pytest.raises(brainbench.BrainbenchError, match="cannot import 'nosuchmodule'.*no such module"):
         brainbench.get_model("nosuchmodule:make")
+    (tmp_path / "labbroken.py").write_text("import a_dependency_not_installed\n")
+    with pytest.raises(brainbench.BrainbenchError, match="'labbroken'.*was found but failed to import: No module named "
+                                                          "'a_dependency_not_installed'"):
+        brainbench.get_model("labbroken:make")
+
+
+def test_the_command_finds_a_factory_in_the_folder_it_runs_in(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "labmodels.py").write_text(FACTORY_MODULE)
+    command = Path(sys.executable).with_name("brainbench")  # the installed console script: no '' on its sys.path
+    out = subprocess.run([str(command), "layers", "labmodels:make", "--json"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert [row["layer"] for row in json.loads(out.stdout)] == ["0", "1", "2"]
 
 
 def test_benchmarks_of_hyphenated_regions_resolve_with_and_without_a_metric_suffix():
