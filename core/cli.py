@@ -360,7 +360,8 @@ def _yes(value: Any) -> Any:
 @main.command()
 @click.option("--model", "-m", required=True, help="registered model or package.module:factory")
 @click.option("--stimuli", "-s", "paths", multiple=True, type=click.Path(exists=True),
-              help="image files or folders of images (repeatable)")
+              help="image files or folders of images (repeatable), or one table: a .csv/.tsv with caption or "
+                   "filename (and stimulus_id) columns, or a .txt of one caption per line")
 @click.option("--dataset", "-d", default=None, help="the stimulus set of a registered dataset")
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seed for random weights and reductions")
@@ -414,8 +415,14 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
 def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
     from pathlib import Path
 
-    from .stimuli import IMAGE_SUFFIXES, StimulusSet
+    from .stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet
 
+    tables = [Path(p) for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
+    if tables:
+        if len(paths) > 1:
+            raise ConfigError(f"give one stimulus table ({', '.join(map(str, tables))}) on its own, not with other "
+                              "--stimuli")
+        return StimulusSet.from_table(tables[0])
     files: list[Path] = []
     ids: list[str] = []  # a folder's images are named by their path in it: cat/001 and dog/001 stay apart
     for p in map(Path, paths):

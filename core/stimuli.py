@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
 
 TEXT_COLUMNS = ("caption", "text")
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -105,6 +106,25 @@ class StimulusSet:
         ids = [p.stem for p in paths] if ids is None else [str(i) for i in ids]
         table = pd.DataFrame({"stimulus_id": ids, "filename": [str(p) for p in paths]})
         return cls(table, identifier=identifier)
+
+    @classmethod
+    def from_table(cls, path: str | Path) -> StimulusSet:
+        """A ``.csv``/``.tsv`` table (columns ``stimulus_id``, optional, and ``caption``/``text`` or ``filename``
+        relative to the table's folder) or a ``.txt`` file of one caption per line (ids 0, 1, ...)."""
+        import pandas as pd
+
+        path = Path(path)
+        try:
+            if path.suffix.lower() == ".txt":
+                lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+                return cls.from_texts([line for line in lines if line], identifier=path.name)
+            table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
+                                keep_default_na=False)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise DataFileError(f"cannot read the stimulus table {path}: {exc}") from None
+        if "stimulus_id" not in table.columns:
+            table.insert(0, "stimulus_id", [str(i) for i in range(len(table))])
+        return cls(table, identifier=path.name, root=path.parent)
 
     def __len__(self) -> int:
         return len(self.table)

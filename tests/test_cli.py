@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import brainbench
 from brainbench.cli import EXIT_FAILED, EXIT_USAGE, main
 
 
@@ -159,6 +160,36 @@ def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):
     Image.fromarray(np.zeros((20, 30, 3), dtype=np.uint8)).save(tmp_path / "images" / "cat" / "001.jpg")
     error = cli("extract", "-m", "synthetic_generator", "-s", str(tmp_path / "images"), "--dry-run", code=EXIT_USAGE)
     assert "'cat/001' for" in error and "001.jpg and" in error
+
+
+def test_stimulus_tables_give_captions_to_text_models_and_files_to_image_models(cli, tmp_path):
+    from PIL import Image
+
+    from brainbench.netcdf import read_assembly
+
+    captions = ["a dog asleep on a sofa", "two trains at a station, one red"]
+    (tmp_path / "caps.csv").write_text("stimulus_id,caption\nsofa,\"a dog asleep on a sofa\"\n"
+                                       "trains,\"two trains at a station, one red\"\n")
+    (tmp_path / "caps.txt").write_text("\n".join(captions) + "\n\n")
+    for table in ("caps.csv", "caps.txt"):
+        cli("extract", "-m", "hf-all-minilm-l6-v2", "-s", str(tmp_path / table), "--layers", "embedding", "-q",
+            "--no-cache", "-o", str(tmp_path / table.replace(".", "_")))
+    from_csv = read_assembly(tmp_path / "caps_csv" / "embedding.nc")
+    from_txt = read_assembly(tmp_path / "caps_txt" / "embedding.nc")
+    assert list(from_csv["stimulus_id"].values) == ["sofa", "trains"] and list(from_txt["stimulus_id"].values) == ["0", "1"]
+    model = brainbench.get_model("hf-all-minilm-l6-v2")
+    direct = model.extract(brainbench.StimulusSet.from_texts(captions), ["embedding"], progress=False, cache=False)
+    np.testing.assert_array_equal(from_csv.values, direct["embedding"].values)
+    np.testing.assert_array_equal(from_txt.values, direct["embedding"].values)
+
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.full((20, 30, 3), 90, dtype=np.uint8)).save(tmp_path / "img" / "a.png")
+    (tmp_path / "images.tsv").write_text("stimulus_id\tfilename\nfirst\timg/a.png\n")  # relative to the table
+    cli("extract", "-m", "synthetic_generator", "-s", str(tmp_path / "images.tsv"), "--layers", "head.1", "-q",
+        "-o", str(tmp_path / "tsv"))
+    assert list(read_assembly(tmp_path / "tsv" / "head.1.nc")["stimulus_id"].values) == ["first"]
+    assert "on its own" in cli("extract", "-m", "synthetic_generator", "-s", str(tmp_path / "images.tsv"),
+                               "-s", str(tmp_path / "img"), "--dry-run", code=EXIT_USAGE)
 
 
 def test_extract_option_errors(cli, tmp_path):
