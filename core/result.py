@@ -29,6 +29,7 @@ class Provenance(_Frozen):
     ceiling_rule: str
     created: str
     device: str
+    code: dict[str, str] = Field(default_factory=dict)  # versions of the code the forward ran (extraction.forward_code)
 
 
 class SubjectScore(_Frozen):

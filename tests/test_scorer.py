@@ -1,7 +1,10 @@
 """score(): the known answer of the synthetic benchmark, provenance, and bad input."""
 
+import json
+
 import numpy as np
 import pytest
+import torch
 
 import brainbench
 from brainbench import DatasetCard, hookimpl
@@ -46,7 +49,11 @@ def test_aggregates_and_provenance(generator_results):
         "synthetic_generator", "fixed", "synthetic.late", "2", "ridge", "1")
     assert len(p.weights_hash) == 64 and p.brainbench_version == brainbench.__version__ and p.split_seed == 0
     assert p.device == "cpu" and p.stimulus_set == "synthetic-v1" and p.created.endswith("+00:00")
+    assert p.code == {"torch": torch.__version__, "brainbench": f"brainbench=={brainbench.__version__}"}
     assert brainbench.ScoreResult.from_json(result.to_json()) == result
+    older = json.loads(result.to_json())
+    del older["provenance"]["code"]  # a result stored before provenance named the code
+    assert brainbench.ScoreResult.from_json(json.dumps(older)).provenance.code == {}
     for layer, score in result.layers.items():  # feature-space statistics beside each layer's scores
         assert score.n_features >= 1 and 1 <= score.effective_dimensionality <= min(300, score.n_features)
         assert 0 <= score.sparsity <= 1, layer
