@@ -236,7 +236,7 @@ def plan_extraction(
 
     plans = []
     store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
-    record = {**_key_record(model, stimuli), "device": torch_device_type(device)} if store else {}
+    record = {**_key_record(model, stimuli), "device": _device_type(device)} if store else {}
     names = {info.name for info in chosen}
     for info in chosen:
         units, mode, reduced = _stored_units(info, tokens, reduction)
@@ -336,7 +336,7 @@ def _key_record(model: TorchModel, stimuli: StimulusSet) -> dict[str, Any]:
             "code": forward_code(model.module)}
 
 
-def torch_device_type(device: str) -> str:
+def _device_type(device: str) -> str:
     """``cuda:1`` -> ``cuda``: kernels differ between device types (not between two GPUs of one machine's kind)."""
     return device.split(":")[0]
 
