@@ -12,16 +12,20 @@ Relative depth is the position at which a layer's output is produced in the forw
 among all layers, scaled to [0, 1]: ``depth = rank / (n_layers - 1)``. A block's output comes
 after its children's, so a block has the depth of its last child.
 
-Two layers whose (flattened, per-stimulus) outputs are equal on the traced stimuli are
-duplicates (identity modules, eval-mode dropout, ``flatten`` after a 1x1 pool, the second call
-of a block's ReLU equal to the block's output); the later one records ``same_as`` the earlier
-one, and extraction computes it once.
+Two layers are duplicates when the later one's output is the earlier one's memory, not modified
+in place in between (its version counter unchanged), and their flattened per-stimulus values are
+equal on the traced stimuli: identity modules, eval-mode dropout, ``flatten`` of a pool, a block
+returning its last ReLU's output. The later one records ``same_as`` the earlier one, and
+extraction computes it once. Outputs that are equal by value but computed anew (or changed in
+place to the same values) are not duplicates: equality on the traced stimuli does not prove it
+on others (a ReLU after units that happen to be positive on them).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,6 +100,15 @@ def _fingerprint(out: torch.Tensor) -> tuple:
     return (flat.shape[1], *(tuple(s.cpu().tolist()) for s in stats), tuple(probes.cpu().reshape(-1).tolist()))
 
 
+def _memory(tensor: torch.Tensor) -> tuple[int, int, int] | None:
+    """Where a tensor's values live and how often they were changed in place: (storage address, offset,
+    version); None for tensors without plain storage."""
+    try:
+        return tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor._version
+    except (RuntimeError, NotImplementedError):
+        return None
+
+
 def trace(module: torch.nn.Module, batch: torch.Tensor, *, prefix_tokens: int | None = None) -> list[LayerInfo]:
     """Run ``batch`` (at least 2 stimuli) through ``module`` once and describe every layer, in output order.
 
@@ -109,25 +122,33 @@ def trace(module: torch.nn.Module, batch: torch.Tensor, *, prefix_tokens: int | 
         raise BrainbenchError("tracing needs a batch of at least 2 stimuli to tell the batch axis apart")
     modules = [(name, m) for name, m in module.named_modules() if name]
     calls: dict[str, int] = {}
-    seen: list[tuple[str, str, int, int, tuple[int, ...], int, tuple]] = []  # name, type, axis, call, shape, itemsize, print
+    # name, type, batch axis, call, shape, itemsize, and the index of the earlier output it duplicates (or None)
+    seen: list[tuple[str, str, int, int, tuple[int, ...], int, int | None]] = []
+    firsts: dict[tuple, tuple[int, weakref.ref]] = {}  # (values, memory) -> (its first output's index, that tensor)
 
     def hook_for(name: str, kind: str):
         def hook(_m: Any, _i: Any, output: Any) -> None:
             calls[name] = calls.get(name, 0) + 1
-            out = first_tensor(output)
-            if out is None or not out.is_floating_point():
+            tensor = first_tensor(output)
+            if tensor is None or not tensor.is_floating_point():
                 return
-            axis = _batch_axis(out.shape, b)
+            axis = _batch_axis(tensor.shape, b)
             if axis is None:
                 return
-            out = out.detach().movedim(axis, 0)
-            seen.append((name, kind, axis, calls[name], tuple(out.shape), out.element_size(), _fingerprint(out)))
+            out = tensor.detach().movedim(axis, 0)
+            key = (_fingerprint(out), _memory(tensor))
+            first = firsts.get(key)
+            alive = first is not None and first[1]() is not None  # else its memory may since hold another tensor
+            seen.append((name, kind, axis, calls[name], tuple(out.shape), out.element_size(),
+                         first[0] if alive and key[1] is not None else None))
+            if not alive:
+                firsts[key] = (len(seen) - 1, weakref.ref(tensor))
 
         return hook
 
     handles = [m.register_forward_hook(hook_for(name, type(m).__name__)) for name, m in modules]
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference mode: in-place changes must bump version counters
             module(batch)
     finally:
         for handle in handles:
@@ -138,16 +159,14 @@ def trace(module: torch.nn.Module, batch: torch.Tensor, *, prefix_tokens: int | 
         lengths = [shape[1] for _, _, _, _, shape, _, _ in seen if len(shape) == 3]
         token_count = max(set(lengths), key=lengths.count) if lengths else None
     n = len(seen)
+    labels = [f"{name}#{call}" if calls[name] > 1 else name for name, _, _, call, *_ in seen]
     layers: list[LayerInfo] = []
-    first_with: dict[tuple, str] = {}
-    for rank, (name, kind, axis, call, shape, itemsize, print_key) in enumerate(seen):
-        label = f"{name}#{call}" if calls[name] > 1 else name
-        same_as = first_with.setdefault(print_key, label)
+    for rank, (name, kind, axis, call, shape, itemsize, original) in enumerate(seen):
         layers.append(LayerInfo(
-            name=label, module=name, type=kind, call=call, depth=round(rank / (n - 1), 6) if n > 1 else 0.0,
+            name=labels[rank], module=name, type=kind, call=call, depth=round(rank / (n - 1), 6) if n > 1 else 0.0,
             shape=shape[1:], batch_axis=axis, itemsize=itemsize,
             tokens=token_count is not None and len(shape) == 3 and shape[1] == token_count,
-            same_as=None if same_as == label else same_as,
+            same_as=None if original is None else labels[original],
         ))
     return layers
 

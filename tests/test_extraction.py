@@ -73,6 +73,35 @@ def test_duplicates_are_extracted_once_and_equal():
     np.testing.assert_array_equal(alone["drop"].values, features["act#1"].values)
 
 
+class Gate(nn.Module):
+    """Units positive unless the image is bright: a ReLU after them is a no-op on dark images only."""
+
+    def __init__(self, inplace):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.relu = nn.ReLU(inplace=inplace)
+        with torch.no_grad():
+            self.fc.weight.fill_(-1.0)
+            self.fc.bias.fill_(2.0)
+
+    def forward(self, x):
+        return self.relu(self.fc(x.mean(dim=(2, 3))))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_layers_equal_only_on_the_traced_stimuli_are_not_duplicates(inplace):
+    """Traced on two dark images the ReLU changes nothing; on a bright one it does. Reading it as a duplicate
+    of the linear layer (equal values on the trace) would hand back negative 'ReLU' features."""
+    model = brainbench.wrap(Gate(inplace), to_tensor, name="gate")
+    images = [np.full((8, 8, 3), value, dtype=np.uint8) for value in (20, 60, 255)]
+    stimuli = brainbench.StimulusSet.from_arrays(images)
+    assert [info.same_as for info in model.layer_table(stimuli)] == [None, None]
+    features = model.extract(stimuli, ["fc", "relu"], progress=False, cache=False)
+    linear = (2.0 - 3 * np.array([20, 60, 255]) / 255)[:, None].repeat(2, 1)
+    np.testing.assert_allclose(features["fc"].values, linear, rtol=1e-6)
+    np.testing.assert_allclose(features["relu"].values, np.maximum(linear, 0), rtol=1e-6)
+
+
 def test_shared_module_calls_are_read_out_separately():
     model, stimuli = net_model(), tiny_stimulus_set(n=3)
     features = model.extract(stimuli, ["act"], progress=False, cache=False)
@@ -397,14 +426,14 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(tmp_path):
 
 
 class Recorder(nn.Module):
-    """Records whether its forward ran under inference mode."""
+    """Records whether its forward ran under inference mode, and whether autograd recorded it."""
 
     def __init__(self):
         super().__init__()
         self.seen = []
 
     def forward(self, x):
-        self.seen.append(torch.is_inference_mode_enabled())
+        self.seen.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
         return x * 2
 
 
@@ -416,7 +445,8 @@ def test_extraction_is_deterministic_and_in_inference_mode():
     recorder = Recorder()
     extract(brainbench.wrap(nn.Sequential(recorder, nn.Flatten()), to_tensor, name="rec"), stimuli, ["1"],
             batch_size=2, cache=False, progress=False)
-    assert recorder.seen == [True] * 4  # the trace, then 3 batches
+    # the trace without autograd but outside inference mode (in-place changes must count), then 3 batches
+    assert recorder.seen == [(False, False)] + [(True, False)] * 3
 
 
 def test_efficientnet_lite0_logits_through_the_extraction_path():
