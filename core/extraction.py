@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -420,7 +421,8 @@ def extract(
                 else:
                     arrays[name] = values
                 del values
-    attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash()}
+    attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash(),
+             "code": json.dumps(forward_code(model.module), sort_keys=True)}  # a string: netCDF attributes are flat
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import brainbench
@@ -142,6 +143,8 @@ def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
     logits = read_assembly(tmp_path / "out" / "head.1.nc")
     assert logits.sizes == {"presentation": 3, "neuroid": 10}
     assert list(logits["stimulus_id"].values) == ["img0", "img1", "img2"]
+    assert json.loads(logits.attrs["code"]) == {"brainbench": f"brainbench=={brainbench.__version__}",
+                                                "torch": torch.__version__}  # what computed the features
 
 
 def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):
