@@ -137,17 +137,12 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
 
 
 def _explain_no_match(kind: str, filters: dict[str, str]) -> None:
-    """On stderr: each filter that no registered entry's value matches, with the values there are."""
-    import fnmatch
-
+    """On stderr: each filter that no registered entry passes, with the values there are."""
     from .registry import get_registry
 
-    registry = get_registry(kind)
-    for key, pattern in filters.items():
-        values = registry.values(key)
-        if not any(fnmatch.fnmatch(v.lower(), pattern.lower()) for v in values):
-            shown = ", ".join(values[:30]) + (f" and {len(values) - 30} more" if len(values) > 30 else "")
-            click.echo(f"no {kind} has {key}={pattern}; its values: {shown or 'none set'}", err=True)
+    for key, values in get_registry(kind).unmatched(filters).items():
+        shown = ", ".join(values[:30]) + (f" and {len(values) - 30} more" if len(values) > 30 else "")
+        click.echo(f"no {kind} has {key}={filters[key]}; its values: {shown or 'none set'}", err=True)
 
 
 def _cell(value: Any) -> Any:
@@ -413,6 +408,7 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
 
 
 def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
+    from collections import Counter
     from pathlib import Path
 
     from .stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet
@@ -431,7 +427,7 @@ def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
         ids += [f.relative_to(p).with_suffix("").as_posix() for f in found] if p.is_dir() else [p.stem]
     if not files:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
     if repeated:
         clashes = [str(f) for f, i in zip(files, ids) if i == repeated[0]]
         raise ConfigError(f"{len(repeated)} stimulus ids would name more than one image, e.g. {repeated[0]!r} for "

@@ -80,6 +80,10 @@ class Model(ABC):
     def weights_hash(self) -> str:
         """A content hash of the parameters actually used (for provenance and caching)."""
 
+    def code_versions(self) -> dict[str, str]:
+        """The versions of the code that computes the features (for provenance); none known by default."""
+        return {}
+
 
 class Dataset(ABC):
     """A stimulus set and, for brain data, its neural assembly.

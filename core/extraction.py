@@ -334,7 +334,7 @@ def _group(items: list[LayerPlan], size: Any, capacity: int) -> list[list[LayerP
 def _key_record(model: TorchModel, stimuli: StimulusSet) -> dict[str, Any]:
     return {"model": model.name, "weights": model.weights, "weights_hash": model.weights_hash(),
             "preprocess": model.preprocess_fingerprint(), "stimuli": stimuli.content_hash(), "dtype": "float32",
-            "code": forward_code(model.module)}
+            "code": model.code_versions()}
 
 
 def _device_type(device: str) -> str:
@@ -422,7 +422,7 @@ def extract(
                     arrays[name] = values
                 del values
     attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash(),
-             "code": json.dumps(forward_code(model.module), sort_keys=True)}  # a string: netCDF attributes are flat
+             "code": json.dumps(model.code_versions(), sort_keys=True)}  # a string: netCDF attributes are flat
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 
 

@@ -102,7 +102,8 @@ def _fingerprint(out: torch.Tensor) -> tuple:
 
 def _memory(tensor: torch.Tensor) -> tuple[int, int, int] | None:
     """Where a tensor's values live and how often they were changed in place: (storage address, offset,
-    version); None for tensors without plain storage."""
+    version); None where that cannot be known (an inference tensor, e.g. a table a module cached during an
+    extraction, has no version counter; a tensor subclass may have no storage), so it duplicates nothing."""
     try:
         return tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor._version
     except (RuntimeError, NotImplementedError):

@@ -105,6 +105,11 @@ class Registry(Generic[C]):
             if key not in fields:
                 raise UnknownNameError(f"{self.kind} metadata field", key, fields)
 
+    def unmatched(self, where: Mapping[str, str]) -> dict[str, list[str]]:
+        """Each filter that no entry passes on its own, with the values its field takes (to explain an empty list)."""
+        return {key: self.values(key) for key, pattern in where.items()
+                if not any(where_matches(e.card.metadata(), {key: pattern}) for e in self._entries.values())}  # type: ignore[attr-defined]
+
     def values(self, key: str) -> list[str]:
         """The distinct values of one metadata field over the registered entries (list fields give their items)."""
         found: set[str] = set()

@@ -174,7 +174,7 @@ def evaluate(
             ceiling_rule=ceiling.rule,
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             device=resolved_device,
-            code=_forward_code(model_obj),
+            code=model_obj.code_versions(),
         ),
     )
     held_out = {subject: per_layer[layer].held_out for subject, layer in chosen.items()}
@@ -202,13 +202,3 @@ def _choose(per_layer: dict[str, MetricResult], mode: str) -> dict[str, str]:
     return {subject: best if mode == "benchmark" else max(
                 layers, key=lambda layer: float(per_layer[layer].train.values[:, subjects_of == subject].mean()))
             for subject in dict.fromkeys(subjects_of.tolist())}
-
-
-def _forward_code(model: Model) -> dict[str, str]:
-    """The versions of the code a torch model's forward runs; empty for models that are not torch modules."""
-    from torch import nn
-
-    from .extraction import forward_code
-
-    module = getattr(model, "module", None)
-    return forward_code(module) if isinstance(module, nn.Module) else {}

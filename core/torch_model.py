@@ -64,6 +64,7 @@ class TorchModel(Model):
         self._default_layers = list(default_layers) if default_layers else blocks(module)
         self._hash: str | None = None
         self._preprocess_hash: str | None = None
+        self._code: dict[str, str] | None = None
         self._traced: tuple[str, list[LayerInfo]] | None = None  # (probe batch key, table): the last trace
 
     @property
@@ -114,6 +115,14 @@ class TorchModel(Model):
 
             self._preprocess_hash = preprocess_fingerprint(self)
         return self._preprocess_hash
+
+    def code_versions(self) -> dict[str, str]:
+        """The versions of the code the forward pass runs (:func:`brainbench.extraction.forward_code`), found once."""
+        if self._code is None:
+            from .extraction import forward_code
+
+            self._code = forward_code(self.module)
+        return dict(self._code)
 
     def weights_hash(self) -> str:
         """sha256 over the state dict (names, dtypes, shapes, bytes), computed once."""

@@ -102,6 +102,30 @@ def test_layers_equal_only_on_the_traced_stimuli_are_not_duplicates(inplace):
     np.testing.assert_allclose(features["relu"].values, np.maximum(linear, 0), rtol=1e-6)
 
 
+class CachedTable(nn.Module):
+    """Builds a table on its first call and returns rows of it: built during an extraction, an inference tensor,
+    which has no version counter."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = None
+        self.same = nn.Identity()
+
+    def forward(self, x):
+        if self.table is None:
+            self.table = torch.arange(64.0).reshape(16, 4)
+        return self.same(self.table[: len(x)])
+
+
+def test_outputs_without_a_version_counter_are_traced_and_never_duplicates():
+    model, stimuli = brainbench.wrap(CachedTable(), to_tensor, name="cached"), tiny_stimulus_set(n=3)
+    with torch.inference_mode():
+        model.module(torch.zeros(2, 3, 16, 16))  # the table is now an inference tensor
+    assert [(info.name, info.same_as) for info in model.layer_table(stimuli)] == [("same", None)]
+    features = model.extract(stimuli, ["same"], progress=False, cache=False)
+    np.testing.assert_array_equal(features["same"].values, np.arange(12.0).reshape(3, 4))
+
+
 def test_shared_module_calls_are_read_out_separately():
     model, stimuli = net_model(), tiny_stimulus_set(n=3)
     features = model.extract(stimuli, ["act"], progress=False, cache=False)
@@ -379,7 +403,7 @@ def test_any_change_to_what_makes_the_numbers_misses_the_cache(tmp_path):
     assert not big.layers[0].cached
 
 
-def test_a_changed_forward_with_the_same_weights_misses_the_cache(tmp_path, monkeypatch):
+def test_a_changed_forward_with_the_same_weights_misses_the_cache(tmp_path, monkeypatch, request):
     """A user's model module edited between runs (same class, same weights, new forward): the key follows its source."""
     import importlib
     import sys
@@ -388,6 +412,7 @@ def test_a_changed_forward_with_the_same_weights_misses_the_cache(tmp_path, monk
         torch.manual_seed(0)\n        self.fc = torch.nn.Linear(768, 3)\n    def forward(self, x):\n        return self.fc(x.flatten(1){})\n"""
     (tmp_path / "labnet.py").write_text(source.format(""))
     monkeypatch.syspath_prepend(str(tmp_path))
+    request.addfinalizer(lambda: sys.modules.pop("labnet", None))  # no other test sees this module
     cache, stimuli = ActivationCache(tmp_path / "cache"), tiny_stimulus_set(n=3)
 
     def run():

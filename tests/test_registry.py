@@ -141,5 +141,6 @@ def test_filters_reach_the_fields_a_plugin_adds_to_its_cards():
     registry.add(ModelCard(name="plain", source="lab", architecture="cnn"), lambda **_: None, plugin="lab")
     assert [e.name for e in registry.list(where={"species": "mac*"})] == ["monkeynet"]
     assert registry.values("species") == ["macaque"] and registry.values("source") == ["lab"]
+    assert registry.unmatched({"species": "hum*", "source": "l?b"}) == {"species": ["macaque"]}
     with pytest.raises(brainbench.UnknownNameError, match="'specie'. Did you mean 'species'"):
         registry.list(where={"specie": "macaque"})
