@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml tools/install.py
 
 install: $(STAMP)
 
-# The main job, offline: two real models on the built-in synthetic benchmark.
+# The main job: two real models on real macaque V4 recordings (publisher or BRAINBENCH_MIRROR), then on the
+# built-in simulation; the real-data leaderboard first (tools/demo.py).
 demo: install
-	$(BB) score --model efficientnet_lite0 --benchmark 'synthetic.*'
-	$(BB) score --model resnet18 --weights random --benchmark 'synthetic.*'
-	$(BB) leaderboard synthetic
+	$(PY) tools/demo.py
 
 test: install
 	$(PY) -m pytest -q

@@ -30,7 +30,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .plugin_manager import plugin_info, register_plugin, unregister_plugin
-from .registry import get_dataset, get_metric, get_model, get_tuner, list_entries
+from .registry import describe_benchmark, get_dataset, get_metric, get_model, get_tuner, list_entries
 
 __all__ = [
     "AssemblyError", "BenchmarkSpec", "BrainbenchError", "ConfigError", "DataFileError", "Dataset", "DatasetCard",
@@ -41,6 +41,7 @@ __all__ = [
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
     "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
+    "describe_benchmark",
 ]
 
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.

@@ -50,6 +50,7 @@ class DatasetCard(Card):
     license: str | None = None
     citation: str | None = None
     needs_download: bool = True
+    simulated: bool = False  # True when no brain recorded the responses (a simulation validates the machinery only)
 
 
 class MetricCard(Card):

@@ -181,7 +181,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
           memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
           plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
-    from .registry import get_model, list_entries
+    from .registry import describe_benchmark, get_model, list_entries
     from .scorer import score as run_score
     from .store import ResultsStore
 
@@ -203,6 +203,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
                                level=level)
         results.append(result)
         if not as_json:
+            _console().print(describe_benchmark(benchmark), highlight=False)
             _print_result(result)
     if as_json:
         click.echo(json.dumps([json.loads(r.to_json()) for r in results], indent=2))
@@ -303,7 +304,9 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
 @handle_errors
 def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as_json: bool) -> None:
     """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
+    from .catalog import get_leaderboard
     from .leaderboards import leaderboard as build
+    from .registry import describe_benchmark
     from .store import ResultsStore
 
     table = build(name, ResultsStore(db), value=value)
@@ -313,6 +316,15 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     if table.empty:
         _console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
         return
+    spec = get_leaderboard(name)
+    console = _console()
+    if spec.description:
+        console.print(f"{name}: {spec.description}", highlight=False)
+    for benchmark in (c for c in table.columns if c not in ("mean", "n")):
+        try:
+            console.print(f"  {describe_benchmark(benchmark)}", highlight=False)
+        except BrainbenchError as exc:  # stored results of a benchmark no longer registered
+            console.print(f"  {benchmark}: not registered here ({exc})", highlight=False)
     columns = ["rank", "model", *[c for c in table.columns]]
     rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
     _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))

@@ -18,7 +18,7 @@ from .errors import ConfigError, DuplicateNameError, PluginError, UnknownNameErr
 from .names import matches, where_matches
 
 __all__ = [
-    "Entry", "KINDS", "Registry", "build_all", "get_dataset", "get_metric", "get_model", "get_registry",
+    "Entry", "KINDS", "Registry", "build_all", "describe_benchmark", "get_dataset", "get_metric", "get_model", "get_registry",
     "get_tuner", "list_entries", "refresh",
 ]
 
@@ -267,3 +267,22 @@ def get_metric(name: str, **options: Any) -> Any:
 def get_tuner(name: str, **config: Any) -> Any:
     entry = get_registry("tuner").get(name)
     return _checked("tuner", entry, entry.factory(**config), "Tuner")  # type: ignore[misc]
+
+
+def describe_benchmark(benchmark: str) -> str:
+    """One line saying what ``benchmark`` scores against: brain data (species and recording) or a simulation,
+    then the benchmark's own description, e.g. ``cowley2023.V4: brain data (macaque, Utah array spike counts
+    (100 ms)). Macaque V4, ...``. A dataset's card says which (``DatasetCard.simulated``).
+
+    Raises :class:`~brainbench.errors.UnknownNameError` for an unknown benchmark or dataset.
+    """
+    from .catalog import get_benchmark
+
+    spec = get_benchmark(benchmark)
+    card = get_registry("dataset").get(spec.dataset).card
+    if card.simulated:
+        kind = "SIMULATION, not brain data (it validates the machinery; its ranking says nothing about brains)"
+    else:
+        kind = f"brain data ({card.species}, {card.recording})"
+    text = spec.description or card.description
+    return f"{spec.id}: {kind}." + (f" {text}" if text else "")

@@ -221,3 +221,50 @@ def test_tables_sent_to_a_pipe_keep_whole_rows(monkeypatch):
     row = next(line for line in out.output.splitlines() if "majajhong2015.IT-pls" in line)
     assert [cell.strip() for cell in row.strip("│ ").split("│")][:5] == [
         "majajhong2015.IT-pls", "majajhong2015", "IT", "pls", "internal_consistency"]  # not folded at 80 columns
+
+
+def test_results_say_whether_a_benchmark_is_brain_data_or_a_simulation(cli):
+    assert brainbench.describe_benchmark("cowley2023.V4").startswith(
+        "cowley2023.V4: brain data (macaque, Utah array spike counts (100 ms)). Macaque V4, 50 units")
+    assert brainbench.describe_benchmark("synthetic.early").startswith("synthetic.early: SIMULATION, not brain data")
+    out = cli("score", "-m", "synthetic_generator", "-b", "synthetic.late", "-q", "--layers", "block3")
+    assert out.index("synthetic.late: SIMULATION, not brain data") < out.index("synthetic_generator on synthetic.late")
+    board = cli("leaderboard", "synthetic")
+    assert board.index("synthetic: Validation leaderboard") < board.index("  synthetic.late: SIMULATION") < board.index("rank")
+
+
+def _run_demo(monkeypatch, tmp_path, mirror):
+    import importlib.util
+
+    monkeypatch.setenv("BRAINBENCH_DB", f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(mirror))
+    spec = importlib.util.spec_from_file_location("demo", brainbench_repo() / "tools" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    return demo.main(models=(["--model", "synthetic_generator", "--layers", "block1,block3"],))
+
+
+def brainbench_repo():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+def test_demo_says_in_one_line_when_the_real_data_cannot_be_reached(monkeypatch, tmp_path, capfd):
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+    monkeypatch.setenv("BRAINBENCH_HOME", str(tmp_path / "home"))  # nothing fetched before
+    assert _run_demo(monkeypatch, tmp_path, empty) == 0
+    out = capfd.readouterr().out
+    assert out.count("cannot be reached") == 1 and "cowley2023.V4" not in out
+    assert "synthetic.early: SIMULATION" in out and "leaderboard synthetic" in out and "leaderboard cowley2023" not in out
+
+
+@pytest.mark.skipif(not (brainbench_repo().parent / "shared" / "data" / "cowley2023_v4").is_dir(),
+                    reason="needs the Cowley 2023 files in ../shared/data")
+def test_demo_shows_real_v4_data_first(monkeypatch, tmp_path, capfd):
+    assert _run_demo(monkeypatch, tmp_path, brainbench_repo().parent / "shared" / "data") == 0
+    out = capfd.readouterr().out
+    assert "cannot be reached" not in out
+    assert out.index("cowley2023.V4: brain data (macaque") < out.index("synthetic.early: SIMULATION")
+    assert out.index("leaderboard cowley2023") < out.index("leaderboard synthetic")

@@ -110,6 +110,7 @@ def card() -> DatasetCard:
         subjects=list(NOISE_SD),
         n_stimuli=N_STIMULI,
         needs_download=False,
+        simulated=True,
     )
 
 
