@@ -148,8 +148,10 @@ def test_the_trust_rule_on_hand_computed_cases():
     assert "not a number" in why_untrusted(float("nan"), np.array([0.6]))
     assert "not a number" in why_untrusted(None, np.array([0.6]))
     assert "median 0.040 over 1 neuroid," in why_untrusted(0.2, np.array([0.04]))
-    # mostly non-positive: the median fails although the mean (0.36) would pass
-    assert "median 0.000 over 5 neuroids, 3 of them at or below 0" in why_untrusted(0.38, np.array([0.9, 0.9, 0, 0, 0]))
+    # mostly non-positive: the median fails although the mean less two standard errors, 0.405 - 2 x 0.103, passes
+    mostly_zero = np.array([0.9] * 9 + [0.0] * 11)
+    assert "mean 0.405 (standard error 0.103) and median 0.000 over 20 neuroids, 11 of them at or below 0" in (
+        why_untrusted(0.43, mostly_zero))
     # mean 0.22, SD 0.1709, standard error 0.0987: 0.22 - 2 x 0.0987 = 0.023 fails; median 0.2 and mean pass alone
     why = why_untrusted(0.45, np.array([0.4, 0.2, 0.06]))
     assert "mean 0.220 (standard error 0.099) and median 0.200" in why
