@@ -20,6 +20,7 @@ from .errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameErr
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 PIPED_WIDTH = 400  # columns of rich output that goes to a file or pipe
+UNTRUSTED = "none: ceiling untrusted"  # a normalised cell whose ceiling was too unreliable to divide the score
 KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
 LIST_COLUMNS = {
     "model": ["source", "architecture", "task", "training_data", "input_size", "parameters", "offline_weights"],
@@ -213,9 +214,16 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
         _console(stderr=True).print(f"layer curves: {plot_layers(results, plot_path)}")
 
 
+def _normalised(score: Any) -> Any:
+    """A normalised score for a table: the number, empty without a ceiling, or ``UNTRUSTED`` where a ceiling was not
+    trusted to divide the score (the result's notes say why)."""
+    return UNTRUSTED if score.normalised is None and score.ceiling is not None else score.normalised
+
+
 def _print_result(result: Any) -> None:
-    rows = [[s, v.n_neuroids, v.raw, v.ceiling, v.normalised] for s, v in result.subjects.items()]
-    rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling, result.normalised])
+    rows = [[s, v.n_neuroids, v.raw, v.ceiling, _normalised(v)] for s, v in result.subjects.items()]
+    rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling,
+                 _normalised(result)])
     title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
     if result.split_error is not None:
         title += f"; raw {result.raw:.3f} ± {result.split_error:.3f} (SEM over splits)"
@@ -228,8 +236,10 @@ def _print_result(result: Any) -> None:
         if ci.normalised_low is not None:
             line += f", normalised {ci.normalised_low:.3f} to {ci.normalised_high:.3f}"
         _console().print(line)
-    for note in result.notes:
-        _console().print(f"[yellow]note:[/yellow] {note}")
+    from rich.markup import escape
+
+    for note in result.notes:  # subject names are the user's and may hold brackets: escaped
+        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @main.command("compare")
@@ -264,12 +274,14 @@ def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, 
     if as_json:
         click.echo(comparison.model_dump_json(indent=2))
         return
-    rows = [[r.model, r.layer, r.raw, f"{r.interval.low:.3f} to {r.interval.high:.3f}", r.normalised] for r in (a, b)]
+    rows = [[r.model, r.layer, r.raw, f"{r.interval.low:.3f} to {r.interval.high:.3f}", _normalised(r)] for r in (a, b)]
     _console().print(_table(f"{comparison.benchmark} ({comparison.metric})",
                             ["model", "layer", "raw", f"{level:.0%} interval", "normalised"], rows))
     _console().print(describe(comparison), markup=False)
+    from rich.markup import escape
+
     for note in comparison.notes:
-        _console().print(f"[yellow]note:[/yellow] {note}")
+        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @main.command()
@@ -292,7 +304,13 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _console().print(_table(f"{len(rows)} results in {store.url}", list(SUMMARY), [[r[c] for c in SUMMARY] for r in rows]))
+    table = [[UNTRUSTED if c == "normalised" and r[c] is None and r["ceiling"] is not None else r[c] for c in SUMMARY]
+             for r in rows]
+    _console().print(_table(f"{len(rows)} results in {store.url}", list(SUMMARY), table))
+    untrusted = [str(r["id"]) for r in rows if r["normalised"] is None and r["ceiling"] is not None]
+    if untrusted:
+        _console().print(f"[yellow]note:[/yellow] results {', '.join(untrusted)} have a ceiling too unreliable to "
+                         "divide a score, so no normalised score; `brainbench results --id N` says why")
 
 
 @main.command()
@@ -328,6 +346,10 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     columns = ["rank", "model", *[c for c in table.columns]]
     rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
     _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))
+    from rich.markup import escape
+
+    for missing in table.attrs.get("missing", []):  # model labels may hold brackets: escaped
+        _console().print(f"[yellow]missing:[/yellow] {escape(missing)}", highlight=False)
     if plot_path:
         from .plots import plot_leaderboard
 

@@ -24,7 +24,7 @@ held fixed, so the interval is conditional on them.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,7 +47,8 @@ REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once
 @dataclass
 class Selection:
     """What a score is computed from: per subject, the chosen layer's held-out data for the subject's units,
-    the subject's raw score and ceiling (normalised = raw^ceiling_power / ceiling), and how units are aggregated."""
+    the subject's raw score and ceiling (normalised = raw^ceiling_power / ceiling; ``None`` where the score has no
+    normalised value: no ceiling, or one that is not trusted, as ``ceiling_notes`` say), and how units are aggregated."""
 
     metric: str
     benchmark: str
@@ -58,6 +59,7 @@ class Selection:
     aggregate: str
     n_stimuli: int
     ceiling_power: int = 1
+    ceiling_notes: list[str] = field(default_factory=list)  # why a ceiling is not trusted, for the reader
 
     def require_held_out(self) -> None:
         if any(h is None for h in self.held_out):
@@ -187,7 +189,8 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
                    n_perm: int = 1000, level: float = 0.95, store: ResultsStore | None = None,
                    **options: Any) -> tuple[PairedComparison, ScoreResult, ScoreResult]:
     """Score both models on ``benchmark`` (``options`` as :func:`brainbench.score`'s) and test the difference of
-    their scores; each score carries its own bootstrap interval. Stores both scores when ``store`` is given."""
+    their (raw) scores; each score carries its own bootstrap interval. The comparison's notes include the
+    ceiling's (e.g. why there is no normalised score). Stores both scores when ``store`` is given."""
     from .scorer import evaluate
 
     scored = []
@@ -197,6 +200,8 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
     (result_a, sel_a), (result_b, sel_b) = scored
     seed = result_a.provenance.split_seed  # the benchmark's: the same for both
     test = paired_test(sel_a, sel_b, n_boot=n_boot, n_perm=n_perm, level=level, seed=seed)
+    # the ceiling is the benchmark's, the same for both: why their normalised scores are missing, said once
+    test["notes"] = list(dict.fromkeys(sel_a.ceiling_notes + sel_b.ceiling_notes + test["notes"]))
     comparison = PairedComparison(benchmark=result_a.benchmark, metric=result_a.metric, model_a=result_a.model,
                                   model_b=result_b.model, score_a=result_a.raw, score_b=result_b.raw, **test)
     if store is not None:

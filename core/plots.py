@@ -46,7 +46,7 @@ def plot_layers(results: list[ScoreResult], path: str | Path) -> Path:
 def plot_leaderboard(table: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
     """Horizontal bars of each model's mean score, best on top."""
     plt = _pyplot()
-    data = table["mean"].iloc[::-1]
+    data = table["mean"].dropna().iloc[::-1]  # a model with no score to show (e.g. every ceiling untrusted) has no bar
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(data) + 1.5))
     ax.barh(list(data.index), list(data.values), color="tab:blue")
     for y, v in enumerate(data.values):

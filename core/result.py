@@ -34,7 +34,8 @@ class Provenance(_Frozen):
 
 class SubjectScore(_Frozen):
     """``n_neuroids`` counts the subject's scoring units: neuroids for encoding, RDMs for RSA; ``layer`` is the
-    layer the subject's score comes from."""
+    layer the subject's score comes from; ``normalised`` is ``None`` without a ceiling, or where the ceiling is
+    too unreliable to divide the score (:func:`brainbench.ceiling.why_untrusted`; the result's notes say why)."""
 
     raw: float
     ceiling: float | None

@@ -118,20 +118,27 @@ def evaluate(
     chosen = _choose(per_layer, spec.layer_selection)
     best = Counter(chosen.values()).most_common(1)[0][0]  # the benchmark's layer, or the most subjects' layer
     test_r = np.empty(len(subjects_of))
-    subjects, per_split = {}, []
+    subjects, per_split, untrusted = {}, [], {}
+    unit_name = {"neuroid": "neuroids", "rdm": "subject RDMs"}.get(target.unit_dim, f"{target.unit_dim}s")
     for subject, layer in chosen.items():
         mask = subjects_of == subject
         values = per_layer[layer].test.values[:, mask]  # (split, unit)
         test_r[mask] = values.mean(0)
         per_split.append([aggregate(row) for row in values])
         raw = float(np.mean(per_split[-1]))
-        top = ceiling.of(mask, aggregate)
-        subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=ceiling.normalise(raw, top),
+        top, normalised_score, why = ceiling.apply(raw, mask, aggregate, unit_name)
+        if why:
+            untrusted[subject] = why
+        subjects[subject] = SubjectScore(raw=raw, ceiling=top, normalised=normalised_score,
                                          n_neuroids=int(mask.sum()), layer=layer)
-    notes = list(ceiling.notes)
+    trust_notes = _untrusted_notes(untrusted, len(subjects))
+    for note in trust_notes:
+        warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=3)
+    ceiling_notes = list(ceiling.notes) + trust_notes
+    notes = list(ceiling_notes)
     if spec.subjects == POOLED:
         notes.append(f"the subjects' {target.unit_dim}s are pooled into one population (as Brain-Score)")
-    if ceiling.power == 2 and any(s.raw < 0 for s in subjects.values()):
+    if ceiling.power == 2 and any(s.raw < 0 and s.normalised is not None for s in subjects.values()):
         notes.append("a raw score is negative, and the r^2 / ceiling rule squares its sign away (as Brain-Score does)")
     if spec.layer_selection == "subject":
         notes.append("layers were chosen per subject (on each subject's training scores): "
@@ -182,10 +189,30 @@ def evaluate(
         metric=spec.metric, benchmark=spec.id, subjects=list(subjects),
         held_out=[None if held_out[s] is None else held_out[s].units(subjects_of == s) for s in subjects],
         raw=np.array([s.raw for s in subjects.values()]),
-        ceiling=None if result.ceiling is None else np.array([s.ceiling for s in subjects.values()]),
-        ceiling_power=ceiling.power,
+        ceiling=None if result.normalised is None else np.array([s.ceiling for s in subjects.values()]),
+        ceiling_power=ceiling.power, ceiling_notes=ceiling_notes,
         aggregate=spec.aggregate, n_stimuli=len(target.ids))
     return result, selection
+
+
+def _untrusted_notes(untrusted: dict[str, str], n_subjects: int) -> list[str]:
+    """One note on the subjects whose ceiling is not trusted (:func:`brainbench.ceiling.why_untrusted`), if any;
+    subjects with the same reason (e.g. a group's Nili bounds) share it."""
+    if not untrusted:
+        return []
+    tail = "; normalised is None and the raw score stands, but data this unreliable cannot tell models apart"
+    if n_subjects == 1:
+        return [f"the data are too unreliable to normalise: {next(iter(untrusted.values()))}{tail}"]
+    by_reason: dict[str, list[str]] = {}
+    for subject, why in untrusted.items():
+        by_reason.setdefault(why, []).append(subject)
+    whose = "; ".join(f"{'all subjects' if len(names) == n_subjects else ', '.join(names)}: {why}"
+                      for why, names in by_reason.items())
+    rest = ("" if len(untrusted) == n_subjects else
+            "; the benchmark has no normalised score either, since a mean over the other subjects would score a "
+            "different set of subjects")
+    return [f"the data of {len(untrusted)} of {n_subjects} subjects are too unreliable to normalise ({whose})"
+            f"{rest}{tail}"]
 
 
 def _split_error(per_split: np.ndarray) -> float | None:

@@ -24,6 +24,13 @@ Ceilings, per unit (the ceiling of the score the metric reports for that unit):
 
 ``subjects = "pooled"`` scores every subject's neuroids as one population (subject ``"pooled"``), as
 Brain-Score does: one median over all neuroids, one ceiling.
+
+Every rule's ceiling divides a score only where it is trusted (:func:`brainbench.ceiling.why_untrusted`, one
+threshold for all, :data:`brainbench.ceiling.MIN_RELIABILITY`): per subject, from the subject's units'
+reliabilities (split-half reliability or NC per neuroid, the split-half reliability of the subject's RDM, or its
+lower Nili bound); a subject whose ceiling is not trusted keeps its raw score and ceiling and has no normalised
+score, and then neither has the benchmark (:meth:`Ceiling.apply`). Nili bounds are the group's: no subject
+is normalised unless all subjects' lower bounds, taken together, are trusted.
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .assembly import average_repetitions, select, trials_by_repetition, validate_assembly
-from .ceiling import (BRAINSCORE_RULE, CEILING_RULE, internal_consistency, normalise, spearman_brown,
-                      split_half_reliability)
+from .ceiling import (BRAINSCORE_RULE, CEILING_RULE, TRUST_RULE, internal_consistency, normalise, spearman_brown,
+                      split_half_reliability, why_untrusted)
 from .errors import AssemblyError, BrainbenchError
 from .rdm import (compare, is_rdm_assembly, mean_per_subject, rdm_of_repetitions, rdms_of_responses,
                   subject_ceilings, subject_groups, upper_triangle)
@@ -53,13 +60,13 @@ __all__ = ["POOLED", "Ceiling", "Target", "ceilings", "prepare_target"]
 
 POOLED = "pooled"  # the one subject of a benchmark with subjects = "pooled"
 
-RSA_SPLIT_HALF_RULE = ("v1: RSA on responses: normalised = r / sqrt(Spearman-Brown split-half reliability of the subject's "
-                       "RDM on each split's test stimuli, mean over splits), per subject")
-NILI_RULE = ("v1: RDM targets: normalised = r / upper noise-ceiling bound (Nili et al. 2014: subject RDM vs the mean of "
-             "all subjects, on each split's test stimuli, mean over splits), per subject; the lower bound is kept")
-NCSNR_RULE = ("v1: NSD: normalised = r / sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean over images of 1/trials averaged), "
-              "per subject: mean r / mean ceiling over voxels")
-LOW_LOWER_BOUND = 0.05  # below this, subjects barely agree and scores cannot rank models
+RSA_SPLIT_HALF_RULE = ("v2: RSA on responses: normalised = r / sqrt(Spearman-Brown split-half reliability of the subject's "
+                       "RDM on each split's test stimuli, mean over splits), per subject; " + TRUST_RULE)
+NILI_RULE = ("v2: RDM targets: normalised = r / upper noise-ceiling bound (Nili et al. 2014: subject RDM vs the mean of "
+             "all subjects, on each split's test stimuli, mean over splits), per subject; the lower bound is kept and is "
+             "the reliability the trust rule reads; " + TRUST_RULE)
+NCSNR_RULE = ("v2: NSD: normalised = r / sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean over images of 1/trials averaged), "
+              "per subject: mean r / mean ceiling over voxels; " + TRUST_RULE)
 
 
 @dataclass
@@ -80,15 +87,19 @@ class Ceiling:
     """Per-unit ceilings of the reported score (``None`` without one), the rule, and what to tell the user.
 
     A subject's normalised score is raw^power / ceiling, its ceiling its units' ceilings aggregated as
-    its score is, or, given ``per_halving`` (Brain-Score's rule), the mean over halvings of the median."""
+    its score is, or, given ``per_halving`` (Brain-Score's rule), the mean over halvings of the median;
+    it exists only where the ceiling is trusted (:meth:`apply`). ``reliability`` holds the per-unit
+    reliabilities the trust rule reads (for Nili bounds, the lower bounds), named by ``measure``."""
 
     per_unit: np.ndarray | None = None
     rule: str = "none"
     lower: np.ndarray | None = None  # Nili lower bounds
-    reliability: np.ndarray | None = None  # split-half reliability per neuroid
+    reliability: np.ndarray | None = None  # split-half reliability (or NC) per unit, unclipped
     notes: list[str] = field(default_factory=list)
     per_halving: np.ndarray | None = None  # (halving, unit)
     power: int = 1
+    measure: str = "split-half reliability"  # what ``reliability`` (or ``lower``) holds, for the user
+    shared: bool = False  # the units' reliabilities are one group's (Nili bounds): a subject needs the group trusted
 
     def of(self, units: np.ndarray, aggregate: Callable[[np.ndarray], float]) -> float | None:
         """The ceiling of the subject whose units are ``units`` (a mask or indices)."""
@@ -96,8 +107,23 @@ class Ceiling:
             return float(np.mean(np.median(self.per_halving[:, units], axis=1)))
         return None if self.per_unit is None else float(aggregate(self.per_unit[units]))
 
-    def normalise(self, raw: float, ceiling: float | None) -> float | None:
-        return normalise(raw, ceiling, self.power) if ceiling else None
+    def apply(self, raw: float, units: np.ndarray, aggregate: Callable[[np.ndarray], float],
+              unit_name: str = "neuroids") -> tuple[float | None, float | None, str | None]:
+        """(ceiling, normalised, why there is no normalised score) of the subject whose units are ``units`` and
+        whose score is ``raw``: normalised = raw^power / ceiling where :func:`~brainbench.ceiling.why_untrusted`
+        trusts the ceiling, else ``None`` and the reason; ``(None, None, None)`` without a ceiling."""
+        ceiling = self.of(units, aggregate)
+        if self.per_unit is None and self.per_halving is None:
+            return None, None, None
+        evidence = self.reliability if self.reliability is not None else self.lower
+        if evidence is None:  # a rule that keeps no reliabilities: its ceilings are what it rests on
+            evidence = self.per_unit
+        why = None
+        if self.shared:  # every subject's bound depends on the others: the group first
+            group = why_untrusted(float(np.mean(self.per_unit)), evidence, measure=self.measure, units=unit_name)
+            why = group and f"the subjects barely agree: {group}"
+        why = why or why_untrusted(ceiling, evidence[units], measure=self.measure, units=unit_name)
+        return ceiling, None if why else normalise(raw, ceiling, self.power), why
 
 
 def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
@@ -159,12 +185,19 @@ def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ce
                                   f"metrics scored per neuroid; metric {spec.metric!r} scores {target.unit_dim}s")
         halvings = internal_consistency(by_rep)
         per_neuroid = halvings.mean(0)
-        return Ceiling(per_neuroid, BRAINSCORE_RULE, reliability=per_neuroid, per_halving=halvings, power=2)
+        return Ceiling(per_neuroid, BRAINSCORE_RULE, reliability=per_neuroid, per_halving=halvings, power=2,
+                       measure="Spearman-Brown split-half r (mean over halvings)")
     if target.unit_dim == "neuroid":
         reliability = split_half_reliability(by_rep, seed=spec.splits.seed)
-        return Ceiling(np.sqrt(np.clip(reliability, 0, None)), CEILING_RULE, reliability=reliability)
+        return Ceiling(_root(reliability), CEILING_RULE, reliability=reliability)
     rho = _rdm_reliability(by_rep, target, splits, spec.splits.seed)
-    return Ceiling(np.sqrt(np.clip(rho, 0, None)), RSA_SPLIT_HALF_RULE, reliability=rho)
+    return Ceiling(_root(rho), RSA_SPLIT_HALF_RULE, reliability=rho, measure="split-half reliability of the RDM")
+
+
+def _root(reliability: np.ndarray) -> np.ndarray:
+    """The ceiling of r per unit, sqrt(reliability): 0 where the reliability is negative or not a number (a unit
+    without variance), so one such unit lowers a subject's ceiling instead of making it NaN."""
+    return np.sqrt(np.clip(np.nan_to_num(reliability, nan=0.0), 0, None))
 
 
 def _ncsnr(spec: BenchmarkSpec, target: Target) -> Ceiling:
@@ -179,7 +212,7 @@ def _ncsnr(spec: BenchmarkSpec, target: Target) -> Ceiling:
     mean_inverse = (1 / n).mean(0)
     snr2 = np.asarray(target.trials["ncsnr"].values, dtype=float) ** 2
     nc = snr2 / (snr2 + mean_inverse)
-    return Ceiling(np.sqrt(nc), NCSNR_RULE, reliability=nc)
+    return Ceiling(np.sqrt(nc), NCSNR_RULE, reliability=nc, measure="noise ceiling NC")
 
 
 def _nili(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
@@ -191,13 +224,8 @@ def _nili(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceili
         )
     bounds = [subject_ceilings(values[:, s.test][:, :, s.test], target.comparison) for s in splits]
     lower, upper = (np.mean([b[i] for b in bounds], axis=0) for i in (0, 1))
-    notes = []
-    if lower.mean() < LOW_LOWER_BOUND:
-        notes.append(
-            f"the noise ceiling's lower bound is {lower.mean():.3f} (upper {upper.mean():.3f}): the subjects' RDMs barely "
-            "agree, so scores on this benchmark cannot tell models apart; do not read a ranking into them"
-        )
-    return Ceiling(upper, NILI_RULE, lower=lower, notes=notes)
+    return Ceiling(upper, NILI_RULE, lower=lower, shared=True,
+                   measure="lower noise-ceiling bounds (agreement with the other subjects' mean RDM)")
 
 
 def _rdm_reliability(by_rep: np.ndarray, target: Target, splits: Sequence[Split], seed: int, n_halvings: int = 10) -> np.ndarray:

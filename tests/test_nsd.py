@@ -85,7 +85,7 @@ def test_nsd_benchmark_scores_with_the_ncsnr_ceiling(tmp_path):
     nc = snr**2 / (snr**2 + mean_inverse)
     assert result.neuroids["reliability"] == pytest.approx(nc, abs=1e-6)
     assert result.ceiling == pytest.approx(np.sqrt(nc).mean(), abs=1e-6)
-    assert result.provenance.ceiling_rule.startswith("v1: NSD")
+    assert result.provenance.ceiling_rule.startswith("v2: NSD")
     with pytest.raises(AssemblyError, match="no region 'OTC'.*V1, V4"):
         brainbench.get_dataset("nsd").assembly("OTC")
 
