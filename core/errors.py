@@ -13,6 +13,7 @@ __all__ = [
     "DataFileError",
     "DownloadError",
     "DuplicateNameError",
+    "ImageError",
     "MemoryBudgetError",
     "PluginError",
     "ResultsStoreError",
@@ -74,6 +75,11 @@ class AssemblyError(BrainbenchError, ValueError):
 
 class DataFileError(BrainbenchError, ValueError):
     """A file that is missing, truncated, corrupt or not in the expected format."""
+
+
+class ImageError(BrainbenchError, ValueError):
+    """A stimulus image (file, PIL image or array) whose mode, dtype, shape or values have no one right 8-bit RGB
+    reading (a 32-bit integer image, floats outside [0, 1], signed integers); the message names the stimulus."""
 
 
 class SplitError(BrainbenchError, ValueError):

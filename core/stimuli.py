@@ -9,47 +9,201 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import AssemblyError, DataFileError
+from .errors import AssemblyError, DataFileError, ImageError
 
 if TYPE_CHECKING:
     import pandas as pd
     from PIL import Image
 
-__all__ = ["IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
+__all__ = ["BACKGROUND", "IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
 
 TEXT_COLUMNS = ("caption", "text")
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def to_rgb_image(array_or_image: object) -> Image.Image:
-    """A PIL RGB image from a PIL image or an array: (H, W), (H, W, C) or channel-first (C, H, W) with C in 1, 3, 4;
-    uint8, or float in [0, 1] (scaled by 255) or [0, 255]. Gray and RGBA are converted; NaN is an error."""
+BACKGROUND = (255, 255, 255)  # white: transparency is composited on it, as image viewers show transparent stimuli
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_PILLOW_COLOUR = ("RGB", "RGBX", "L", "1", "CMYK", "YCbCr", "HSV", "LAB")  # no alpha: Pillow's own conversion
+_KEYED = ("1", "L", "RGB", "I", *SIXTEEN_BIT_MODES)  # modes whose PNG tRNS names one transparent gray or colour
+_WITH_ALPHA = {"LA": False, "RGBA": False, "La": True, "RGBa": True}  # mode -> premultiplied
+_MODES = (*_PILLOW_COLOUR, "P", "PA", *_WITH_ALPHA, *SIXTEEN_BIT_MODES, "I", "F")
+_INT32_AS_16_BIT = ("PNG", "PPM")  # formats whose decoders give mode I only for 16-bit samples (0..65535)
+
+
+def to_rgb_image(image: object, *, source: str = "the image") -> Image.Image:
+    """The 8-bit RGB PIL image a model sees, from a PIL image of any mode or an array: the one conversion every
+    stimulus goes through (``StimulusSet`` files, loaders and arrays, NSD's PNG writing), returned as a new
+    ``(W, H)`` image.
+
+    Bit depth is rescaled by the range of the mode or dtype, rounded to nearest (halves up): 8-bit as is, 16-bit
+    ``round(v * 255 / 65535)``, 1-bit and bool 0 -> 0 and 1 -> 255, floats ``round(v * 255)`` for v in [0, 1].
+    Transparency of every kind (an alpha band in ``LA``, ``RGBA``, ``PA``; premultiplied ``La``, ``RGBa``; a
+    palette with alpha; a PNG/GIF ``transparency`` index, palette alpha (tRNS) or colour in ``1``, ``L``, ``P``,
+    ``RGB``, ``I;16*``) is composited on white: ``round(c * a + 255 * (1 - a))`` with ``a`` in [0, 1]
+    (premultiplied: ``c_pm + 255 * (1 - a)``). ``CMYK``, ``YCbCr``, ``HSV``, ``LAB`` and ``RGBX`` convert by
+    Pillow's formulas (``LAB`` through littlecms; no ICC profile is applied to any mode).
+
+    - ``I`` (32-bit integers) has no white of its own: it is read as 16-bit (0..65535) when the file's format
+      decodes only 16-bit samples to it (PNG in older Pillow versions, PGM/PPM, whose maxval Pillow scales to 65535;
+      Pillow 13 gives ``I;16`` for a 16-bit PNG) or is a TIFF with 16-bit unsigned samples, and is refused
+      otherwise (32-bit or signed TIFFs, images built in memory).
+    - ``F`` and float arrays must lie in [0, 1] (1 = white); any other range is refused rather than guessed per
+      image (a guess would make a dark 0-255 image 255x brighter than its neighbours).
+    - Arrays: ``(H, W)``, ``(H, W, C)`` or channel-first ``(C, H, W)`` with C = 1 (gray), 2 (gray, alpha),
+      3 (RGB) or 4 (RGBA, straight alpha); dtype bool, uint8, uint16 or float in [0, 1]. Other integer dtypes
+      (signed, uint32, uint64) have no defined white and are refused; so are NaN and infinite values.
+
+    Raises :class:`~brainbench.errors.ImageError` naming ``source`` (e.g. ``"stimulus 'cat' of 'photos'"``), the
+    mode or dtype, what was wrong and what to do.
+
+    Sources: compositing is Porter & Duff's "over" (1984) on an opaque background; tRNS, 16-bit samples and
+    sample-depth scaling v * (2^8 - 1) / (2^16 - 1) follow the PNG specification (W3C, 2003: tRNS chunk, sample
+    depth scaling); CMYK -> RGB is Pillow's ``(255 - C)(255 - K) / 255``, YCbCr -> RGB its JFIF (BT.601) matrix.
+    """
     from PIL import Image
 
-    if isinstance(array_or_image, Image.Image):
-        img = array_or_image
+    if isinstance(image, Image.Image):
+        if image.mode in _PILLOW_COLOUR and not (image.mode in _KEYED and "transparency" in image.info):
+            return _pillow_convert(image, "RGB", source)
+        if image.mode == "P" and "transparency" not in image.info and getattr(image.palette, "mode", "") != "RGBA":
+            return _pillow_convert(image, "RGB", source)
+        colour, alpha, premultiplied = _image_planes(image, source)
     else:
-        arr = np.asarray(array_or_image)
-        if arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
-            arr = np.moveaxis(arr, 0, -1)  # channel-first, as torch tensors are
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        if arr.ndim not in (2, 3) or arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-            raise ValueError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with C = 1, 3 or 4; got shape "
-                             f"{arr.shape}")
-        if arr.dtype != np.uint8:
-            if arr.dtype.kind not in "biuf":
-                raise ValueError(f"an image array must hold numbers; got dtype {arr.dtype}")
-            if not np.isfinite(arr).all():
-                raise ValueError(f"the image array holds {int((~np.isfinite(arr)).sum())} NaN or infinite values")
-            arr = np.clip(np.round(arr * 255 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr)
-    if img.mode == "RGBA":  # composite on white, as viewers show transparent stimuli
-        background = Image.new("RGB", img.size, (255, 255, 255))
-        background.paste(img, mask=img.getchannel("A"))
-        return background
-    return img.convert("RGB")
+        colour, alpha, premultiplied = _array_planes(image, source)
+    return Image.fromarray(_on_background(colour, alpha, premultiplied), "RGB")
+
+
+def _refuse(source: str, message: str) -> ImageError:
+    return ImageError(f"{source}: {message}")
+
+
+def _pillow_convert(image: Image.Image, mode: str, source: str) -> Image.Image:
+    try:
+        return image.convert(mode)
+    except ValueError as exc:  # e.g. LAB where Pillow was built without littlecms
+        raise _refuse(source, f"Pillow cannot convert mode {image.mode} to {mode} ({exc}); save the image as RGB "
+                              "(e.g. PNG or JPEG)") from None
+
+
+def _image_planes(image: Image.Image, source: str) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(colour (H, W) or (H, W, 3), alpha (H, W) or None, premultiplied) of a PIL image, each uint8 or float in
+    [0, 1]."""
+    mode = image.mode
+    if mode in ("P", "PA"):  # a transparency index, palette alpha (tRNS) or an RGBA palette, or the PA band
+        rgba = np.asarray(_pillow_convert(image, "RGBA", source))
+        return rgba[..., :3], rgba[..., 3], False
+    if mode in _WITH_ALPHA:
+        pixels = np.asarray(image)
+        return pixels[..., :-1], pixels[..., -1], _WITH_ALPHA[mode]
+    if mode == "I":
+        pixels = np.asarray(image)
+        if not _int32_is_16_bit(image):
+            raise _refuse(source, f"mode I (32-bit integers, values {pixels.min()}..{pixels.max()}, from "
+                                  f"{image.format or 'memory'}) has no defined white; save it as an 8-bit (L) or "
+                                  "16-bit (I;16) PNG, or pass a uint8 or uint16 array or floats in [0, 1]")
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise _refuse(source, f"mode I from a 16-bit {image.format} file holds values {pixels.min()}.."
+                                  f"{pixels.max()} outside 0..65535; the file is corrupt, export it again")
+        colour = pixels / 65535
+    elif mode in SIXTEEN_BIT_MODES:
+        pixels = np.asarray(image)
+        colour = pixels / 65535
+    elif mode == "F":
+        pixels = np.asarray(image)
+        colour = _unit_floats(pixels, source, "mode F image")
+    elif mode in _KEYED:  # 1, L or RGB with a transparent gray level or colour
+        pixels = np.asarray(image)
+        colour = pixels.astype(np.uint8) * 255 if pixels.dtype == bool else pixels
+    else:
+        raise _refuse(source, f"mode {mode} is not an image mode brainbench reads (it reads {', '.join(_MODES)}); "
+                              "save the image as RGB (e.g. PNG or JPEG)")
+    alpha = None
+    transparent = image.info.get("transparency")
+    if mode in _KEYED and isinstance(transparent, (int, tuple)):  # tRNS: pixels of this gray level or colour
+        opaque = pixels != np.asarray(transparent, dtype=pixels.dtype)
+        alpha = (opaque.any(axis=-1) if pixels.ndim == 3 else opaque).astype(np.uint8) * 255
+    return colour, alpha, False
+
+
+def _int32_is_16_bit(image: Image.Image) -> bool:
+    """Whether a mode-I image holds 16-bit samples: its file format decodes only those to I, or it is a TIFF
+    with 16-bit unsigned samples (BitsPerSample 258, SampleFormat 339)."""
+    if image.format in _INT32_AS_16_BIT:
+        return True
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None:
+        return False
+    bits, sample_format = tags.get(258), tags.get(339, 1)
+    bits = bits[0] if isinstance(bits, tuple) else bits
+    sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+    return bits == 16 and sample_format == 1
+
+
+def _array_planes(array: object, source: str) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    try:
+        arr = np.asarray(array)
+    except (TypeError, ValueError, RuntimeError) as exc:  # a CUDA or grad-tracking tensor, bfloat16
+        raise _refuse(source, f"cannot be read as an array ({exc}); pass a numpy array, a PIL image or a CPU "
+                              "tensor (tensor.detach().cpu().float())") from None
+    shape = arr.shape
+    if arr.ndim == 3 and arr.shape[-1] not in (1, 2, 3, 4) and arr.shape[0] in (1, 2, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channel-first, as torch tensors are
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4) or 0 in arr.shape:
+        raise _refuse(source, "an image array must be (H, W), (H, W, C) or channel-first (C, H, W) with C = 1 "
+                              f"(gray), 2 (gray, alpha), 3 (RGB) or 4 (RGBA); got shape {shape}")
+    if arr.dtype == bool:
+        pixels = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint8:
+        pixels = arr
+    elif arr.dtype == np.uint16:
+        pixels = arr / 65535
+    elif arr.dtype.kind in "iu":
+        raise _refuse(source, f"the image array is {arr.dtype} (values {arr.min()}..{arr.max()}), which has no "
+                              "defined white; pass uint8 (0..255) or uint16 (0..65535) - e.g. "
+                              "array.astype(np.uint8) if its values are 0..255 - or floats in [0, 1]")
+    elif arr.dtype.kind == "f":
+        pixels = _unit_floats(arr, source, f"{arr.dtype} image array")
+    else:
+        raise _refuse(source, f"an image array must hold numbers; got dtype {arr.dtype}")
+    channels = arr.shape[-1]
+    if channels in (2, 4):
+        return pixels[..., :-1], pixels[..., -1], False
+    return pixels, None, False
+
+
+def _unit_floats(pixels: np.ndarray, source: str, what: str) -> np.ndarray:
+    """Float pixels as float64, checked to be finite and in [0, 1]."""
+    finite = np.isfinite(pixels)
+    if not finite.all():
+        raise _refuse(source, f"the {what} holds {int((~finite).sum())} NaN or infinite values; replace them with "
+                              "values in [0, 1]")
+    lo, hi = float(pixels.min()), float(pixels.max())
+    if lo < 0 or hi > 1:
+        raise _refuse(source, f"a {what} must hold values in [0, 1] (1 = white); this one holds {lo:g}..{hi:g}. "
+                              "Divide a 0..255 image by 255 (or pass it as uint8), or rescale other ranges to "
+                              "[0, 1] the same way for every stimulus")
+    return pixels.astype(np.float64)
+
+
+def _on_background(colour: np.ndarray, alpha: np.ndarray | None, premultiplied: bool) -> np.ndarray:
+    """(H, W, 3) uint8: ``colour`` ((H, W) or (H, W, 3); uint8, or float in [0, 1]) over :data:`BACKGROUND`
+    through ``alpha`` ((H, W), same kinds; ``premultiplied``: colour already times alpha), rounded to nearest,
+    halves up."""
+    if colour.ndim == 2:
+        colour = colour[..., None]
+    if alpha is None and colour.dtype == np.uint8:
+        out = colour
+    else:
+        c = colour / 255 if colour.dtype == np.uint8 else colour
+        if alpha is not None:
+            a = (alpha / 255 if alpha.dtype == np.uint8 else alpha)[..., None]
+            behind = (1 - a) * (np.asarray(BACKGROUND) / 255)
+            c = c + behind if premultiplied else c * a + behind
+        out = np.floor(np.clip(c, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(np.broadcast_to(out, (*out.shape[:2], 3)))
 
 
 class StimulusSet:
@@ -82,6 +236,8 @@ class StimulusSet:
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
+        """Images held in memory: arrays (or tensors, or PIL images), read by :func:`to_rgb_image` when used;
+        ids ``"0"``, ``"1"``, ... unless given."""
         import pandas as pd
 
         ids = [str(i) for i in (ids if ids is not None else range(len(arrays)))]
@@ -149,18 +305,19 @@ class StimulusSet:
         return path if path.is_absolute() or self.root is None else self.root / path
 
     def image(self, stimulus_id: str) -> Image.Image:
-        """The stimulus as an RGB PIL image."""
+        """The stimulus as the 8-bit RGB PIL image a model sees, through :func:`to_rgb_image` (from its file, or
+        from what the loader returns: a PIL image or an array). Raises :class:`~brainbench.errors.ImageError` for
+        an image with no one right RGB reading and :class:`~brainbench.errors.DataFileError` for a missing or
+        unreadable file, both naming the stimulus."""
+        source = f"stimulus {stimulus_id!r} of {self.identifier!r}"
         if self._loader is not None:
-            try:
-                return to_rgb_image(self._loader(stimulus_id))
-            except ValueError as exc:
-                raise AssemblyError(f"stimulus {stimulus_id!r} of {self.identifier!r}: {exc}") from None
+            return to_rgb_image(self._loader(stimulus_id), source=source)
         from PIL import Image, UnidentifiedImageError
 
         path = self.path(stimulus_id)
         try:
-            with Image.open(path) as img:
-                return to_rgb_image(img.copy())
+            with Image.open(path) as img:  # converted while open: the format decides how mode I is read
+                return to_rgb_image(img, source=f"{source} ({path})")
         except FileNotFoundError:
             raise DataFileError(f"stimulus {stimulus_id!r}: image file {path} does not exist") from None
         except (UnidentifiedImageError, OSError) as exc:
@@ -175,7 +332,8 @@ class StimulusSet:
         return str(self.table[column].iat[self._row[stimulus_id]])
 
     def content_hash(self) -> str:
-        """sha256 over ids and image pixels: changes whenever any stimulus changes (computed once)."""
+        """sha256 over ids and image pixels (the RGB images :meth:`image` gives, so a changed conversion changes
+        it too): changes whenever any stimulus changes (computed once)."""
         if self._hash is not None:
             return self._hash
         h = hashlib.sha256()

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import brainbench
-from brainbench.errors import AssemblyError, BrainbenchError, UnknownNameError, WeightsNotFoundError
+from brainbench.errors import BrainbenchError, ImageError, UnknownNameError, WeightsNotFoundError
 from brainbench.stimuli import StimulusSet, to_rgb_image
 from brainbench.testing import check_model, tiny_stimulus_set
 
@@ -121,18 +121,19 @@ def test_arrays_channel_first_or_last_give_the_same_image_and_bad_ones_name_the_
     rng = np.random.default_rng(0)
     hwc = rng.random((6, 8, 3))
     expected = np.round(hwc * 255).astype(np.uint8)
-    for array in (hwc, hwc.transpose(2, 0, 1), torch.from_numpy(hwc).permute(2, 0, 1), hwc * 255):
+    for array in (hwc, hwc.transpose(2, 0, 1), torch.from_numpy(hwc).permute(2, 0, 1)):  # 0-255 floats: test_images
         assert np.array_equal(np.asarray(to_rgb_image(array)), expected)
     assert np.asarray(to_rgb_image(expected[..., :1])).tolist() == np.repeat(expected[..., :1], 3, -1).tolist()
     bad = StimulusSet.from_arrays([hwc, np.where(hwc > 0.5, np.nan, hwc), rng.random((6, 8, 5)), hwc.astype(str)],
                                   ids=["ok", "nan", "five", "text"])
-    assert stimuli_image_error(bad, "nan") == "stimulus 'nan' of 'arrays': the image array holds 80 NaN or infinite values"
+    assert stimuli_image_error(bad, "nan") == ("stimulus 'nan' of 'arrays': the float64 image array holds 80 NaN or "
+                                               "infinite values; replace them with values in [0, 1]")
     assert "got shape (6, 8, 5)" in stimuli_image_error(bad, "five")
     assert "must hold numbers; got dtype <U" in stimuli_image_error(bad, "text")
 
 
 def stimuli_image_error(stimuli, stimulus_id):
-    with pytest.raises(AssemblyError) as info:
+    with pytest.raises(ImageError) as info:
         stimuli.image(stimulus_id)
     return str(info.value)
 

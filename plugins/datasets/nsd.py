@@ -286,12 +286,15 @@ def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], f
     import pandas as pd
     from PIL import Image
 
+    from brainbench.stimuli import to_rgb_image
+
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
     todo = [n for n in ids if not (images / f"{stimulus_id(n)}.png").exists()]  # earlier imports wrote the rest
     for n in todo:
         if not isinstance(sources[n], tuple):
-            _save_png(Image.open(sources[n]).convert("RGB"), images / f"{stimulus_id(n)}.png")
+            with Image.open(sources[n]) as image:
+                _save_png(to_rgb_image(image, source=f"NSD image {n} ({sources[n]})"), images / f"{stimulus_id(n)}.png")
     in_hdf5 = [n for n in todo if isinstance(sources[n], tuple)]
     if in_hdf5:
         _write_from_hdf5((stimuli_hdf5 or (lambda: root / STIMULI_HDF5))(), in_hdf5, images, progress)
@@ -311,10 +314,10 @@ def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bo
     from concurrent.futures import ThreadPoolExecutor
 
     import h5py
-    from PIL import Image
 
     from brainbench.progress import progress as track
     from brainbench.remote_file import RangeReader, row_ranges
+    from brainbench.stimuli import to_rgb_image
 
     try:
         with h5py.File(handle, "r") as f:
@@ -333,7 +336,8 @@ def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bo
                 workers = IMAGE_READERS
 
             def write(n: int) -> None:
-                _save_png(Image.fromarray(np.asarray(read(n), dtype=np.uint8)), images / f"{stimulus_id(n)}.png")
+                _save_png(to_rgb_image(read(n), source=f"NSD image {n} of {STIMULI_HDF5}"),
+                          images / f"{stimulus_id(n)}.png")
 
             pool = ThreadPoolExecutor(workers)
             try:  # a failure stops the rest: queued reads are cancelled, not left to run
