@@ -1,10 +1,11 @@
 """On-disk activation cache: one ``.npy`` per (everything that changes the numbers), verified on every hit.
 
 The key is the sha256 of a JSON record of: cache format, model name, weights tag and weights
-hash, preprocessing fingerprint, the versions of the code the forward pass runs (torch and every
-package defining one of the model's modules; a source file's hash outside any distribution), the
-device type, layer, token mode, reduction (method, components, seed, fit size), stimulus-set
-content hash and stimulus order. Any change gives a new key, so a stale
+hash (read from the module's state when the extraction is planned: :mod:`brainbench.identity`),
+preprocessing fingerprint, the versions of the code the forward pass runs (torch and every
+package defining one of the model's modules; a source file's hash outside any distribution) and
+its module tree, the prefix tokens, the device type, layer, token mode, reduction (method,
+components, seed, fit size), stimulus-set content hash and stimulus order. Any change gives a new key, so a stale
 entry is never returned. Each entry is ``<key>.npy`` plus ``<key>.json`` (the key record, the
 array's shape and the file's CRC-32); the JSON is written last, so an entry without it does not
 exist. A hit whose file no longer matches its checksum is reported, deleted and recomputed.

@@ -78,10 +78,17 @@ class Model(ABC):
 
     @abstractmethod
     def weights_hash(self) -> str:
-        """A content hash of the parameters actually used (for provenance and caching)."""
+        """A content hash of the state the features are computed with, read when called (for provenance and the
+        activation cache): every parameter and buffer, and anything else of the state that changes the features
+        (a module left in training mode). It must follow the state: a model whose weights or buffers change after
+        it was built (an optimiser step, ``load_state_dict``, a write in place, batch-norm statistics) must
+        return a new hash, or scores and cached features carry the old one. Cache it only behind a check that
+        sees every change (:class:`~brainbench.torch_model.TorchModel` recomputes it when a content fingerprint
+        of the state changes; :mod:`brainbench.identity`)."""
 
     def code_versions(self) -> dict[str, str]:
-        """The versions of the code that computes the features (for provenance); none known by default."""
+        """The versions of the code that computes the features (for provenance and the activation cache), read
+        when called, so that a replaced part of the model changes them; none known by default."""
         return {}
 
 

@@ -93,6 +93,7 @@ class ExtractionPlan:
     reduction: ReductionSpec | None = None
     cache: ActivationCache | None = field(default=None, repr=False)
     seed: int = 0
+    identity: dict[str, Any] = field(default_factory=dict)  # the model's weights hash and code when planned
 
     @property
     def budget(self) -> int:
@@ -181,12 +182,15 @@ def _stored_units(info: LayerInfo, tokens: str, reduction: ReductionSpec | None)
 
 
 def preprocess_fingerprint(model: TorchModel) -> str:
-    """sha256 of the preprocessing's description and of its output on a fixed probe image."""
+    """sha256 of the preprocessing's description (its repr without object addresses, which differ between
+    processes) and of its output on a fixed probe image."""
     from PIL import Image
+
+    from .identity import stable_repr
 
     probe = np.random.default_rng(0).integers(0, 256, size=(83, 61, 3), dtype=np.uint8)
     tensor = model.preprocess(Image.fromarray(probe) if model.modality == "image" else "A probe caption, 12 words.")
-    h = hashlib.sha256(repr(model.preprocess).encode())
+    h = hashlib.sha256(stable_repr(model.preprocess).encode())
     h.update(str(tuple(tensor.shape)).encode())
     h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -222,10 +226,11 @@ def plan_extraction(
     if n == 0:
         raise ConfigError("the stimulus set is empty: there is nothing to extract")
     model.module.to(device)
+    identity = model.identity()  # read before the trace: a training-mode forward pass updates batch-norm statistics
     probe_ids = stimuli.ids[:2] if n >= 2 else stimuli.ids * 2
     x = _batch(model, stimuli, probe_ids).to(device)
     try:
-        traced = model.trace(x)
+        traced = model.trace(x, identity=identity)
     except BrainbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - say which model failed on which stimuli
@@ -237,7 +242,7 @@ def plan_extraction(
 
     plans = []
     store = cache if isinstance(cache, ActivationCache) else ActivationCache() if cache else None
-    record = {**_key_record(model, stimuli), "device": _device_type(device)} if store else {}
+    record = {**_key_record(model, stimuli, identity), "device": _device_type(device)} if store else {}
     names = {info.name for info in chosen}
     for info in chosen:
         units, mode, reduced = _stored_units(info, tokens, reduction)
@@ -254,7 +259,8 @@ def plan_extraction(
     largest = max(distinct, key=lambda info: info.units * info.itemsize)
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
                           largest_layer=(largest.name, largest.units * largest.itemsize),
-                          device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed)
+                          device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed,
+                          identity=identity)
     _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
     on_device = MAX_BATCH if plan.device_budget is None else plan.device_budget // max(forward, 1)
@@ -331,10 +337,12 @@ def _group(items: list[LayerPlan], size: Any, capacity: int) -> list[list[LayerP
     return groups
 
 
-def _key_record(model: TorchModel, stimuli: StimulusSet) -> dict[str, Any]:
-    return {"model": model.name, "weights": model.weights, "weights_hash": model.weights_hash(),
+def _key_record(model: TorchModel, stimuli: StimulusSet, identity: dict[str, Any]) -> dict[str, Any]:
+    """What the features depend on besides the layer: ``identity`` (:meth:`TorchModel.identity`, read when planning),
+    the preprocessing, the prefix tokens (``--tokens cls``/``mean`` read past them) and the stimuli."""
+    return {"model": model.name, "weights": model.weights, "weights_hash": identity["weights_hash"],
             "preprocess": model.preprocess_fingerprint(), "stimuli": stimuli.content_hash(), "dtype": "float32",
-            "code": model.code_versions()}
+            "code": identity["code"], "prefix_tokens": model.prefix_tokens}
 
 
 def _device_type(device: str) -> str:
@@ -421,8 +429,8 @@ def extract(
                 else:
                     arrays[name] = values
                 del values
-    attrs = {"model": model.label, "weights": model.weights, "weights_hash": model.weights_hash(),
-             "code": json.dumps(model.code_versions(), sort_keys=True)}  # a string: netCDF attributes are flat
+    attrs = {"model": model.label, "weights": model.weights, "weights_hash": plan.identity["weights_hash"],
+             "code": json.dumps(plan.identity["code"], sort_keys=True)}  # a string: netCDF attributes are flat
     return Features(plan, stimuli.ids, arrays, attrs, workdir)
 
 

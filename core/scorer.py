@@ -92,6 +92,7 @@ def evaluate(
     options = {k: v for k, v in extraction.items() if v is not None}
     combos = {name: [part.strip() for part in name.split("+")] for name in layers or () if "+" in name}
     requested = [name for name in layers or () if name not in combos] + [p for parts in combos.values() for p in parts]
+    weights_hash, code = model_obj.weights_hash(), model_obj.code_versions()  # the model the features come from
     features = model_obj.extract(stimuli.subset(target.ids), list(dict.fromkeys(requested)) or None,
                                  batch_size=batch_size, device=resolved_device, progress=progress, **options)
     candidate = list(features) + list(combos)
@@ -169,7 +170,7 @@ def evaluate(
         provenance=Provenance(
             model=model_obj.name,
             weights=model_obj.weights,
-            weights_hash=model_obj.weights_hash(),
+            weights_hash=weights_hash,
             benchmark=spec.id,
             benchmark_version=spec.version,
             metric=spec.metric,
@@ -181,7 +182,7 @@ def evaluate(
             ceiling_rule=ceiling.rule,
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             device=resolved_device,
-            code=model_obj.code_versions(),
+            code=code,
         ),
     )
     held_out = {subject: per_layer[layer].held_out for subject, layer in chosen.items()}

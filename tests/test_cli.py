@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 import brainbench
 from brainbench.cli import EXIT_FAILED, EXIT_USAGE, main
+from brainbench.identity import module_tree
 
 
 @pytest.fixture
@@ -143,8 +144,9 @@ def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
     logits = read_assembly(tmp_path / "out" / "head.1.nc")
     assert logits.sizes == {"presentation": 3, "neuroid": 10}
     assert list(logits["stimulus_id"].values) == ["img0", "img1", "img2"]
+    tree = module_tree(brainbench.get_model("synthetic_generator").module)
     assert json.loads(logits.attrs["code"]) == {"brainbench": f"brainbench=={brainbench.__version__}",
-                                                "torch": torch.__version__}  # what computed the features
+                                                "torch": torch.__version__, "module tree": tree}  # what computed them
 
 
 def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):

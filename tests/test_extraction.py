@@ -260,9 +260,9 @@ def test_memory_limit_splits_layers_into_passes_with_the_same_features():
 
 def test_a_pass_ends_each_forward_pass_at_its_last_layer():
     model, stimuli = net_model(), tiny_stimulus_set(n=10)
-    plan_extraction(model, stimuli, cache=False)  # the trace's forward pass, done once per model
     runs = {"fc": 0}
-    model.module.fc.register_forward_pre_hook(lambda *_: runs.__setitem__("fc", runs["fc"] + 1))
+    model.module.fc.register_forward_pre_hook(lambda *_: runs.__setitem__("fc", runs["fc"] + 1))  # a hook is part
+    plan_extraction(model, stimuli, cache=False)  # of the model's identity: the trace's forward pass, done once
     manual_conv = manual(model, stimuli, lambda net, x: net.conv(x).flatten(1))
 
     def fc_runs(layers, **kw):

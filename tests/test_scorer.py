@@ -11,6 +11,7 @@ from brainbench import DatasetCard, hookimpl
 from brainbench.assembly import neural_assembly
 from brainbench.contracts import Dataset
 from brainbench.errors import AssemblyError, SplitError
+from brainbench.identity import module_tree
 from brainbench.plugins.datasets.synthetic import GENERATING_LAYER, NOISE_SD, REPETITIONS
 from brainbench.store import ResultsStore
 from brainbench.testing import check_dataset, tiny_stimulus_set
@@ -49,7 +50,8 @@ def test_aggregates_and_provenance(generator_results):
         "synthetic_generator", "fixed", "synthetic.late", "2", "ridge", "1")
     assert len(p.weights_hash) == 64 and p.brainbench_version == brainbench.__version__ and p.split_seed == 0
     assert p.device == "cpu" and p.stimulus_set == "synthetic-v1" and p.created.endswith("+00:00")
-    assert p.code == {"torch": torch.__version__, "brainbench": f"brainbench=={brainbench.__version__}"}
+    tree = module_tree(brainbench.get_model("synthetic_generator").module)  # the submodules, their classes and settings
+    assert p.code == {"torch": torch.__version__, "brainbench": f"brainbench=={brainbench.__version__}", "module tree": tree}
     assert brainbench.ScoreResult.from_json(result.to_json()) == result
     older = json.loads(result.to_json())
     del older["provenance"]["code"]  # a result stored before provenance named the code

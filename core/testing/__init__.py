@@ -40,7 +40,8 @@ def tiny_stimulus_set(n: int = 12, size: int = 32, seed: int = 0):
 
 
 def check_model(model: Model, stimuli: Any = None, layers: Sequence[str] | None = None) -> None:
-    """Card, layers, feature assemblies (dims, coords, order, finite values), determinism, weights hash."""
+    """Card, layers, feature assemblies (dims, coords, order, finite values), determinism, and a weights hash that
+    is stable and follows the state (for a model over a torch module, ``model.module``)."""
     _require(isinstance(model, Model), f"{type(model).__name__} is not a brainbench.Model")
     _require(isinstance(model.card, ModelCard), "model.card must be a brainbench.ModelCard")
     ModelCard.model_validate(model.card.model_dump())
@@ -63,6 +64,27 @@ def check_model(model: Model, stimuli: Any = None, layers: Sequence[str] | None 
         _require(np.array_equal(features.values, second[layer].values), f"{layer}: two extractions differ (not deterministic)")
     digest = model.weights_hash()
     _require(isinstance(digest, str) and len(digest) >= 16 and digest == model.weights_hash(), "weights_hash must be a stable hex string")
+    _check_hash_follows_the_state(model, digest)
+
+
+def _check_hash_follows_the_state(model: Model, digest: str) -> None:
+    """For a model over a torch module (``model.module``): its first parameter negated in place (every byte's sign
+    bit flips, zeros included) must change ``weights_hash``, and negated back must restore it."""
+    module = getattr(model, "module", None)
+    parameters = [p for p in module.parameters() if p.numel()] if hasattr(module, "parameters") else []
+    if not parameters:
+        return
+    import torch
+
+    with torch.no_grad():
+        parameters[0].neg_()
+        try:
+            changed = model.weights_hash()
+        finally:
+            parameters[0].neg_()
+    _require(changed != digest, "weights_hash did not change when a parameter of model.module changed in place; it "
+             "must follow the state (cache it only behind a check that sees every change: brainbench.identity)")
+    _require(model.weights_hash() == digest, "weights_hash did not come back when the parameter was restored")
 
 
 def check_dataset(dataset: Dataset) -> None:
