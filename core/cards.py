@@ -78,7 +78,7 @@ class SplitSpec(BaseModel):
     kind: Literal["kfold", "shuffle", "even_odd", "fixed"] = "kfold"
     n_splits: int = Field(5, ge=1)
     test_size: float | None = Field(None, gt=0, lt=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # scikit-learn's random_state takes no more
     stratify_by: str | None = None
     test_by: str | None = None  # fixed: the boolean column (responses' coord or stimulus column) marking test stimuli
 

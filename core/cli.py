@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -45,6 +45,43 @@ def _console(stderr: bool = False):
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(stderr=stderr, soft_wrap=True, width=PIPED_WIDTH)
     return console
+
+
+def _file_to_write(path: str, option: str, formats: Mapping[str, str] | None = None) -> None:
+    """Refuse, before any work, a file the command would write at its end into a missing or read-only folder, or
+    (``formats``: suffix -> description) in a format it cannot write."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name in it, e.g. {p / 'plot.png'}")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {p.parent} does not exist; create it or choose another path")
+    if not os.access(p.parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: the folder {p.parent} is not writable; choose another path")
+    if formats is not None and p.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{option} {path}: {p.suffix or 'no suffix'} is not a format it can write; end the name "
+                          f"with one of {', '.join('.' + f for f in sorted(formats))}")
+
+
+def _folder_to_write(path: str, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or lies where nothing can be written."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{option} {path} is a file; give a folder (it is created if missing)")
+    existing = next(a for a in (p, *p.parents) if a.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(f"{option} {path}: nothing can be written in {existing}; choose a folder you can write to")
+
+
+def _plot_formats() -> Mapping[str, str]:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return FigureCanvasBase.get_supported_filetypes()
 
 
 def _error(exc: Exception) -> None:
@@ -126,8 +163,8 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
     singular = KIND_NAMES[kind]
     filters = parse_where(where)
     entries = list_entries(singular, patterns or None, exclude, filters)
-    if not entries:
-        _explain_no_match(singular, filters)
+    if not entries and (patterns or exclude or filters):
+        raise ConfigError(_no_match(singular, patterns, exclude, filters))
     if as_json:
         click.echo(json.dumps([{"name": e.name, "plugin": e.plugin, **e.card.metadata()} for e in entries], indent=2, default=str))
         return
@@ -137,13 +174,28 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
     _console().print(_table(f"{len(entries)} {kind}", headers, rows))
 
 
-def _explain_no_match(kind: str, filters: dict[str, str]) -> None:
-    """On stderr: each filter that no registered entry passes, with the values there are."""
+def _no_match(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], filters: dict[str, str]) -> str:
+    """Why a listing with patterns or filters is empty: each filter no entry passes (with the values its field
+    takes), the patterns no name matches (with close names), or else that only their combination excludes all."""
+    from .names import close_matches, matches
     from .registry import get_registry
 
-    for key, values in get_registry(kind).unmatched(filters).items():
-        shown = ", ".join(values[:30]) + (f" and {len(values) - 30} more" if len(values) > 30 else "")
-        click.echo(f"no {kind} has {key}={filters[key]}; its values: {shown or 'none set'}", err=True)
+    registry = get_registry(kind)
+    reasons = [f"no {kind} has {key}={filters[key]}; its values: {_shown(values) or 'none set'}"
+               for key, values in registry.unmatched(filters).items()]
+    names = [entry.name for entry in registry.list()]
+    if patterns and not any(matches(name, patterns) for name in names):
+        close = close_matches(patterns[0].strip("*?[]"), names)
+        reasons.append(f"no {kind} name matches {' or '.join(map(repr, patterns))} ({len(names)} {kind}s are "
+                       f"registered{'; close: ' + ', '.join(close) if close else ''})")
+    if not reasons:
+        given = [*map(repr, patterns), *(f"-x {x!r}" for x in exclude), *(f"{k}={v}" for k, v in filters.items())]
+        reasons.append(f"each of {', '.join(given)} matches some {kind}s, but no {kind} passes them all")
+    return "; ".join(reasons)
+
+
+def _shown(values: list[str], limit: int = 30) -> str:
+    return ", ".join(values[:limit]) + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def _cell(value: Any) -> Any:
@@ -182,10 +234,18 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
           memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
           plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
+    from .checks import check_count, check_level
+    from .extraction import check_options
     from .registry import describe_benchmark, get_model, list_entries
     from .scorer import score as run_score
     from .store import ResultsStore
 
+    if plot_path:
+        _file_to_write(plot_path, "--plot", _plot_formats())
+    if bootstrap:
+        check_count(bootstrap, "--bootstrap", minimum=2, hint="0 for no interval; 1000 is usual")
+    check_level(level, "--level")
+    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
     ids: list[str] = []
     for pattern in benchmarks:
         found = [e.name for e in list_entries("benchmark", pattern)] if any(c in pattern for c in "*?[") else [pattern]
@@ -301,6 +361,8 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
         click.echo(store.get(row_id).to_json(indent=2))
         return
     rows = store.rows(models or None, benchmarks or None, latest=not all_rows)
+    if not rows and (models or benchmarks):
+        raise ConfigError(_no_results(store, models, benchmarks))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -311,6 +373,24 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
     if untrusted:
         _console().print(f"[yellow]note:[/yellow] results {', '.join(untrusted)} have a ceiling too unreliable to "
                          "divide a score, so no normalised score; `brainbench results --id N` says why")
+
+
+def _no_results(store: Any, models: tuple[str, ...], benchmarks: tuple[str, ...]) -> str:
+    """Why ``results`` with patterns found nothing: the patterns no stored row matches, with the stored values."""
+    from .names import matches
+    from .registry import natural_key
+
+    stored = store.rows(latest=False)
+    if not stored:
+        return f"the results store {store.url} holds no results yet; score a model first (brainbench score -m M -b B)"
+    reasons = []
+    for option, patterns, column in (("--model", models, "model"), ("--benchmark", benchmarks, "benchmark")):
+        values = sorted({r[column] for r in stored}, key=natural_key)
+        if patterns and not any(matches(v, patterns) for v in values):
+            reasons.append(f"no stored result has {column} {' or '.join(map(repr, patterns))}; stored {column}s: "
+                           f"{_shown(values)}")
+    return "; ".join(reasons) or (f"no stored result has both model {' or '.join(map(repr, models))} and benchmark "
+                                  f"{' or '.join(map(repr, benchmarks))}, though each matches some")
 
 
 @main.command()
@@ -327,6 +407,8 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     from .registry import describe_benchmark
     from .store import ResultsStore
 
+    if plot_path:
+        _file_to_write(plot_path, "--plot", _plot_formats())
     table = build(name, ResultsStore(db), value=value)
     if as_json:
         click.echo(table.reset_index().to_json(orient="records", indent=2))
@@ -408,11 +490,14 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
             memory_limit: str | None, no_cache: bool, dry_run: bool, output: str | None, as_json: bool,
             quiet: bool) -> None:
     """Extract MODEL's features for a stimulus set (to the cache, and to --output as netCDF)."""
-    from .extraction import plan_extraction
+    from .extraction import check_options, plan_extraction
     from .registry import get_dataset, get_model
 
     if bool(paths) == bool(dataset):
         raise ConfigError("give the stimuli either as --stimuli files/folders or as --dataset NAME")
+    if output and not dry_run:
+        _folder_to_write(output, "--output")
+    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
     stimuli = get_dataset(dataset).stimulus_set() if dataset else _stimuli_from_paths(paths)
     model_obj = get_model(model, weights=weights, seed=seed)
     options = dict(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, device=device,

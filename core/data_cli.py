@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .cli import _console, _table, handle_errors
+from .errors import ConfigError
 
 __all__ = ["data"]
 
@@ -65,15 +66,23 @@ def list_cmd(as_json: bool) -> None:
 def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, images: str | None, accept_terms: bool,
           quiet: bool) -> None:
     """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
-    options = {k: v for k, v in (("subjects", _ints(subjects)), ("sessions", _ints(sessions)), ("images", images)) if v}
+    given = {"subjects": _ints(subjects, "--subjects"), "sessions": _ints(sessions, "--sessions"), "images": images}
+    options = {k: v for k, v in given.items() if v}
     for ds in _datasets(names):
         _terms(ds, accept_terms)
         for path in ds.download(progress=not quiet, **options):
             click.echo(path)
 
 
-def _ints(text: str | None) -> list[int] | None:
-    return [int(t) for t in text.replace(" ", "").split(",") if t] if text else None
+def _ints(text: str | None, option: str) -> list[int] | None:
+    """``"1,2, 5"`` -> [1, 2, 5]; anything but comma-separated whole numbers is a ConfigError naming ``option``."""
+    if not text:
+        return None
+    items = [t for t in text.replace(" ", "").split(",") if t]
+    bad = [t for t in items if not t.isdigit()]
+    if bad or not items:
+        raise ConfigError(f"{option} takes comma-separated whole numbers, e.g. {option} 1,2; got {text!r}")
+    return [int(t) for t in items]
 
 
 def _terms(ds: Any, accept: bool) -> None:
@@ -199,7 +208,8 @@ def import_nsd_cmd(root: str, subjects: str | None, sessions: str | None, region
     --images all)."""
     from .registry import get_dataset
 
-    options: dict[str, Any] = {"subjects": _ints(subjects), "sessions": _ints(sessions), "images": images,
+    options: dict[str, Any] = {"subjects": _ints(subjects, "--subjects"), "sessions": _ints(sessions, "--sessions"),
+                               "images": images,
                                "progress": not quiet}
     if regions:
         options["regions"] = regions.split(",")

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import BrainbenchError
+from .errors import ConfigError
 
 __all__ = ["pick_device", "seeded"]
 
 
 def pick_device(requested: str | None = None) -> str:
-    """Return a torch device string; ``None``/``"auto"`` picks the best available one."""
+    """Return a torch device string; ``None``/``"auto"`` picks the best available one.
+
+    ``requested`` is ``cpu``, ``cuda``, ``cuda:N`` (N below the number of GPUs), ``mps`` or ``auto``; anything
+    else, or a device this machine lacks, is a ConfigError saying what there is."""
     import torch
 
     if requested in (None, "auto"):
@@ -20,13 +23,21 @@ def pick_device(requested: str | None = None) -> str:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
-    kind = requested.split(":")[0]
+    if not isinstance(requested, str):
+        raise ConfigError(f"device {requested!r} is not a device name: use cpu, cuda, cuda:N, mps or auto")
+    kind, colon, index = requested.partition(":")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
                  "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
-    if kind not in available:
-        raise BrainbenchError(f"unknown device {requested!r}: use cpu, cuda, cuda:N, mps or auto")
+    if kind not in available or (colon and (kind != "cuda" or not index.isdigit())):
+        raise ConfigError(f"unknown device {requested!r}: use cpu, cuda, cuda:N, mps or auto")
     if not available[kind]:
-        raise BrainbenchError(f"device {requested!r} is not available on this machine; use --device cpu or auto")
+        there = ", ".join(k for k, ok in available.items() if ok)
+        raise ConfigError(f"device {requested!r} is not available on this machine (it has {there}); use --device cpu "
+                          "or auto")
+    if colon and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(f"device {requested!r} does not exist: this machine has {count} GPU{'s' * (count != 1)}, "
+                          f"cuda:0 to cuda:{count - 1}")
     return requested
 
 

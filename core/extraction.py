@@ -36,7 +36,8 @@ import numpy as np
 from .activation_cache import ActivationCache
 from .allocator import mapped_array, warm_heap
 from .device import pick_device, seeded
-from .errors import BrainbenchError, ConfigError, MemoryBudgetError
+from .checks import check_choice, check_count, check_seed
+from .errors import BrainbenchError, ConfigError, MemoryBudgetError, UnknownNameError
 from .layers import LayerInfo, first_tensor, select_layers
 from .memory import default_memory_limit, device_free_memory, format_bytes, parse_memory
 from .progress import progress as progress_bar
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from .stimuli import StimulusSet
     from .torch_model import TorchModel
 
-__all__ = ["TOKEN_MODES", "ExtractionPlan", "Features", "LayerPlan", "extract", "plan_extraction"]
+__all__ = ["TOKEN_MODES", "ExtractionPlan", "Features", "LayerPlan", "check_options", "extract", "plan_extraction"]
 
 TOKEN_MODES = ("all", "cls", "mean")
 MAX_BATCH = 64
@@ -94,6 +95,7 @@ class ExtractionPlan:
     cache: ActivationCache | None = field(default=None, repr=False)
     seed: int = 0
     identity: dict[str, Any] = field(default_factory=dict)  # the model's weights hash and code when planned
+    input_shape: tuple[int, ...] = ()  # one preprocessed stimulus, as traced: every batch must have it
 
     @property
     def budget(self) -> int:
@@ -155,6 +157,8 @@ class Features(Mapping[str, "xr.DataArray"]):
     def __getitem__(self, layer: str) -> xr.DataArray:
         import xarray as xr
 
+        if layer not in self._by_name:
+            raise UnknownNameError("layer of these features", layer, self._by_name)
         p = self._by_name[layer]
         values = self._arrays[self.same_as(layer) or layer]
         coords: dict[str, Any] = {
@@ -196,10 +200,49 @@ def preprocess_fingerprint(model: TorchModel) -> str:
     return h.hexdigest()
 
 
-def _batch(model: TorchModel, stimuli: StimulusSet, ids: Sequence[str]) -> torch.Tensor:
+def _batch(model: TorchModel, stimuli: StimulusSet, ids: Sequence[str],
+           shape: Sequence[int] | None = None) -> torch.Tensor:
+    """The preprocessed stimuli ``ids`` as one input batch; each must have ``shape`` (else the first one's shape).
+
+    Raises ConfigError naming every stimulus's preprocessed size, grouped, where they differ: a layer's
+    features are one (stimulus x unit) array, so every stimulus must enter the network at one size."""
     import torch
 
-    return torch.stack([model.preprocess(model.stimulus(stimuli, s)) for s in ids])
+    tensors = [model.preprocess(model.stimulus(stimuli, s)) for s in ids]
+    expected = tuple(tensors[0].shape) if shape is None else tuple(shape)
+    if any(tuple(t.shape) != expected for t in tensors):
+        raise _sizes_error(model, stimuli)
+    return torch.stack(tensors)
+
+
+def _sizes_error(model: TorchModel, stimuli: StimulusSet) -> ConfigError:
+    """Every stimulus's preprocessed size, grouped by size (computed only once sizes were found to differ)."""
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for s in stimuli.ids:
+        by_shape.setdefault(tuple(model.preprocess(model.stimulus(stimuli, s)).shape), []).append(s)
+
+    def listed(ids: list[str]) -> str:
+        shown = ", ".join(map(repr, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        return f"{len(ids)} stimul{'i' if len(ids) > 1 else 'us'}: {shown}"
+
+    sizes = ", ".join(f"{'x'.join(map(str, shape))} ({listed(ids)})" for shape, ids in by_shape.items())
+    return ConfigError(f"{model.label}'s preprocessing gives the {len(stimuli)} stimuli of {stimuli.identifier!r} "
+                       f"{len(by_shape)} input sizes: {sizes}; a layer's features need one size for every stimulus: "
+                       "add a Resize and CenterCrop to the preprocessing, or pass images of one size")
+
+
+def check_options(*, tokens: str = "all", reduce: str | ReductionSpec | None = None,
+                  memory_limit: str | int | None = None, batch_size: int | None = None,
+                  seed: int = 0) -> tuple[ReductionSpec | None, int | None]:
+    """The extraction options a user passes, checked before any work: the reduction and the memory limit in
+    bytes (None: the default). Raises ConfigError for a token mode not in TOKEN_MODES, a batch size < 1, a
+    seed outside 0..2**32-1, a reduction that is not srp:K or pca:K[/N], or a memory limit that is not a size."""
+    check_choice(tokens, "token mode", TOKEN_MODES)
+    if batch_size is not None:
+        check_count(batch_size, "batch size", hint="leave it out to fit batches to the memory limit")
+    seed = check_seed(seed)
+    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
+    return reduction, (parse_memory(memory_limit) if memory_limit is not None else None)
 
 
 def plan_extraction(
@@ -215,12 +258,21 @@ def plan_extraction(
     cache: bool | ActivationCache = True,
     seed: int | None = None,
 ) -> ExtractionPlan:
-    """Trace, resolve layers, consult the cache and group the rest into passes; runs no extraction."""
-    if tokens not in TOKEN_MODES:
-        raise ConfigError(f"token mode {tokens!r} is not one of {', '.join(TOKEN_MODES)}")
+    """Trace, resolve layers, consult the cache and group the rest into passes; runs no extraction.
+
+    ``layers`` is a list of specs (or one spec as a string). Raises ConfigError for options out of range
+    (token mode, batch size < 1, a seed outside 0..2**32-1, stimuli of several preprocessed sizes),
+    UnknownNameError for a layer the model does not have, and MemoryBudgetError where the limit is too small."""
+    from .stimuli import StimulusSet
+
+    if not isinstance(stimuli, StimulusSet):
+        raise ConfigError(f"stimuli must be a brainbench.StimulusSet, not {type(stimuli).__name__}; build one with "
+                          "StimulusSet.from_files, from_arrays or from_texts")
+    layers = [layers] if isinstance(layers, str) else layers
     seed = model.seed if seed is None else seed
-    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
-    limit = parse_memory(memory_limit) if memory_limit is not None else default_memory_limit()
+    reduction, limit = check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size,
+                                     seed=seed)
+    limit = default_memory_limit() if limit is None else limit
     device = pick_device(device)
     n = len(stimuli)
     if n == 0:
@@ -260,7 +312,7 @@ def plan_extraction(
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
                           largest_layer=(largest.name, largest.units * largest.itemsize),
                           device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed,
-                          identity=identity)
+                          identity=identity, input_shape=tuple(x.shape[1:]))
     _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
     on_device = MAX_BATCH if plan.device_budget is None else plan.device_budget // max(forward, 1)
@@ -528,7 +580,7 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
         with torch.inference_mode(), warm_heap():  # each batch reuses the last one's activation memory
             for start in progress_bar(starts, total=len(starts), description=description, enabled=show):
                 batch_ids = [ids[i] for i in rows[start : start + batch_size]]
-                x = _batch(model, stimuli, batch_ids).to(plan.device)
+                x = _batch(model, stimuli, batch_ids, plan.input_shape).to(plan.device)
                 state["offset"] = start
                 state["mask"] = None if model.token_mask is None else model.token_mask(x)[:, prefix:]
                 calls.update(dict.fromkeys(calls, 0))

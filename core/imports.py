@@ -59,7 +59,12 @@ def imported_manifests() -> list[dict[str, Any]]:
 
 def import_assembly(path: str | Path, *, name: str, stimuli_csv: str | Path, stimuli_zip: str | Path,
                     time_bin: int | None = None, overwrite: bool = False) -> Path:
-    """Import a Brain-Score netCDF assembly and its stimulus set (brainio's CSV + ZIP) as dataset ``name``."""
+    """Import a Brain-Score netCDF assembly and its stimulus set (brainio's CSV + ZIP) as dataset ``name``.
+
+    ``time_bin`` picks the bin to keep of an assembly with several (0-based; negative counts from the end);
+    a bin that does not exist is a :class:`ConfigError` listing the bins' starts in ms. The kept bin's
+    ``time_bin_start`` and ``time_bin_end`` are attrs of the imported assembly and fields of its manifest,
+    and the dataset's card shows them (``recording``: ``imported, time bin 70-170 ms``)."""
     from .netcdf import as_neural_assembly, read_assembly, read_stimulus_set
 
     _check_name(name, overwrite)
@@ -171,7 +176,7 @@ def _registered(name: str) -> Path:
 
 def _write(folder: Path, name: str, assembly: xr.DataArray, stimuli: StimulusSet, *, source: str) -> None:
     from .assembly import validate_assembly
-    from .netcdf import write_assembly
+    from .netcdf import TIME_BIN_COORDS, write_assembly
 
     validate_assembly(assembly, stimulus_set=stimuli, allow_nan="repetition" in assembly.coords)
     regions = sorted(set(assembly["region"].values.astype(str).tolist()))
@@ -192,5 +197,6 @@ def _write(folder: Path, name: str, assembly: xr.DataArray, stimuli: StimulusSet
         "repetitions": "repetition" in assembly.coords,
         "source": source,
         "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **{c: assembly.attrs[c] for c in TIME_BIN_COORDS if c in assembly.attrs},  # the time bin kept, in ms
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))

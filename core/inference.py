@@ -85,6 +85,7 @@ class Selection:
 
 def _draws(n_stimuli: int, n_subjects: int, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Stimulus counts (B, n) and, with several subjects, drawn subject indices (B, S)."""
+    _fits(n_boot, n_stimuli, "bootstrap replicates", "--bootstrap")
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_stimuli, np.full(n_stimuli, 1 / n_stimuli), size=n_boot).astype(np.float64)
     picks = rng.integers(n_subjects, size=(n_boot, n_subjects)) if n_subjects > 1 else None
@@ -97,11 +98,26 @@ def _over_subjects(per_subject: np.ndarray, picks: np.ndarray | None) -> np.ndar
     return np.take_along_axis(per_subject, picks, axis=1).mean(1)
 
 
-def _check(n_boot: int, level: float) -> None:
-    if n_boot < 2:
-        raise ConfigError(f"a bootstrap needs at least 2 replicates; got {n_boot} (1000 is usual)")
-    if not 0 < level < 1:
-        raise ConfigError(f"confidence level must lie between 0 and 1 (e.g. 0.95); got {level}")
+def _check(n_boot: int, level: float, n_perm: int | None = None) -> None:
+    """Replicate counts and the confidence level, checked before any work (ConfigError)."""
+    from .checks import check_count, check_level
+
+    check_count(n_boot, "bootstrap replicates", minimum=2, hint="1000 is usual")
+    if n_perm is not None:
+        check_count(n_perm, "permutations", minimum=1, hint="1000 is usual")
+    check_level(level)
+
+
+def _fits(replicates: int, n_stimuli: int, what: str, option: str) -> None:
+    """Resampling draws (replicates x stimuli, 8 bytes each) must fit the default memory budget."""
+    from .errors import MemoryBudgetError
+    from .memory import default_memory_limit, format_bytes
+
+    need, limit = replicates * n_stimuli * 8, default_memory_limit()
+    if need > limit:
+        raise MemoryBudgetError(f"{replicates} {what} over {n_stimuli} stimuli hold {format_bytes(need)} of draws, "
+                                f"more than half the available memory ({format_bytes(limit)}); use at most "
+                                f"{limit // (8 * n_stimuli)} ({option}; 1000 is usual)")
 
 
 def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
@@ -132,7 +148,7 @@ def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int =
                 seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap and permutation test of ``a``'s score minus ``b``'s (module docstring): the difference, its
     interval and p-values, as the fields of :class:`~brainbench.result.PairedComparison`."""
-    _check(n_boot, level)
+    _check(n_boot, level, n_perm)
     if (a.benchmark, a.subjects, a.n_stimuli) != (b.benchmark, b.subjects, b.n_stimuli):
         raise ConfigError(f"a paired test needs both scores on the same benchmark, subjects and stimuli; got "
                           f"{a.benchmark} ({len(a.subjects)} subjects, {a.n_stimuli} stimuli) and {b.benchmark} "
@@ -147,6 +163,7 @@ def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int =
     rng = np.random.default_rng([seed, 1])
     notes: list[str] = []
     if all(isinstance(h, HeldOutPredictions) for h in a.held_out):
+        _fits(n_perm, a.n_stimuli, "permutations", "--permutations")
         d_perm = _exchanged_differences(a, b, rng.integers(0, 2, size=(n_perm, a.n_stimuli)))
         p_perm, permutation = (float(((np.abs(d_perm) >= abs(difference) - 1e-12).sum() + 1) / (n_perm + 1)),
                                "stimuli")
@@ -190,9 +207,11 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
                    **options: Any) -> tuple[PairedComparison, ScoreResult, ScoreResult]:
     """Score both models on ``benchmark`` (``options`` as :func:`brainbench.score`'s) and test the difference of
     their (raw) scores; each score carries its own bootstrap interval. The comparison's notes include the
-    ceiling's (e.g. why there is no normalised score). Stores both scores when ``store`` is given."""
+    ceiling's (e.g. why there is no normalised score). Stores both scores when ``store`` is given.
+    ``n_boot`` (>= 2), ``n_perm`` (>= 1) and ``level`` (0 < level < 1) are checked before either model is scored."""
     from .scorer import evaluate
 
+    _check(n_boot, level, n_perm)
     scored = []
     for model in (model_a, model_b):
         result, selection = evaluate(model, benchmark, **options)

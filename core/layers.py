@@ -185,12 +185,21 @@ def select_layers(layers: Sequence[LayerInfo], specs: Sequence[str], *, model: s
         modules.setdefault(layer.module, []).append(layer.name)
     chosen: set[str] = set()
     for spec in specs:
+        if not isinstance(spec, str) or not spec.strip():
+            raise ConfigError(f"layer selection {list(specs)!r} of {model} has an empty or non-text entry (a doubled "
+                              "comma?); give layer names, globs or depth:LO-HI ranges, e.g. 'layer1,layer4*'")
         spec = spec.strip()
         depth = _DEPTH.fullmatch(spec)
+        if spec.startswith("depth:") and depth is None:
+            raise ConfigError(f"layer depth range {spec!r} is not depth:LO-HI with numbers 0 <= LO <= HI <= 1, "
+                              "e.g. depth:0.2-0.6")
         if depth:
-            lo, hi = float(depth.group(1)), float(depth.group(2))
+            try:
+                lo, hi = float(depth.group(1)), float(depth.group(2))
+            except ValueError:  # the pattern lets '1.2.3' through
+                lo, hi = -1.0, -1.0
             if not 0 <= lo <= hi <= 1:
-                raise ConfigError(f"layer depth range {spec!r} must satisfy 0 <= LO <= HI <= 1")
+                raise ConfigError(f"layer depth range {spec!r} must satisfy 0 <= LO <= HI <= 1, e.g. depth:0.2-0.6")
             found = [layer.name for layer in layers if lo <= layer.depth <= hi]
         elif any(c in spec for c in "*?["):
             found = [name for name in by_name if fnmatch.fnmatchcase(name, spec)]

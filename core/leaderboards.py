@@ -27,8 +27,10 @@ def leaderboard(name: str = "synthetic", store: ResultsStore | None = None, *, v
     """
     import pandas as pd
 
+    from .checks import check_choice
     from .store import ResultsStore
 
+    check_choice(value, "leaderboard value", ("auto", "normalised", "raw"))
     spec = get_leaderboard(name)
     store = store or ResultsStore()
     rows = [r for r in store.rows(model=spec.models) if matches(r["benchmark"], spec.benchmarks)]

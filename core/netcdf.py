@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DataFileError
+from .errors import ConfigError, DataFileError
 from .files import atomic_path
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["as_neural_assembly", "read_assembly", "read_stimulus_set", "write_assembly", "write_stimulus_set"]
 
 SUBJECT_COORDS = ("subject", "animal", "subject_id", "participant")  # what brainio files call the individual
+TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")  # ms after stimulus onset; kept as attrs of the chosen bin
 
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n")
 
@@ -84,7 +85,9 @@ def read_assembly(path: str | Path) -> xr.DataArray:
 def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin: int | None = None) -> xr.DataArray:
     """A Brain-Score assembly as a validated brainbench neural assembly ``(presentation, neuroid)``.
 
-    One time bin is kept (``time_bin`` picks one where there are several); the subject is the first of
+    One time bin is kept (``time_bin`` picks one where there are several, counting from 0, or from -1 for the
+    last; one that does not exist is a :class:`ConfigError` listing the bins' starts), and its ``time_bin_start``
+    and ``time_bin_end`` (ms) become attrs of the result, which netCDF files keep; the subject is the first of
     the coords ``subject``, ``animal``, ``subject_id``, ``participant`` (else ``subject`` for all neuroids);
     trials of a stimulus without a ``repetition`` coord are numbered in order; presentation and neuroid
     metadata are kept.
@@ -97,12 +100,18 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
     extra = [d for d in raw.dims if d not in (PRESENTATION, NEUROID, TIME_BIN)]
     if extra or PRESENTATION not in raw.dims or NEUROID not in raw.dims:
         raise DataFileError(f"assembly {name!r} has dims {raw.dims}; expected presentation, neuroid and optionally time_bin")
+    kept: dict[str, int | float] = {}
     if TIME_BIN in raw.dims:
         n_bins = raw.sizes[TIME_BIN]
         if time_bin is None and n_bins > 1:
             starts = raw["time_bin_start"].values.tolist() if "time_bin_start" in raw.coords else list(range(n_bins))
             raise DataFileError(f"assembly {name!r} has {n_bins} time bins (starts {starts}); pick one with time_bin=INDEX")
-        raw = raw.isel({TIME_BIN: time_bin or 0})
+        index = 0 if time_bin is None else time_bin
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n_bins <= index < n_bins:
+            raise ConfigError(f"time bin {time_bin} does not exist; the assembly has {n_bins} ({_bin_starts(raw)}): "
+                              f"pick one with time_bin (--time-bin) from 0 to {n_bins - 1}, or -1 for the last")
+        raw = raw.isel({TIME_BIN: int(index)})
+        kept = {c: raw[c].item() for c in TIME_BIN_COORDS if c in raw.coords and raw[c].ndim == 0}
     raw = raw.transpose(PRESENTATION, NEUROID)
     for needed, dim in (("stimulus_id", PRESENTATION), ("region", NEUROID)):
         if needed not in raw.coords:
@@ -123,8 +132,18 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
         neuroid_id=raw["neuroid_id"].values if "neuroid_id" in raw.coords else [str(i) for i in range(n)],
         region=raw["region"].values.astype(str), subject=raw[who].values.astype(str) if who else subject,
         presentation_coords=meta[PRESENTATION], neuroid_coords=meta[NEUROID],
-        attrs={k: v for k, v in raw.attrs.items() if isinstance(v, (str, int, float))},
+        attrs={**{k: v.item() if isinstance(v, np.generic) else v for k, v in raw.attrs.items()  # netCDF gives numpy
+                  if isinstance(v, (str, int, float, np.integer, np.floating))}, **kept},
     )
+
+
+def _bin_starts(raw: xr.DataArray) -> str:
+    """``start 70 ms, 170 ms`` from the ``time_bin_start`` coord (else the bins' positions)."""
+    from .assembly import TIME_BIN
+
+    if "time_bin_start" not in raw.coords:
+        return f"positions 0-{raw.sizes[TIME_BIN] - 1}, no time_bin_start coord"
+    return "start " + ", ".join(f"{v:g} ms" for v in raw["time_bin_start"].values.tolist())
 
 
 def write_stimulus_set(stimuli: StimulusSet, csv_path: str | Path, zip_path: str | Path) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .checks import check_seed
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class ReductionSpec:
             raise ConfigError(f"reduction {text!r} is not understood: write srp:K or pca:K[/FIT] with K components, "
                               "e.g. srp:4096 or pca:500/2000")
         fit = int(match.group(3)) if match.group(3) else DEFAULT_FIT_SIZE
+        if fit < 1:
+            raise ConfigError(f"reduction {text!r} fits PCA on {fit} stimuli; write pca:K/N with N >= K stimuli, or "
+                              "leave /N out to fit on up to 1000")
+        seed = check_seed(seed, "reduction seed")
         return cls(match.group(1), int(match.group(2)), seed, fit)  # type: ignore[arg-type]
 
     def applies_to(self, units: int) -> bool:

@@ -197,9 +197,15 @@ def get_model(name: str, *, weights: str | None = None, seed: int = 0) -> Any:
 
     ``package.module:factory`` builds a model that no plugin registers: ``factory(weights=..., seed=...)``
     (or ``factory()``) must return a :class:`brainbench.Model`, e.g. from :func:`brainbench.wrap`.
+
+    ``seed`` (for random weights) must lie in 0..2**32-1 (ConfigError); an unknown name or weights tag is an
+    UnknownNameError listing what exists; a factory module that fails to import, or a factory that raises, is a
+    BrainbenchError naming it and the exception.
     """
+    from .checks import check_seed
     from .names import parse_name
 
+    check_seed(seed)
     if ":" in name:
         return _from_factory(name, weights=weights, seed=seed)
     registry = get_registry("model")
@@ -223,6 +229,8 @@ def _from_factory(spec: str, *, weights: str | None, seed: int) -> Any:
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path:  # as `python -m` does: the user's own folder is importable
         sys.path.insert(0, os.getcwd())
+    if not module_name or not attr:
+        raise ConfigError(f"model {spec!r} is not package.module:factory, e.g. mylab.models:make_net")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -231,13 +239,25 @@ def _from_factory(spec: str, *, weights: str | None, seed: int) -> Any:
             raise BrainbenchError(f"cannot import {module_name!r} for model {spec!r}: there is no such module in the "
                                   "current folder, on PYTHONPATH or installed") from None
         raise BrainbenchError(f"{module_name!r} (for model {spec!r}) was found but failed to import: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the user's module raised while it was imported
+        raise BrainbenchError(f"{module_name!r} (for model {spec!r}) was found but failed to import: "
+                              f"{type(exc).__name__}: {exc}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         callables = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise UnknownNameError(f"factory in {module_name}", attr, callables)
     params = inspect.signature(factory).parameters
+    if weights is not None and "weights" not in params:
+        raise ConfigError(f"{spec} takes no weights argument, so --weights {weights} cannot choose its weights; leave "
+                          "--weights out, or give the factory a weights parameter")
     kwargs = {k: v for k, v in (("weights", weights), ("seed", seed)) if k in params}
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except BrainbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's factory raised: say which, and what
+        raise BrainbenchError(f"{spec}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raised "
+                              f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(model, Model):
         hint = " (a torch module: return brainbench.wrap(module, preprocess, name=...))" if hasattr(model, "named_modules") else ""
         raise PluginError(f"{spec} returned {type(model).__name__}, not a brainbench.Model{hint}")

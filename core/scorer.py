@@ -33,9 +33,14 @@ def score(model: str | Model, benchmark: str, *, bootstrap: int = 0, level: floa
     """Score ``model`` on ``benchmark`` (``options`` as :func:`evaluate`'s: metric, weights, seed, layers, device,
     batch_size, progress and extraction options); store the result when ``store`` is a :class:`ResultsStore`.
     ``bootstrap`` > 0 adds a ``level`` percentile interval from that many replicates over stimuli (and
-    subjects) (:func:`brainbench.inference.bootstrap_interval`)."""
+    subjects) (:func:`brainbench.inference.bootstrap_interval`). ``bootstrap`` (0, or at least 2) and ``level``
+    (strictly between 0 and 1) are checked before any work (ConfigError)."""
+    from .checks import check_count, check_level
     from .inference import with_interval
 
+    if bootstrap:
+        check_count(bootstrap, "bootstrap replicates", minimum=2, hint="0 for no interval; 1000 is usual")
+    check_level(level)
     result, selection = evaluate(model, benchmark, **options)
     if bootstrap:
         result = with_interval(result, selection, n_boot=bootstrap, level=level)
@@ -70,10 +75,29 @@ def evaluate(
     banded metric fits one regularisation per layer), scored beside its parts. ``extraction`` options
     (``tokens``, ``reduce``, ``memory_limit``, ``cache``) go to the model's extraction. Layers whose
     features repeat another candidate's are scored once.
+
+    Raises UnknownNameError for a benchmark, metric, model, weights tag or layer that does not exist, and
+    ConfigError for options out of range (a device this machine lacks, batch size < 1, a seed outside
+    0..2**32-1, a layer combination with an empty part), each before the work it would spoil.
     """
+    from .contracts import Model
+    from .errors import ConfigError
+    from .extraction import check_options
     from .inference import Selection
     from .registry import get_dataset, get_metric, get_model
 
+    if not isinstance(model, (str, Model)):
+        raise ConfigError(f"model must be a registered name or a brainbench.Model, not {type(model).__name__}; wrap a "
+                          "torch module with brainbench.wrap(module, preprocess, name=...)")
+    layers = [layers] if isinstance(layers, str) else layers
+    if layers is not None and not all(isinstance(name, str) for name in layers):
+        raise ConfigError(f"layers must be names, globs or depth:LO-HI ranges (text); got {list(layers)!r}")
+    for name in layers or ():
+        if "+" in name and not all(part.strip() for part in name.split("+")):
+            raise ConfigError(f"layer combination {name!r} has an empty part; write a+b with a layer on each side")
+    resolved_device = pick_device(device)
+    check_options(batch_size=batch_size, seed=seed, **{k: v for k, v in extraction.items()
+                                                       if k in ("tokens", "reduce", "memory_limit") and v is not None})
     spec = get_benchmark(benchmark)
     if metric:
         spec = with_metric(spec, metric)
@@ -88,7 +112,6 @@ def evaluate(
     for note in ceiling.notes:
         warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=3)
 
-    resolved_device = pick_device(device)
     options = {k: v for k, v in extraction.items() if v is not None}
     combos = {name: [part.strip() for part in name.split("+")] for name in layers or () if "+" in name}
     requested = [name for name in layers or () if name not in combos] + [p for parts in combos.values() for p in parts]

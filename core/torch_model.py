@@ -83,16 +83,17 @@ class TorchModel(Model):
         (the first two of ``stimuli``, or two fixed noise images)."""
         import torch
 
+        device = pick_device(device)
         if stimuli is None:
             rng = np.random.default_rng(0)
             size = self.card.input_size or 224
             inputs = ([to_rgb_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(2)]
                       if self.modality == "image" else ["a photo of a dog on a sofa", "two trains at a station"])
+            batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
         else:
-            ids = stimuli.ids[:2] if len(stimuli) >= 2 else stimuli.ids * 2
-            inputs = [self.stimulus(stimuli, s) for s in ids]
-        device = pick_device(device)
-        batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
+            from .extraction import _batch  # stimuli of several preprocessed sizes are an error naming them
+
+            batch = _batch(self, stimuli, stimuli.ids[:2] if len(stimuli) >= 2 else stimuli.ids * 2).to(device)
         self.module.to(device)
         return self.trace(batch)
 

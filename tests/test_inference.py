@@ -116,7 +116,7 @@ def test_score_carries_its_interval_through_json():
     result = brainbench.score("synthetic_generator", "synthetic.early", layers=["block1"], progress=False, bootstrap=100)
     assert result.interval.n_boot == 100 and result.interval.level == 0.95
     assert brainbench.ScoreResult.from_json(result.to_json()) == result
-    with pytest.raises(ConfigError, match="at least 2 replicates"):
+    with pytest.raises(ConfigError, match="bootstrap replicates must be a whole number >= 2; got 1"):
         brainbench.score("synthetic_generator", "synthetic.early", layers=["block1"], progress=False, bootstrap=1)
 
 

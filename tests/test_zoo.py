@@ -92,7 +92,7 @@ def test_a_filter_on_a_field_no_card_has_is_an_error_not_an_empty_list():
     typo = subprocess.run([*cli, "--where", "sorce=timm"], capture_output=True, text=True)
     assert typo.returncode == 2 and "Did you mean 'source'" in typo.stderr
     nothing = subprocess.run([*cli, "--where", "source=tim,task=classification"], capture_output=True, text=True)
-    assert nothing.returncode == 0 and "0 models" in nothing.stdout
+    assert nothing.returncode == 2 and nothing.stdout == ""  # a filter that matches nothing is a wrong request
     assert "no model has source=tim; its values: brainbench, efficientnet-lite-pytorch, huggingface" in nothing.stderr
     assert "task=" not in nothing.stderr  # classification is a value some model has
 

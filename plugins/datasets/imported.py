@@ -60,8 +60,12 @@ class ImportedDataset(Dataset):
 
 
 def card(manifest: dict) -> DatasetCard:
+    """The card of an imported dataset; ``recording`` names the time bin kept from a brainio assembly."""
+    start, end = manifest.get("time_bin_start"), manifest.get("time_bin_end")
+    recording = "imported" if start is None else f"imported, time bin {start:g}-{end:g} ms" if end is not None else \
+        f"imported, time bin from {start:g} ms"
     return DatasetCard(
-        name=manifest["name"], species="unknown", recording="imported", regions=manifest["regions"],
+        name=manifest["name"], species="unknown", recording=recording, regions=manifest["regions"],
         subjects=manifest["subjects"], n_stimuli=manifest["n_stimuli"], needs_download=False,
         description=f"imported {manifest['imported']} from {manifest['source']} ({manifest['n_neuroids']} neuroids)",
     )

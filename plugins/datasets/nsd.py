@@ -6,7 +6,7 @@ Two ways in, both producing the same store in ``<data home>/datasets/nsd/brainbe
   layout (:data:`EXPDESIGN`, :data:`STIM_INFO`, betas ``betas_fithrf_GLMdenoise_RR/betas_sessionNN.hdf5``,
   ``ncsnr.nii.gz``, ROI volumes under ``func1pt8mm/roi/``, images from ``nsd_stimuli.hdf5`` or the
   ``shared1000`` PNGs);
-- ``fetch_nsd(subjects)`` (``brainbench data fetch nsd --subjects 1 2``) downloads exactly those files from
+- ``fetch_nsd(subjects)`` (``brainbench data fetch nsd --subjects 1,2``) downloads exactly those files from
   NSD's public bucket into ``<data home>/datasets/nsd/`` (NSD's layout), one session of betas at a time,
   deleting each session's betas once its ROI voxels are extracted (with ``images="all"``, each image is
   read out of the bucket's stimulus HDF5 by HTTP range requests). NSD's terms must be accepted once.
@@ -382,6 +382,9 @@ def import_nsd(root: str | Path, *, subjects: Sequence[int] | None = None, sessi
     """Import a local NSD copy (see the module docstring); returns the store folder."""
     root = Path(root)
     subjects = _subjects(subjects)
+    _check_sessions(subjects, sessions)
+    _check_regions(regions)
+    _check_images(images)
     design = read_design(root)
     sources = _available_images(root, design, images)
     if sessions is None:  # the sessions the copy has, per subject
@@ -397,11 +400,35 @@ def import_nsd(root: str | Path, *, subjects: Sequence[int] | None = None, sessi
 
 
 def _subjects(subjects: Sequence[int] | None) -> list[int]:
-    chosen = [int(s) for s in (subjects or SESSIONS)]
+    """The chosen subjects as ints (all 8 by default); one NSD does not have is a ConfigError."""
+    try:
+        chosen = [int(s) for s in (subjects or SESSIONS)]
+    except (TypeError, ValueError):
+        raise ConfigError(f"NSD subjects are numbers 1-8; got {list(subjects or [])!r}") from None
     bad = [s for s in chosen if s not in SESSIONS]
     if bad:
         raise ConfigError(f"NSD has subjects 1-8; got {bad}")
     return chosen
+
+
+def _check_sessions(subjects: Sequence[int], sessions: Sequence[int] | None) -> None:
+    """Every chosen session must exist for every chosen subject (NSD's subjects had 30 to 40 sessions)."""
+    for subject in subjects:
+        bad = [s for s in sessions or ()
+               if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= SESSIONS[subject]]
+        if bad:
+            raise ConfigError(f"NSD subject {subject} has sessions 1-{SESSIONS[subject]}; got {bad}")
+
+
+def _check_images(images: str) -> None:
+    if images not in ("shared1000", "all"):
+        raise ConfigError(f"images must be 'shared1000' or 'all'; got {images!r}")
+
+
+def _check_regions(regions: Sequence[str]) -> None:
+    unknown = sorted(set(regions) - set(REGIONS)) if not isinstance(regions, str) else [regions]
+    if unknown or not regions:
+        raise ConfigError(f"unknown NSD regions {unknown or '(none given)'}; the regions are {', '.join(REGIONS)}")
 
 
 def _build(root, subjects, sessions, regions, design, sources, *, session_file, done=None, stimuli_hdf5=None,
@@ -448,22 +475,24 @@ def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] 
     """Download what the store needs from NSD's bucket (mirror first), import it, and free each session's betas.
 
     ``images="all"`` keeps every image the subjects saw: each is read out of the bucket's 37 GB
-    ``nsd_stimuli.hdf5`` by HTTP Range requests (about 0.5 MB an image), never the whole file."""
+    ``nsd_stimuli.hdf5`` by HTTP Range requests (about 0.5 MB an image), never the whole file. Subjects, sessions,
+    regions or ``images`` NSD does not have are a ConfigError listing what it has, before anything is fetched."""
     from brainbench.downloads import dataset_dir, fetch, remove, terms_accepted
     from brainbench.remote_file import open_remote
 
+    subjects = _subjects(subjects)
+    _check_sessions(subjects, sessions)
+    _check_regions(regions)
+    _check_images(images)
     if not terms_accepted(FOLDER):
         raise ConfigError(f"NSD's terms of use must be accepted before a fetch:\n{TERMS}\n"
                           "Accept them with `brainbench data fetch nsd --accept-terms` or "
                           "brainbench.downloads.accept_terms('nsd')")
-    subjects = _subjects(subjects)
     chosen = {s: list(sessions or range(1, SESSIONS[s] + 1)) for s in subjects}
     root = dataset_dir(FOLDER)
     for relative in (EXPDESIGN, STIM_INFO):
         fetch(_remote(relative), FOLDER, progress=progress)
     design = read_design(root)
-    if images not in ("shared1000", "all"):
-        raise ConfigError(f"images must be 'shared1000' or 'all'; got {images!r}")
     if images == "shared1000":
         for k, n in enumerate(design["sharedix"], start=1):
             fetch(_remote(f"{SHARED_PNGS}/shared{k:04d}_nsd{n:05d}.png"), FOLDER, progress=False)
@@ -522,7 +551,7 @@ class NSD(Dataset):
         path = store_dir() / "nsd.json"
         if not path.is_file():
             raise DataFileError("NSD is not imported yet: run `brainbench data import nsd --root DIR` on a local NSD copy, "
-                                "or `brainbench data fetch nsd --subjects 1 2 ...` to download what is needed")
+                                "or `brainbench data fetch nsd --subjects 1,2` to download what is needed")
         return json.loads(path.read_text())
 
     def stimulus_set(self):

@@ -31,6 +31,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
+from brainbench.checks import check_positive_numbers, check_seed
 from brainbench.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.held_out import HeldOutPredictions
@@ -66,10 +67,11 @@ class BandedRidge(Metric):
                  device: str | None = None):
         if not (isinstance(cv, int) and cv >= 2):
             raise ConfigError(f"banded_ridge cv must be a number of folds >= 2; got {cv!r}")
-        if n_iter < 1:
-            raise ConfigError(f"banded_ridge n_iter must be >= 1; got {n_iter}")
+        if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
+            raise ConfigError(f"banded_ridge n_iter must be a whole number >= 1; got {n_iter!r}")
+        alphas, seed = check_positive_numbers(alphas, "banded_ridge alphas"), check_seed(seed, "banded_ridge seed")
         self.card = card()
-        self.alphas, self.n_iter, self.cv, self.seed, self.device = tuple(alphas), n_iter, cv, seed, device
+        self.alphas, self.n_iter, self.cv, self.seed, self.device = alphas, n_iter, cv, seed, device
 
     def __call__(self, features, target, splits) -> MetricResult:
         from brainbench.device import pick_device

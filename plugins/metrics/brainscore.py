@@ -29,6 +29,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, as_numpy, split_scores
+from brainbench.checks import check_choice, check_seed
 from brainbench.cka import cka
 from brainbench.contracts import Metric, MetricResult
 from brainbench.held_out import HeldOutGrams, HeldOutPredictions
@@ -77,6 +78,8 @@ class CrossRegressedCorrelation(Metric):
     """Brain-Score's regression -> Pearson r per neuroid on held-out stimuli; train score by inner 3-fold CV."""
 
     def __init__(self, regression: str, device: str | None = None, seed: int = 0):
+        check_choice(regression, "Brain-Score regression", REGRESSIONS)
+        seed = check_seed(seed, f"{regression} seed")
         self.fit_predict = REGRESSIONS[regression][0]
         self.card = regression_card(regression)
         self.device, self.seed = device, seed

@@ -25,6 +25,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
+from brainbench.checks import check_choice, check_count, check_positive_numbers, check_seed
 from brainbench.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
@@ -54,8 +55,10 @@ class EncodingRegression(Metric):
     def __init__(self, alphas: Sequence[float] = ALPHAS, n_components: int = JL_DIM, seed: int = 0,
                  device: str | None = None, dtype: str = "float64"):
         self.card = ereg_card()
-        self.alphas, self.n_components, self.seed = tuple(alphas), n_components, seed
-        self.device, self.dtype = device, dtype
+        self.alphas = check_positive_numbers(alphas, "ereg alphas")
+        self.n_components = check_count(n_components, "ereg n_components", hint=f"DeepJuice's is {JL_DIM}")
+        self.seed, self.device = check_seed(seed, "ereg seed"), device
+        self.dtype = check_choice(dtype, "ereg dtype", ("float64", "float32"))
 
     def fits(self, features, target, splits) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
         """Per split: (best alpha index, LOO predictions, test predictions, training responses, test responses)."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.assembly import align_features, split_scores
+from brainbench.checks import check_choice, check_positive_numbers, check_seed
 from brainbench.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.held_out import HeldOutPredictions
@@ -32,6 +33,7 @@ from brainbench.regression import kernel_eigenbasis, pearson_columns, ridge_path
 
 NAME, VERSION = "ridge", "1"
 ALPHAS = tuple(np.logspace(-3, 4, 15))
+DTYPES = ("float64", "float32")  # what the solver may compute in (float32 on MPS, which has no float64)
 
 
 def _centred(gram, fit):
@@ -47,8 +49,10 @@ class RidgeEncoding(Metric):
                  device: str | None = None, dtype: str = "float64"):
         if cv != "loo" and not (isinstance(cv, int) and cv >= 2):
             raise ConfigError(f"ridge cv must be 'loo' or a number of folds >= 2; got {cv!r}")
+        alphas = check_positive_numbers(alphas, "ridge alphas")
+        seed, dtype = check_seed(seed, "ridge seed"), check_choice(dtype, "ridge dtype", DTYPES)
         self.card = card()
-        self.alphas, self.cv, self.seed, self.device, self.dtype = tuple(alphas), cv, seed, device, dtype
+        self.alphas, self.cv, self.seed, self.device, self.dtype = alphas, cv, seed, device, dtype
 
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
