@@ -116,7 +116,9 @@ class StimulusSet:
     def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
         import pandas as pd
 
-        ids = [str(i) for i in (ids if ids is not None else range(len(arrays)))]
+        from .tables import id_strings
+
+        ids = id_strings(ids if ids is not None else range(len(arrays)), "stimulus ids")
         lookup = dict(zip(ids, arrays, strict=True))
         return cls(pd.DataFrame({"stimulus_id": ids}), identifier=identifier, loader=lookup.__getitem__)
 
@@ -125,7 +127,9 @@ class StimulusSet:
         """Captions or sentences, for text models."""
         import pandas as pd
 
-        ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
+        from .tables import id_strings
+
+        ids = id_strings(ids if ids is not None else range(len(texts)), "stimulus ids")
         return cls(pd.DataFrame({"stimulus_id": ids, "caption": list(texts)}), identifier=identifier)
 
     @classmethod
@@ -135,8 +139,10 @@ class StimulusSet:
         names differ only in suffix, ``a.png`` and ``a.jpg``, would share an id: an error naming them)."""
         import pandas as pd
 
+        from .tables import id_strings
+
         paths = [Path(p).resolve() for p in paths]
-        ids = [p.stem for p in paths] if ids is None else [str(i) for i in ids]
+        ids = [p.stem for p in paths] if ids is None else id_strings(ids, "stimulus ids")
         if len(ids) != len(paths):
             raise AssemblyError(f"{len(paths)} image files but {len(ids)} ids; give one id per file")
         _refuse_shared_ids(ids, paths)

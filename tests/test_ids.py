@@ -235,3 +235,6 @@ def test_stimulus_sets_refuse_missing_ids_and_numbers_keep_their_integer_form():
     with pytest.raises(AssemblyError, match="1 stimulus ids of 'x' are missing"):
         StimulusSet(pd.DataFrame({"stimulus_id": [1.0, np.nan], "caption": ["a", "b"]}), identifier="x")
     assert StimulusSet(pd.DataFrame({"stimulus_id": [1.0, 2.0], "caption": ["a", "b"]}), identifier="x").ids == ["1", "2"]
+    arrays = StimulusSet.from_arrays([np.zeros((4, 4))] * 2, ids=np.array([7.0, 8.0]))  # ids and lookup agree
+    assert arrays.ids == ["7", "8"] and arrays.image("8").size == (4, 4)
+    assert StimulusSet.from_texts(["a", "b"], ids=["000", " x "]).ids == ["000", " x "]
