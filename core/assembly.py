@@ -2,24 +2,34 @@
 
 Neural assemblies carry ``stimulus_id`` (and ``repetition``) on presentations and
 ``neuroid_id``, ``region`` and ``subject`` on neuroids, as plain 1-D coords (Brain-Score's
-MultiIndex levels, flattened).
+MultiIndex levels, flattened). Ids are strings (:func:`brainbench.tables.id_strings`).
+
+Every trial given is a trial used: a ``(stimulus_id, repetition)`` pair names one trial. Where pairs repeat
+(e.g. two sessions that each number their repetitions 0, 1), :func:`neural_assembly` keeps every trial and
+renumbers the trials of the stimuli concerned 0, 1, ... in the order given (the given numbers stay in the
+coord ``repetition_given``), with a :class:`~brainbench.errors.DataWarning` naming the pairs; an assembly
+built otherwise with repeated pairs is refused by :func:`validate_assembly` and
+:func:`trials_by_repetition`, so averaging, split-half ceilings and crossnobis always see the same trials.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .errors import AssemblyError
+from .errors import AssemblyError, DataWarning
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from .stimuli import StimulusSet
 
-__all__ = ["align_features", "as_numpy", "average_repetitions", "combine_layers", "neural_assembly", "select", "split_scores", "validate_assembly"]
+__all__ = ["align_features", "as_numpy", "average_repetitions", "combine_layers", "neural_assembly", "number_trials",
+           "repeated_trials", "select", "split_scores", "trials_by_repetition", "validate_assembly"]
 
 PRESENTATION, NEUROID, TIME_BIN = "presentation", "neuroid", "time_bin"
 REQUIRED = {
@@ -40,20 +50,35 @@ def neural_assembly(
     neuroid_coords: dict[str, Sequence[object]] | None = None,
     attrs: dict[str, object] | None = None,
 ) -> xr.DataArray:
-    """Build a validated neural assembly from a ``(presentation, neuroid)`` array."""
+    """Build a validated neural assembly from a ``(presentation, neuroid)`` array.
+
+    Ids become strings (:func:`brainbench.tables.id_strings`: numbers in decimal, ``7.0`` as ``"7"``);
+    ``repetition`` must be whole numbers. Repeated ``(stimulus_id, repetition)`` pairs keep every trial: the
+    trials of those stimuli are renumbered in the order given, the given numbers kept as ``repetition_given``,
+    and a :class:`~brainbench.errors.DataWarning` says so (module docstring). Raises
+    :class:`~brainbench.errors.AssemblyError` for anything :func:`validate_assembly` refuses."""
     import xarray as xr
 
+    from .tables import id_strings
+
     values = np.asarray(values)
+    if values.ndim != 2:
+        raise AssemblyError(f"a neural assembly is built from a (presentation, neuroid) array; got shape {values.shape}")
     n_neuroids = values.shape[1]
     as_list = lambda v: [v] * n_neuroids if isinstance(v, str) else list(v)  # noqa: E731
-    pres = {"stimulus_id": (PRESENTATION, [str(s) for s in stimulus_id])}
+    stimulus_id = id_strings(stimulus_id, "stimulus ids")
+    pres = {"stimulus_id": (PRESENTATION, stimulus_id)}
     if repetition is not None:
-        pres["repetition"] = (PRESENTATION, np.asarray(repetition, dtype=int))
+        given = _whole_numbers(repetition, "repetition")
+        renumbered = _renumber_repeated(stimulus_id, given)
+        pres["repetition"] = (PRESENTATION, given if renumbered is None else renumbered)
+        if renumbered is not None:
+            pres["repetition_given"] = (PRESENTATION, given)
     pres.update({k: (PRESENTATION, list(v)) for k, v in (presentation_coords or {}).items()})
     neur = {
-        "neuroid_id": (NEUROID, [str(n) for n in neuroid_id]),
-        "region": (NEUROID, as_list(region)),
-        "subject": (NEUROID, [str(s) for s in as_list(subject)]),
+        "neuroid_id": (NEUROID, id_strings(neuroid_id, "neuroid ids")),
+        "region": (NEUROID, id_strings(as_list(region), "regions")),
+        "subject": (NEUROID, id_strings(as_list(subject), "subjects")),
     }
     neur.update({k: (NEUROID, list(v)) for k, v in (neuroid_coords or {}).items()})
     try:
@@ -74,6 +99,8 @@ def validate_assembly(
 
     ``allow_nan`` admits NaN (not infinity) for raw trials padded to a common repetition count.
     """
+    from .tables import id_strings
+
     problems: list[str] = []
     dims = tuple(assembly.dims)
     if dims[:2] != (PRESENTATION, NEUROID) or (len(dims) == 3 and dims[2] != TIME_BIN) or len(dims) > 3:
@@ -97,16 +124,25 @@ def validate_assembly(
                     "drop or impute them before scoring"
                 )
         if kind == "neural":
-            ids = assembly["neuroid_id"].values
-            if len(set(ids.tolist())) != len(ids):
-                problems.append("neuroid_id values are not unique")
+            ids = assembly["neuroid_id"].values.tolist()
+            repeated = sorted(n for n, count in Counter(ids).items() if count > 1)
+            if repeated:
+                subjects = assembly["subject"].values.tolist()
+                where = "; ".join(f"{n!r} ({sum(i == n for i in ids)}x, subjects "
+                                  f"{sorted({str(s) for i, s in zip(ids, subjects) if i == n})})" for n in repeated[:5])
+                problems.append(f"{len(repeated)} neuroid_id values repeat: {where}; each neuroid needs its own id "
+                                "(where subjects number their neuroids alike, prefix the ids with the subject)")
             if "repetition" not in assembly.coords:
                 stim = assembly["stimulus_id"].values
                 if len(set(stim.tolist())) != len(stim):
                     problems.append("stimulus_id repeats but there is no 'repetition' coord to tell the trials apart")
+            else:
+                pairs = repeated_trials(assembly)
+                if pairs:
+                    problems.append(_repeated_message(pairs))
         if stimulus_set is not None:
             known = set(stimulus_set.ids)
-            missing = sorted({str(s) for s in assembly["stimulus_id"].values} - known)
+            missing = sorted(set(id_strings(assembly["stimulus_id"].values, "stimulus ids")) - known)
             if missing:
                 problems.append(
                     f"{len(missing)} stimulus ids are not in stimulus set {stimulus_set.identifier!r}, e.g. {missing[:5]}"
@@ -157,9 +193,14 @@ def average_repetitions(assembly: xr.DataArray) -> xr.DataArray:
 
 
 def trials_by_repetition(assembly: xr.DataArray) -> tuple[list[str], np.ndarray]:
-    """Reshape trials to ``(repetition, stimulus, neuroid)``, NaN where a stimulus has fewer trials."""
+    """Reshape trials to ``(repetition, stimulus, neuroid)``, NaN where a stimulus has fewer trials; stimuli in
+    first-seen order. Every trial lands in its own cell: repeated ``(stimulus_id, repetition)`` pairs, which would
+    overwrite one another, are an :class:`~brainbench.errors.AssemblyError` naming them."""
     if "repetition" not in assembly.coords:
         raise AssemblyError("the assembly has no 'repetition' coord, so trial-to-trial reliability cannot be estimated")
+    pairs = repeated_trials(assembly)
+    if pairs:
+        raise AssemblyError(_repeated_message(pairs))
     stim = assembly["stimulus_id"].values.astype(str)
     reps = assembly["repetition"].values.astype(int)
     ids = list(dict.fromkeys(stim.tolist()))
@@ -171,10 +212,89 @@ def trials_by_repetition(assembly: xr.DataArray) -> tuple[list[str], np.ndarray]
     return ids, out
 
 
+def number_trials(stimulus_id: Sequence[str]) -> np.ndarray | None:
+    """Repetition numbers of trials identified only by their stimulus: each stimulus's trials 0, 1, ... in the
+    order given; ``None`` where no stimulus occurs twice (one trial each, nothing to number)."""
+    ids = list(stimulus_id)
+    if len(set(ids)) == len(ids):
+        return None
+    seen: Counter[str] = Counter()
+    numbers = np.empty(len(ids), dtype=np.int64)
+    for i, s in enumerate(ids):
+        numbers[i] = seen[s]
+        seen[s] += 1
+    return numbers
+
+
+def repeated_trials(assembly: xr.DataArray) -> dict[tuple[str, int], int]:
+    """``(stimulus_id, repetition)`` pairs that name more than one trial, with their counts (empty without a
+    ``repetition`` coord)."""
+    if "repetition" not in assembly.coords:
+        return {}
+    pairs = Counter(zip(assembly["stimulus_id"].values.astype(str).tolist(), assembly["repetition"].values.tolist()))
+    return {(s, int(r)): count for (s, r), count in pairs.items() if count > 1}
+
+
+def _repeated_message(pairs: dict[tuple[str, int], int]) -> str:
+    shown = ", ".join(f"({s!r}, {r}) {count}x" for (s, r), count in list(pairs.items())[:5])
+    return (f"{len(pairs)} (stimulus_id, repetition) pairs name more than one trial: {shown}; a split-half ceiling or "
+            "crossnobis would see only one of each. Number each stimulus's trials apart (e.g. across sessions), or "
+            "build the assembly with brainbench.assembly.neural_assembly, which renumbers them keeping every trial")
+
+
+def _whole_numbers(values: Sequence[object], what: str) -> np.ndarray:
+    """``values`` as int64, or an :class:`AssemblyError` naming the values that are not whole numbers."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iub":
+        return array.astype(np.int64)
+    try:
+        numbers = array.astype(np.float64)
+    except (TypeError, ValueError):
+        numbers = np.array([_number(v) for v in array.ravel().tolist()], dtype=np.float64)
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+    if bad.any():
+        raise AssemblyError(f"{what} must be whole numbers; {int(bad.sum())} of {len(numbers)} are not, e.g. "
+                            f"{array[bad][:5].tolist()}")
+    return numbers.astype(np.int64)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _renumber_repeated(stimulus_id: list[str], repetition: np.ndarray) -> np.ndarray | None:
+    """Repetition numbers with every repeated ``(stimulus_id, repetition)`` pair resolved: the trials of the stimuli
+    concerned numbered 0, 1, ... in the order given, with a :class:`DataWarning`; ``None`` where no pair repeats."""
+    if len(stimulus_id) != len(repetition):
+        raise AssemblyError(f"{len(stimulus_id)} stimulus ids but {len(repetition)} repetition numbers; give one per trial")
+    pairs = Counter(zip(stimulus_id, repetition.tolist()))
+    repeated = {(s, int(r)): count for (s, r), count in pairs.items() if count > 1}
+    if not repeated:
+        return None
+    concerned = {s for s, _ in repeated}
+    out = repetition.copy()
+    rows = [i for i, s in enumerate(stimulus_id) if s in concerned]
+    out[rows] = number_trials([stimulus_id[i] for i in rows])
+    shown = ", ".join(f"({s!r}, {r}) {count}x" for (s, r), count in list(repeated.items())[:5])
+    warnings.warn(DataWarning(
+        f"{len(repeated)} (stimulus_id, repetition) pairs name more than one trial ({shown}), e.g. sessions that each "
+        f"number their repetitions from 0: every trial is kept, and the {len(rows)} trials of the {len(concerned)} "
+        "stimuli concerned are renumbered 0, 1, ... in the order given (the given numbers are in the coord "
+        "'repetition_given')"), stacklevel=3)
+    return out
+
+
 def align_features(features: xr.DataArray, stimulus_ids: Sequence[object]) -> np.ndarray:
     """Feature rows in the order of ``stimulus_ids`` (aligned by id, never by position); an error names stimuli
     without features, or features that are NaN or infinite (a model that overflowed, or an input it cannot take)."""
     index = {str(s): i for i, s in enumerate(features["stimulus_id"].values)}
+    if len(index) < features.sizes[PRESENTATION]:
+        repeated = sorted(s for s, count in Counter(map(str, features["stimulus_id"].values)).items() if count > 1)
+        raise AssemblyError(f"features repeat {len(repeated)} stimulus ids, e.g. {repeated[:5]}; each stimulus needs "
+                            "one row of features (extract them from a stimulus set, whose ids are unique)")
     wanted = [str(s) for s in stimulus_ids]
     missing = [s for s in wanted if s not in index]
     if missing:

@@ -530,7 +530,8 @@ def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
     from collections import Counter
     from pathlib import Path
 
-    from .stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet
+    from .errors import AssemblyError
+    from .stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet, folder_images
 
     tables = [Path(p) for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
     if tables:
@@ -541,9 +542,12 @@ def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
     files: list[Path] = []
     ids: list[str] = []  # a folder's images are named by their path in it: cat/001 and dog/001 stay apart
     for p in map(Path, paths):
-        found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
+        try:
+            found, named = folder_images(p) if p.is_dir() else ([p], [p.stem])
+        except AssemblyError as exc:  # two files of the folder share an id: the user's choice of files
+            raise ConfigError(str(exc)) from None
         files += found
-        ids += [f.relative_to(p).with_suffix("").as_posix() for f in found] if p.is_dir() else [p.stem]
+        ids += named
     if not files:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
     repeated = sorted(i for i, count in Counter(ids).items() if count > 1)

@@ -219,5 +219,7 @@ def import_nsd_cmd(root: str, subjects: str | None, sessions: str | None, region
 def _imported(folder: Path) -> None:
     manifest = json.loads((folder / "dataset.json").read_text())
     benchmarks = ", ".join(f"{manifest['name']}.{r}" for r in manifest["regions"])
-    click.echo(f"imported {manifest['name']}: {manifest['n_stimuli']} stimuli, {manifest['n_neuroids']} neuroids -> "
-               f"{folder}\nbenchmarks: {benchmarks}")
+    n_trials = manifest.get("n_trials", manifest["n_stimuli"])  # every row of the responses is a trial kept
+    trials = f", {n_trials} trials" if n_trials != manifest["n_stimuli"] else ""
+    click.echo(f"imported {manifest['name']}: {manifest['n_stimuli']} stimuli{trials}, {manifest['n_neuroids']} neuroids "
+               f"-> {folder}\nbenchmarks: {benchmarks}")

@@ -11,6 +11,7 @@ __all__ = [
     "ChecksumError",
     "ConfigError",
     "DataFileError",
+    "DataWarning",
     "DownloadError",
     "DuplicateNameError",
     "ImageError",
@@ -104,3 +105,8 @@ class ChecksumError(DownloadError):
 
 class CeilingWarning(UserWarning):
     """A ceiling that makes scores hard to read (e.g. subjects that barely agree); also in ``ScoreResult.notes``."""
+
+
+class DataWarning(UserWarning):
+    """Data that were kept but read differently from how they were given (e.g. trials renumbered so that repeated
+    ``(stimulus_id, repetition)`` pairs stay apart); the message says what changed and why."""

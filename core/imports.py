@@ -79,25 +79,31 @@ def import_folder(images: str | Path, responses: str | Path, *, name: str, regio
                   overwrite: bool = False) -> Path:
     """Import a folder of images and a response matrix as dataset ``name``.
 
-    ``responses`` is a ``.npy`` array ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``
-    whose stimulus axis follows the image files sorted by name (NaN marks a missing trial), or a ``.csv``
-    with a ``stimulus_id`` column (image file stems), optionally ``repetition`` (else a stimulus's rows are its
-    trials, in order), and one column per neuroid.
+    Images may sit in subfolders; a stimulus id is the image's path in the folder without suffix (``001``,
+    ``cat/001``), exactly as :func:`brainbench.stimuli.folder_images` names it (two files sharing an id are an
+    error). ``responses`` is a ``.npy`` array ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``
+    whose stimulus axis follows the image files sorted by path (NaN marks a missing trial), or a ``.csv``/``.tsv``
+    with a ``stimulus_id`` column (read as written, :mod:`brainbench.tables`), optionally ``repetition`` (else
+    a stimulus's rows are its trials, in order), and one column per neuroid (named by its header, as written).
+    Every row is a trial kept; repeated (stimulus_id, repetition) pairs are renumbered with a warning
+    (:func:`brainbench.assembly.neural_assembly`).
     """
     from .assembly import neural_assembly
+    from .stimuli import folder_images
 
     _check_name(name, overwrite)
     images = Path(images)
-    files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else []
+    files, stems = folder_images(images) if images.is_dir() else ([], [])
     if not files:
         raise DataFileError(f"{images} holds no images ({', '.join(IMAGE_SUFFIXES)}); give the folder of stimulus images")
-    stems = [p.stem for p in files]
-    if len(set(stems)) < len(stems):
-        raise DataFileError(f"{images} has images that differ only in extension; stimulus ids (file stems) must be unique")
     ids, repetition, values, neuroids = _read_responses(Path(responses), stems)
     unknown = sorted(set(ids) - set(stems))
     if unknown:
-        raise AssemblyError(f"{len(unknown)} stimulus ids in {responses} have no image in {images}, e.g. {unknown[:5]}")
+        spaced = [i for i in unknown if i != i.strip() and i.strip() in set(stems)]
+        hint = (f"; ids are read exactly as written, and {spaced[:3]} have spaces around them: remove the spaces"
+                if spaced else f"; the images are named {sorted(stems)[:5]}")
+        raise AssemblyError(f"{len(unknown)} stimulus ids in {responses} have no image in {images}, e.g. "
+                            f"{unknown[:5]}{hint}")
     assembly = neural_assembly(values, stimulus_id=ids, repetition=repetition, neuroid_id=neuroids, region=region,
                                subject=subject or name, attrs={"identifier": name})
     import pandas as pd
@@ -106,9 +112,11 @@ def import_folder(images: str | Path, responses: str | Path, *, name: str, regio
 
     with atomic_dir(imported_dir(name)) as folder:
         (folder / "images").mkdir()
-        for p in files:
-            shutil.copy2(p, folder / "images" / p.name)
-        table = pd.DataFrame({"stimulus_id": stems, "filename": [p.name for p in files]})
+        relative = [p.relative_to(images) for p in files]
+        for p, r in zip(files, relative, strict=True):
+            (folder / "images" / r).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, folder / "images" / r)
+        table = pd.DataFrame({"stimulus_id": stems, "filename": [r.as_posix() for r in relative]})
         _write(folder, name, assembly, StimulusSet(table, identifier=name, root=folder / "images"),
                source=str(Path(responses).resolve()))
     return _registered(name)
@@ -129,26 +137,25 @@ def _read_responses(path: Path, stems: list[str]) -> tuple[list[str], np.ndarray
         rep, stim = np.nonzero(np.isfinite(trials).any(axis=2))  # drop NaN-padded trials
         neuroids = [f"n{j}" for j in range(trials.shape[2])]
         return [stems[i] for i in stim], (rep if array.ndim == 3 else None), trials[rep, stim], neuroids
-    if path.suffix == ".csv":
-        import pandas as pd
+    if path.suffix.lower() in (".csv", ".tsv"):
+        from .assembly import number_trials
+        from .tables import read_table
 
-        try:
-            table = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataFileError(f"cannot read response table {path}: {exc}") from None
-        if "stimulus_id" not in table.columns:
-            raise DataFileError(f"{path} has no 'stimulus_id' column (columns: {list(table.columns)[:10]})")
+        table = read_table(path, "response table", types={"stimulus_id": "text", "repetition": "int"}, others="float",
+                           required=["stimulus_id"], ids=["stimulus_id"])
         columns = [c for c in table.columns if c not in ("stimulus_id", "repetition")]
-        non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
-        if non_numeric:
-            raise DataFileError(f"{path}: response columns must be numbers; {non_numeric[:5]} are not")
-        ids = table["stimulus_id"].astype(str)
-        if "repetition" in table.columns:
-            repetition = table["repetition"].to_numpy()
-        else:  # one row per trial: number a stimulus's trials in order
-            repetition = ids.groupby(ids).cumcount().to_numpy() if ids.duplicated().any() else None
-        return ids.tolist(), repetition, table[columns].to_numpy(float), [str(c) for c in columns]
-    raise DataFileError(f"{path}: responses must be a .npy array or a .csv table")
+        unnamed = [c for c in columns if c.startswith("Unnamed: ")]
+        if unnamed:
+            raise DataFileError(f"{path} has {len(unnamed)} columns without a name ({unnamed[:3]}); every column "
+                                "but stimulus_id and repetition is a neuroid named by its header (a pandas index "
+                                "written by to_csv? write the table with index=False)")
+        if not columns:
+            raise DataFileError(f"{path} has no neuroid columns; give one column of responses per neuroid")
+        ids = table["stimulus_id"].tolist()
+        # one row per trial: without a repetition column, a stimulus's rows are numbered in order
+        repetition = table["repetition"].to_numpy() if "repetition" in table.columns else number_trials(ids)
+        return ids, repetition, table[columns].to_numpy(float), columns
+    raise DataFileError(f"{path}: responses must be a .npy array or a .csv/.tsv table")
 
 
 def _check_name(name: str, overwrite: bool) -> None:
@@ -194,6 +201,7 @@ def _write(folder: Path, name: str, assembly: xr.DataArray, stimuli: StimulusSet
         "subjects": sorted(set(assembly["subject"].values.astype(str).tolist())),
         "n_stimuli": len(stimuli),
         "n_neuroids": int(assembly.sizes["neuroid"]),
+        "n_trials": int(assembly.sizes["presentation"]),
         "repetitions": "repetition" in assembly.coords,
         "source": source,
         "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -89,12 +89,15 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
     last; one that does not exist is a :class:`ConfigError` listing the bins' starts), and its ``time_bin_start``
     and ``time_bin_end`` (ms) become attrs of the result, which netCDF files keep; the subject is the first of
     the coords ``subject``, ``animal``, ``subject_id``, ``participant`` (else ``subject`` for all neuroids);
-    trials of a stimulus without a ``repetition`` coord are numbered in order; presentation and neuroid
-    metadata are kept.
+    trials of a stimulus without a ``repetition`` coord are numbered in order, and repeated
+    ``(stimulus_id, repetition)`` pairs are renumbered keeping every trial (with a warning,
+    :func:`brainbench.assembly.neural_assembly`); ids stored as numbers become strings
+    (:func:`brainbench.tables.id_strings`); presentation and neuroid metadata are kept.
     """
     import numpy as np
 
-    from .assembly import PRESENTATION, NEUROID, TIME_BIN, neural_assembly
+    from .assembly import PRESENTATION, NEUROID, TIME_BIN, neural_assembly, number_trials
+    from .tables import id_strings
 
     name = raw.attrs.get("identifier", raw.name)
     extra = [d for d in raw.dims if d not in (PRESENTATION, NEUROID, TIME_BIN)]
@@ -116,12 +119,8 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
     for needed, dim in (("stimulus_id", PRESENTATION), ("region", NEUROID)):
         if needed not in raw.coords:
             raise DataFileError(f"assembly {name!r} has no {needed!r} coord on {dim!r} (it has {sorted(raw.coords)})")
-    ids = raw["stimulus_id"].values.astype(str)
-    repetition = raw["repetition"].values if "repetition" in raw.coords else None
-    if repetition is None and len(set(ids.tolist())) < len(ids):
-        import pandas as pd
-
-        repetition = pd.Series(ids).groupby(ids).cumcount().to_numpy()
+    ids = id_strings(raw["stimulus_id"].values, f"stimulus ids of assembly {name!r}")
+    repetition = raw["repetition"].values if "repetition" in raw.coords else number_trials(ids)
     who = next((c for c in SUBJECT_COORDS if c in raw.coords and raw[c].dims == (NEUROID,)), None)
     n = raw.sizes[NEUROID]
     taken = {"stimulus_id", "repetition", "neuroid_id", "region", who}
@@ -130,7 +129,7 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
     return neural_assembly(
         np.asarray(raw.values, dtype=np.float64), stimulus_id=ids, repetition=repetition,
         neuroid_id=raw["neuroid_id"].values if "neuroid_id" in raw.coords else [str(i) for i in range(n)],
-        region=raw["region"].values.astype(str), subject=raw[who].values.astype(str) if who else subject,
+        region=raw["region"].values, subject=raw[who].values if who else subject,
         presentation_coords=meta[PRESENTATION], neuroid_coords=meta[NEUROID],
         attrs={**{k: v.item() if isinstance(v, np.generic) else v for k, v in raw.attrs.items()  # netCDF gives numpy
                   if isinstance(v, (str, int, float, np.integer, np.floating))}, **kept},
@@ -147,10 +146,13 @@ def _bin_starts(raw: xr.DataArray) -> str:
 
 
 def write_stimulus_set(stimuli: StimulusSet, csv_path: str | Path, zip_path: str | Path) -> tuple[Path, Path]:
-    """Write brainio's stimulus-set pair: a CSV and a flat ZIP of PNG images."""
+    """Write brainio's stimulus-set pair: a CSV and a flat ZIP of PNG images, each named by its stimulus id made
+    safe for a file name (``%``-quoted, so ``cat/001`` is ``cat%2F001.png`` and no two ids share a file)."""
+    from urllib.parse import quote
+
     csv_path, zip_path = Path(csv_path), Path(zip_path)
     table = stimuli.table.copy()
-    table["filename"] = [f"{sid}.png" for sid in table["stimulus_id"]]
+    table["filename"] = [f"{quote(sid, safe='')}.png" for sid in table["stimulus_id"]]
     with atomic_path(csv_path) as tmp_csv, atomic_path(zip_path) as tmp_zip:  # the ZIP lands first
         with zipfile.ZipFile(tmp_zip, "w") as zf:
             for sid, name in zip(table["stimulus_id"], table["filename"]):
@@ -161,32 +163,52 @@ def write_stimulus_set(stimuli: StimulusSet, csv_path: str | Path, zip_path: str
 
 
 def read_stimulus_set(csv_path: str | Path, zip_path: str | Path, *, extract_to: str | Path, identifier: str | None = None) -> StimulusSet:
-    """Read brainio's CSV + ZIP pair; images are extracted (flat) into ``extract_to``."""
-    import pandas as pd
+    """Read brainio's CSV + ZIP pair; images are extracted (flat) into ``extract_to``.
+
+    Every CSV cell is kept as written (:mod:`brainbench.tables`: ids, file names and metadata are text). An image
+    is the ZIP member of the row's ``filename`` base name; a name that two members share (in different folders of
+    the ZIP), or that two rows' different ``filename`` paths share, would give one stimulus another's image and is
+    a :class:`~brainbench.errors.DataFileError` naming them, as is a missing image."""
+    from collections import defaultdict
 
     from .stimuli import StimulusSet
+    from .tables import read_table
 
     csv_path, zip_path, root = Path(csv_path), Path(zip_path), Path(extract_to)
-    try:
-        table = pd.read_csv(csv_path)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"cannot read stimulus-set CSV {csv_path}: {exc}") from None
+    table = read_table(csv_path, "stimulus-set CSV", ids=["stimulus_id", "image_id", "filename"])
     if "stimulus_id" not in table.columns and "image_id" in table.columns:
         table = table.rename(columns={"image_id": "stimulus_id"})
     if "filename" not in table.columns:
         raise DataFileError(f"{csv_path} has no 'filename' column (columns: {list(table.columns)})")
+    given = table["filename"].tolist()
+    by_name: defaultdict[str, set[str]] = defaultdict(set)
+    for f in given:
+        by_name[Path(f).name].add(f)
+    shared = {n: sorted(paths) for n, paths in by_name.items() if len(paths) > 1}
+    if shared:
+        raise DataFileError(f"{csv_path} names {len(shared)} different files by one base name, e.g. "
+                            f"{list(shared.values())[:3]}; a brainio stimulus set is flat, so give each image its own "
+                            "file name")
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
-            missing = [f for f in table["filename"].astype(str) if Path(f).name not in names]
+            members: defaultdict[str, list[str]] = defaultdict(list)
+            for n in zf.namelist():
+                if not n.endswith("/"):
+                    members[Path(n).name].append(n)
+            missing = [f for f in given if Path(f).name not in members]
             if missing:
                 raise DataFileError(f"{zip_path} lacks {len(missing)} images listed in {csv_path}, e.g. {missing[:3]}")
+            ambiguous = {n: members[n] for n in by_name if len(members[n]) > 1}
+            if ambiguous:
+                raise DataFileError(f"{zip_path} holds {len(ambiguous)} image names more than once (in different "
+                                    f"folders), e.g. {list(ambiguous.values())[:3]}; which image a stimulus is cannot be "
+                                    "told: give each image its own file name")
             root.mkdir(parents=True, exist_ok=True)
-            for fname in table["filename"].astype(str):
-                target = root / Path(fname).name
+            for name in by_name:
+                target = root / name
                 if not target.exists():
-                    target.write_bytes(zf.read(names[Path(fname).name]))
+                    target.write_bytes(zf.read(members[name][0]))
     except zipfile.BadZipFile:
         raise DataFileError(f"{zip_path} is not a valid ZIP archive") from None
-    table["filename"] = [Path(f).name for f in table["filename"].astype(str)]
+    table["filename"] = [Path(f).name for f in given]
     return StimulusSet(table, identifier=identifier or csv_path.stem, root=root)

@@ -60,17 +60,20 @@ ROUNDING = 64  # dissimilarities within this many float64 epsilons (of their sca
 
 def rdm_assembly(rdms: np.ndarray, *, stimulus_id: Sequence[str], subject: Sequence[str], region: Sequence[str] | str,
                  rdm_coords: dict[str, Sequence[object]] | None = None, attrs: dict | None = None) -> xr.DataArray:
-    """A validated RDM assembly from an ``(rdm, stimulus, stimulus)`` array (or one condensed vector per RDM)."""
+    """A validated RDM assembly from an ``(rdm, stimulus, stimulus)`` array (or one condensed vector per RDM); ids
+    and subjects become strings (:func:`brainbench.tables.id_strings`)."""
     import xarray as xr
     from scipy.spatial.distance import squareform
+
+    from .tables import id_strings
 
     rdms = np.asarray(rdms, dtype=np.float64)
     if rdms.ndim == 2:  # condensed upper triangles
         rdms = np.stack([squareform(r, checks=False) for r in rdms])
     n = len(rdms)
     regions = [region] * n if isinstance(region, str) else list(region)
-    ids = [str(s) for s in stimulus_id]
-    coords = {"subject": ("rdm", [str(s) for s in subject]), "region": ("rdm", regions),
+    ids = id_strings(stimulus_id, "RDM stimulus ids")
+    coords = {"subject": ("rdm", id_strings(subject, "RDM subjects")), "region": ("rdm", regions),
               "stimulus_id": ("stimulus", ids), "stimulus_id_b": ("stimulus_b", ids)}
     coords.update({k: ("rdm", list(v)) for k, v in (rdm_coords or {}).items()})
     try:
@@ -231,8 +234,14 @@ def validate_rdms(assembly: xr.DataArray) -> xr.DataArray:
     ids = assembly["stimulus_id"].values
     if values.shape[1] != values.shape[2]:
         raise AssemblyError(f"RDMs must be square; got {values.shape[1]} x {values.shape[2]}")
-    if len(set(ids)) != len(ids) or list(ids) != list(assembly["stimulus_id_b"].values):
-        raise AssemblyError("RDM stimulus ids must be unique and identical on both stimulus axes")
+    if len(set(ids.tolist())) != len(ids):
+        from collections import Counter
+
+        repeated = sorted(str(s) for s, count in Counter(ids.tolist()).items() if count > 1)
+        raise AssemblyError(f"RDM stimulus ids must be unique; {len(repeated)} repeat, e.g. {repeated[:5]}: a stimulus "
+                            "has one row and one column of an RDM")
+    if list(ids) != list(assembly["stimulus_id_b"].values):
+        raise AssemblyError("RDM stimulus ids must be identical, in the same order, on both stimulus axes")
     if not np.isfinite(values).all():
         bad = sorted(set(assembly["subject"].values[~np.isfinite(values).all(axis=(1, 2))].astype(str).tolist()))
         raise AssemblyError(f"RDMs of subjects {bad} contain NaN or infinite dissimilarities")

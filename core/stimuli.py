@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from PIL import Image
 
-__all__ = ["BACKGROUND", "IMAGE_SUFFIXES", "StimulusSet", "to_rgb_image"]
+__all__ = ["BACKGROUND", "IMAGE_SUFFIXES", "StimulusSet", "folder_images", "to_rgb_image"]
 
 TEXT_COLUMNS = ("caption", "text")
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -206,6 +206,29 @@ def _on_background(colour: np.ndarray, alpha: np.ndarray | None, premultiplied: 
     return np.ascontiguousarray(np.broadcast_to(out, (*out.shape[:2], 3)))
 
 
+def folder_images(folder: str | Path) -> tuple[list[Path], list[str]]:
+    """The images under ``folder`` (any depth, suffixes :data:`IMAGE_SUFFIXES`), sorted by path, and their ids:
+    the path in the folder without suffix (``cat/001``), so class folders that reuse file names stay apart. Two
+    files that would share an id (``a.png`` and ``a.jpg``) are an :class:`~brainbench.errors.AssemblyError`
+    naming them."""
+    folder = Path(folder)
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    ids = [f.relative_to(folder).with_suffix("").as_posix() for f in files]
+    _refuse_shared_ids(ids, files)
+    return files, ids
+
+
+def _refuse_shared_ids(ids: Sequence[str], paths: Sequence[Path]) -> None:
+    """An error naming the files of every id given to more than one file."""
+    from collections import Counter
+
+    repeated = [i for i, count in Counter(ids).items() if count > 1]
+    if repeated:
+        clashes = "; ".join(f"{i!r} for {' and '.join(str(p) for p, j in zip(paths, ids) if j == i)}" for i in repeated[:5])
+        raise AssemblyError(f"{len(repeated)} stimulus ids would name more than one image, e.g. {clashes}; each image "
+                            "needs its own id: rename the files (file names without suffix are the ids)")
+
+
 class StimulusSet:
     """Stimuli in a fixed order.
 
@@ -221,11 +244,20 @@ class StimulusSet:
         root: str | Path | None = None,
         loader: Callable[[str], object] | None = None,
     ):
+        import pandas as pd
+
+        from .tables import id_strings
+
         if "stimulus_id" not in table.columns:
             raise AssemblyError(f"stimulus set {identifier!r} has no 'stimulus_id' column (columns: {list(table.columns)})")
-        ids = table["stimulus_id"].astype(str)
+        ids = pd.Series(id_strings(table["stimulus_id"].to_numpy(), f"stimulus ids of {identifier!r}"), index=table.index)
         if ids.duplicated().any():
-            raise AssemblyError(f"stimulus set {identifier!r} repeats stimulus ids: {sorted(set(ids[ids.duplicated()]))[:5]}")
+            repeated = sorted(set(ids[ids.duplicated()]))
+            rows = {s: (ids == s).to_numpy().nonzero()[0].tolist() for s in repeated[:5]}
+            where = "; ".join(f"{s!r} in rows {r}" + (f" ({', '.join(map(str, table['filename'].iloc[r]))})"
+                                                      if "filename" in table.columns else "") for s, r in rows.items())
+            raise AssemblyError(f"stimulus set {identifier!r} repeats {len(repeated)} stimulus ids: {where}; each "
+                                "stimulus needs its own id (rows count from 0)")
         if loader is None and not {"filename", *TEXT_COLUMNS} & set(table.columns):
             raise AssemblyError(f"stimulus set {identifier!r} needs a 'filename' column, an image loader, "
                                 f"or (for text models) a {' or '.join(TEXT_COLUMNS)} column")
@@ -240,7 +272,9 @@ class StimulusSet:
         ids ``"0"``, ``"1"``, ... unless given."""
         import pandas as pd
 
-        ids = [str(i) for i in (ids if ids is not None else range(len(arrays)))]
+        from .tables import id_strings
+
+        ids = id_strings(ids if ids is not None else range(len(arrays)), "stimulus ids")
         lookup = dict(zip(ids, arrays, strict=True))
         return cls(pd.DataFrame({"stimulus_id": ids}), identifier=identifier, loader=lookup.__getitem__)
 
@@ -249,35 +283,39 @@ class StimulusSet:
         """Captions or sentences, for text models."""
         import pandas as pd
 
-        ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
+        from .tables import id_strings
+
+        ids = id_strings(ids if ids is not None else range(len(texts)), "stimulus ids")
         return cls(pd.DataFrame({"stimulus_id": ids, "caption": list(texts)}), identifier=identifier)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path], *, ids: Sequence[str] | None = None,
                    identifier: str = "files") -> StimulusSet:
-        """Image files; their ids are the file names without suffix unless ``ids`` are given."""
+        """Image files; their ids are the file names without suffix unless ``ids`` are given (two files whose
+        names differ only in suffix, ``a.png`` and ``a.jpg``, would share an id: an error naming them)."""
         import pandas as pd
 
+        from .tables import id_strings
+
         paths = [Path(p).resolve() for p in paths]
-        ids = [p.stem for p in paths] if ids is None else [str(i) for i in ids]
+        ids = [p.stem for p in paths] if ids is None else id_strings(ids, "stimulus ids")
+        if len(ids) != len(paths):
+            raise AssemblyError(f"{len(paths)} image files but {len(ids)} ids; give one id per file")
+        _refuse_shared_ids(ids, paths)
         table = pd.DataFrame({"stimulus_id": ids, "filename": [str(p) for p in paths]})
         return cls(table, identifier=identifier)
 
     @classmethod
     def from_table(cls, path: str | Path) -> StimulusSet:
         """A ``.csv``/``.tsv`` table (columns ``stimulus_id``, optional, and ``caption``/``text`` or ``filename``
-        relative to the table's folder) or a ``.txt`` file of one caption per line (ids 0, 1, ...)."""
-        import pandas as pd
+        relative to the table's folder) or a ``.txt`` file of one caption per line (ids 0, 1, ... over the
+        non-blank lines). Every cell and caption is kept as written (:mod:`brainbench.tables`)."""
+        from .tables import read_lines, read_table
 
         path = Path(path)
-        try:
-            if path.suffix.lower() == ".txt":
-                lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-                return cls.from_texts([line for line in lines if line], identifier=path.name)
-            table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
-                                keep_default_na=False)
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise DataFileError(f"cannot read the stimulus table {path}: {exc}") from None
+        if path.suffix.lower() == ".txt":
+            return cls.from_texts(read_lines(path, "caption file"), identifier=path.name)
+        table = read_table(path, "stimulus table", ids=["stimulus_id", "filename"])
         if "stimulus_id" not in table.columns:
             table.insert(0, "stimulus_id", [str(i) for i in range(len(table))])
         return cls(table, identifier=path.name, root=path.parent)

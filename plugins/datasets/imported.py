@@ -33,17 +33,17 @@ class ImportedDataset(Dataset):
         return removed
 
     def stimulus_set(self):
-        import pandas as pd
-
         from brainbench.errors import DataFileError
         from brainbench.imports import imported_dir
         from brainbench.stimuli import StimulusSet
+        from brainbench.tables import read_table
 
         folder = imported_dir(self.name)
-        try:
-            table = pd.read_csv(folder / "stimuli.csv", dtype={"stimulus_id": str})
-        except (OSError, pd.errors.ParserError) as exc:
-            raise DataFileError(f"{folder / 'stimuli.csv'} cannot be read ({exc}); import {self.name} again") from None
+        try:  # every cell as written: ids and metadata are text, as they were imported
+            table = read_table(folder / "stimuli.csv", f"stimulus table of {self.name}", required=["stimulus_id"],
+                               ids=["stimulus_id", "filename"])
+        except DataFileError as exc:
+            raise DataFileError(f"{exc}; import {self.name} again") from None
         return StimulusSet(table, identifier=self.name, root=folder / "images")
 
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly

@@ -46,11 +46,14 @@ from brainbench import DatasetCard, hookimpl
 from brainbench.contracts import Dataset
 from brainbench.downloads import RemoteFile
 from brainbench.errors import AssemblyError, ConfigError, DataFileError
+from brainbench.tables import read_table
 
 BUCKET = "https://natural-scenes-dataset.s3.amazonaws.com"
 FOLDER = "nsd"  # NSD's layout under <data home>/datasets/nsd (and <mirror>/nsd), our store in nsd/brainbench
 EXPDESIGN = "nsddata/experiments/nsd/nsd_expdesign.mat"
 STIM_INFO = "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
+STIM_INFO_TYPES = {"nsdId": "int", "cocoId": "int", "shared1000": "bool"}  # the columns read as numbers; the rest text
+STORE_TYPES = {"nsd_id": "int", "coco_id": "int", "shared1000": "bool"}  # in the store's stimuli.csv
 STIMULI_HDF5 = "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
 SHARED_PNGS = "nsddata/stimuli/nsd/shared1000"
 N_IMAGES = 73000  # nsdIds 0..72999
@@ -298,13 +301,28 @@ def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], f
     in_hdf5 = [n for n in todo if isinstance(sources[n], tuple)]
     if in_hdf5:
         _write_from_hdf5((stimuli_hdf5 or (lambda: root / STIMULI_HDF5))(), in_hdf5, images, progress)
-    info = pd.read_csv(_need(root, STIM_INFO))
-    info = info.set_index("nsdId").reindex(list(ids))
+    info = _one_row_each(read_table(_need(root, STIM_INFO), "NSD stimulus table", types=STIM_INFO_TYPES,
+                                    required=list(STIM_INFO_TYPES)), "nsdId", ids, root / STIM_INFO)
     table = pd.DataFrame({"stimulus_id": [stimulus_id(n) for n in ids], "filename": [f"{stimulus_id(n)}.png" for n in ids],
                           "nsd_id": list(ids), "coco_id": info["cocoId"].to_numpy(),
-                          "shared1000": info["shared1000"].astype(bool).to_numpy()})
+                          "shared1000": info["shared1000"].to_numpy()})
     table = _with_captions(table)
     table.to_csv(folder / "stimuli.csv", index=False)
+
+
+def _one_row_each(table, key: str, wanted: Sequence[int], path: Path):
+    """The rows of ``table`` for ``wanted`` values of column ``key``, in that order; a key that repeats or is absent
+    is a :class:`DataFileError` (a reindex would fail on the one and fill the other with NaN)."""
+    repeated = sorted(set(table.loc[table[key].duplicated(), key].tolist()))
+    if repeated:
+        raise DataFileError(f"{path} has more than one row for {len(repeated)} {key} values, e.g. {repeated[:5]}; "
+                            "which one describes the image cannot be told: delete the file and fetch it again")
+    indexed = table.set_index(key)
+    absent = sorted(set(wanted) - set(indexed.index.tolist()))
+    if absent:
+        raise DataFileError(f"{path} has no row for {len(absent)} {key} values, e.g. {absent[:5]}; delete the file and "
+                            "fetch it again")
+    return indexed.loc[list(wanted)]
 
 
 def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bool) -> None:
@@ -363,16 +381,19 @@ def _with_captions(table):
     """COCO captions and categories of the shared images (DeepNSD's shared1000.csv), where it can be had."""
     import warnings
 
-    import pandas as pd
-
     from brainbench.downloads import fetch
     from brainbench.errors import DownloadError
 
     try:
-        meta = pd.read_csv(fetch(SHARED1000, "nsd_metadata", progress=False))
+        path = fetch(SHARED1000, "nsd_metadata", progress=False)
     except DownloadError as exc:
         warnings.warn(f"NSD stimuli get no COCO captions: {exc}", stacklevel=3)
         return table
+    meta = read_table(path, "DeepNSD shared1000 table", types={"image_id": "int"},
+                      required=["image_id", "coco_captions", "coco_categs"])
+    described = set(meta["image_id"].tolist())
+    shared = [n for n in table["nsd_id"] if n in described]
+    meta = _one_row_each(meta, "image_id", shared, path).reset_index()  # a merge would repeat a stimulus's row
     meta = meta.rename(columns={"image_id": "nsd_id", "coco_captions": "captions", "coco_categs": "categories"})
     return table.merge(meta[["nsd_id", "captions", "categories"]], on="nsd_id", how="left")
 
@@ -555,12 +576,11 @@ class NSD(Dataset):
         return json.loads(path.read_text())
 
     def stimulus_set(self):
-        import pandas as pd
-
         from brainbench.stimuli import StimulusSet
 
         self._manifest()
-        table = pd.read_csv(store_dir() / "stimuli.csv", dtype={"stimulus_id": str})
+        table = read_table(store_dir() / "stimuli.csv", "NSD stimulus table", types=STORE_TYPES,
+                           required=["stimulus_id", "filename"], ids=["stimulus_id", "filename"])
         return StimulusSet(table, identifier="nsd", root=store_dir() / "images")
 
     @lru_cache(maxsize=8)  # noqa: B019 - one dataset object
@@ -572,6 +592,8 @@ class NSD(Dataset):
     def assembly(self, region=None, subjects=None):
         import pandas as pd
         import xarray as xr
+
+        from brainbench.assembly import repeated_trials
 
         imported = sorted(self._manifest()["subjects"], key=int)
         chosen = imported if subjects in (None, "all") else [str(int(s)) for s in subjects]
@@ -594,7 +616,11 @@ class NSD(Dataset):
                                                                    p["repetition"].values, strict=True) if s in shared})
         index = pd.MultiIndex.from_tuples(keys, names=["stimulus_id", "repetition"])
         blocks = []
-        for p in parts:
+        for subject, p in zip(chosen, parts, strict=True):
+            repeated = repeated_trials(p)
+            if repeated:  # get_indexer needs one row per trial
+                raise AssemblyError(f"NSD subject {subject}'s store file repeats (stimulus_id, repetition) pairs, e.g. "
+                                    f"{list(repeated)[:5]}; import the subject again")
             own = pd.MultiIndex.from_arrays([p["stimulus_id"].values.astype(str), p["repetition"].values.astype(int)])
             rows = own.get_indexer(index)
             values = np.where(rows[:, None] >= 0, np.asarray(p.values)[rows], np.nan)  # NaN: a trial this subject lacks
