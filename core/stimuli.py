@@ -269,12 +269,20 @@ class StimulusSet:
     @classmethod
     def from_arrays(cls, arrays: Sequence[object], ids: Sequence[str] | None = None, *, identifier: str = "arrays") -> StimulusSet:
         """Images held in memory: arrays (or tensors, or PIL images), read by :func:`to_rgb_image` when used;
-        ids ``"0"``, ``"1"``, ... unless given."""
+        ids ``"0"``, ``"1"``, ... unless given, or the keys of a mapping ``{id: array}``."""
+        from collections.abc import Mapping
+
         import pandas as pd
 
         from .tables import id_strings
 
+        if isinstance(arrays, Mapping):
+            if ids is not None:
+                raise AssemblyError("give the images as a mapping {id: array} or as arrays with ids=, not both")
+            ids, arrays = list(arrays.keys()), list(arrays.values())
         ids = id_strings(ids if ids is not None else range(len(arrays)), "stimulus ids")
+        if len(ids) != len(arrays):
+            raise AssemblyError(f"{len(arrays)} image arrays but {len(ids)} ids; give one id per array")
         lookup = dict(zip(ids, arrays, strict=True))
         return cls(pd.DataFrame({"stimulus_id": ids}), identifier=identifier, loader=lookup.__getitem__)
 
@@ -285,7 +293,11 @@ class StimulusSet:
 
         from .tables import id_strings
 
+        if isinstance(texts, str):
+            raise AssemblyError("texts must be a list of captions, not one string; pass [text] for a single caption")
         ids = id_strings(ids if ids is not None else range(len(texts)), "stimulus ids")
+        if len(ids) != len(texts):
+            raise AssemblyError(f"{len(texts)} texts but {len(ids)} ids; give one id per text")
         return cls(pd.DataFrame({"stimulus_id": ids, "caption": list(texts)}), identifier=identifier)
 
     @classmethod

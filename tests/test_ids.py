@@ -238,3 +238,19 @@ def test_stimulus_sets_refuse_missing_ids_and_numbers_keep_their_integer_form():
     arrays = StimulusSet.from_arrays([np.zeros((4, 4))] * 2, ids=np.array([7.0, 8.0]))  # ids and lookup agree
     assert arrays.ids == ["7", "8"] and arrays.image("8").size == (4, 4)
     assert StimulusSet.from_texts(["a", "b"], ids=["000", " x "]).ids == ["000", " x "]
+
+
+def test_in_memory_stimulus_sets_refuse_ids_that_do_not_match_their_items_one_to_one():
+    image = np.zeros((4, 4), np.uint8)
+    with pytest.raises(AssemblyError, match="3 image arrays but 2 ids"):
+        StimulusSet.from_arrays([image] * 3, ids=["a", "b"])
+    with pytest.raises(AssemblyError, match="1 image arrays but 2 ids"):
+        StimulusSet.from_arrays([image], ids=["a", "b"])
+    with pytest.raises(AssemblyError, match="3 texts but 2 ids"):
+        StimulusSet.from_texts(["x", "y", "z"], ids=["a", "b"])
+    with pytest.raises(AssemblyError, match="not one string"):
+        StimulusSet.from_texts("a caption")
+    mapped = StimulusSet.from_arrays({"000": image, "cat": image + 255})  # was one stimulus '0' holding the key
+    assert mapped.ids == ["000", "cat"] and np.asarray(mapped.image("cat")).max() == 255
+    with pytest.raises(AssemblyError, match="not both"):
+        StimulusSet.from_arrays({"a": image}, ids=["b"])
