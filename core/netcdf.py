@@ -108,7 +108,8 @@ def as_neural_assembly(raw: xr.DataArray, *, subject: str = "subject", time_bin:
         n_bins = raw.sizes[TIME_BIN]
         if time_bin is None and n_bins > 1:
             starts = raw["time_bin_start"].values.tolist() if "time_bin_start" in raw.coords else list(range(n_bins))
-            raise DataFileError(f"assembly {name!r} has {n_bins} time bins (starts {starts}); pick one with time_bin=INDEX")
+            raise DataFileError(f"assembly {name!r} has {n_bins} time bins (starts {starts}); pick one with time_bin "
+                                f"(--time-bin) from 0 to {n_bins - 1}, or -1 for the last")
         index = 0 if time_bin is None else time_bin
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n_bins <= index < n_bins:
             raise ConfigError(f"time bin {time_bin} does not exist; the assembly has {n_bins} ({_bin_starts(raw)}): "
