@@ -182,9 +182,13 @@ def _unit_floats(pixels: np.ndarray, source: str, what: str) -> np.ndarray:
                               "values in [0, 1]")
     lo, hi = float(pixels.min()), float(pixels.max())
     if lo < 0 or hi > 1:
-        raise _refuse(source, f"a {what} must hold values in [0, 1] (1 = white); this one holds {lo:g}..{hi:g}. "
+        def shown(v: float) -> str:  # 1.0000001 is not "1": show the digits that put it outside [0, 1]
+            short = f"{v:g}"
+            return short if float(short) == v else str(pixels.dtype.type(v))
+        raise _refuse(source, f"a {what} must hold values in [0, 1] (1 = white); this one holds {shown(lo)}..{shown(hi)}. "
                               "Divide a 0..255 image by 255 (or pass it as uint8), or rescale other ranges to "
-                              "[0, 1] the same way for every stimulus")
+                              "[0, 1] the same way for every stimulus (np.clip(image, 0, 1) for values just outside "
+                              "it from rounding)")
     return pixels.astype(np.float64)
 
 

@@ -240,7 +240,7 @@ def test_float_images_outside_0_1_are_refused_so_no_image_is_read_on_another_sca
     assert image_error(stimuli, "0-255") == (
         "stimulus '0-255' of 'set': a float64 image array must hold values in [0, 1] (1 = white); this one holds "
         "80..80. Divide a 0..255 image by 255 (or pass it as uint8), or rescale other ranges to [0, 1] the same "
-        "way for every stimulus")
+        "way for every stimulus (np.clip(image, 0, 1) for values just outside it from rounding)")
     assert "this one holds -20..-20" in image_error(stimuli, "negative")
 
 
@@ -255,7 +255,8 @@ def test_mode_f_files_follow_the_float_rule(tmp_path):
     assert image_error(stimuli, "bytes") == (
         f"stimulus 'bytes' of 'files' ({tmp_path / 'bytes.tif'}): a mode F image must hold values in [0, 1] "
         "(1 = white); this one holds 0..255. Divide a 0..255 image by 255 (or pass it as uint8), or rescale other "
-        "ranges to [0, 1] the same way for every stimulus")
+        "ranges to [0, 1] the same way for every stimulus (np.clip(image, 0, 1) for values just outside it from "
+        "rounding)")
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint32, np.uint64])
@@ -337,3 +338,11 @@ def test_nsd_pngs_and_hdf5_images_go_through_the_same_conversion(tmp_path, nsd_h
     with pytest.raises(ImageError, match=rf"^NSD image 1 of {nsd.STIMULI_HDF5}: the image array is int64 \(values "):
         nsd._write_from_hdf5(tmp_path / "int.hdf5", [1], out, progress=False)
     assert not (out / f"{nsd.stimulus_id(1)}.png").exists()
+
+
+def test_a_float_just_outside_0_1_is_refused_showing_the_digits_that_put_it_there():
+    over = StimulusSet.from_arrays([np.full((4, 4), 1.0000001, np.float32), np.full((4, 4), -1e-9)],
+                                   ids=["over", "under"], identifier="set")
+    assert "this one holds 1.0000001..1.0000001" in image_error(over, "over")  # was "holds 1..1"
+    assert "np.clip(image, 0, 1)" in image_error(over, "over")
+    assert "this one holds -1e-09..-1e-09" in image_error(over, "under")
