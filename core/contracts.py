@@ -125,13 +125,18 @@ class Dataset(ABC):
             raise UnknownNameError(f"file of dataset {self.name}", name, by_name)
         return fetch(by_name[name], self.folder, progress=progress)
 
-    def download(self, *, progress: bool = True, **options: Any) -> list[Path]:
-        """Fetch every declared file; a dataset fetched in parts takes ``options`` (e.g. NSD's subjects)."""
+    def check_download(self, **options: Any) -> None:
+        """Refuse fetch ``options`` this dataset does not have (a ConfigError listing what it has) before anything
+        is asked or fetched: ``brainbench data fetch`` calls it before showing the terms of use."""
         from .errors import ConfigError
 
         if options:
             raise ConfigError(f"dataset {self.name} takes no fetch options ({', '.join(options)}); it fetches its "
                               "declared files")
+
+    def download(self, *, progress: bool = True, **options: Any) -> list[Path]:
+        """Fetch every declared file; a dataset fetched in parts takes ``options`` (e.g. NSD's subjects)."""
+        self.check_download(**options)
         return [self.path(f.name, progress=progress) for f in self.files]
 
     def local_files(self) -> list[Path]:

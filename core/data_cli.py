@@ -68,7 +68,10 @@ def fetch(names: tuple[str, ...], subjects: str | None, sessions: str | None, im
     """Fetch every file of the named datasets (mirror first, then the publisher) and verify it."""
     given = {"subjects": _ints(subjects, "--subjects"), "sessions": _ints(sessions, "--sessions"), "images": images}
     options = {k: v for k, v in given.items() if v}
-    for ds in _datasets(names):
+    chosen = _datasets(names)
+    for ds in chosen:  # every option checked before any terms are asked or any file fetched
+        ds.check_download(**options)
+    for ds in chosen:
         _terms(ds, accept_terms)
         for path in ds.download(progress=not quiet, **options):
             click.echo(path)

@@ -178,7 +178,11 @@ def wrap(
 
     ``prefix_tokens``: for transformers, how many tokens (CLS, registers) precede the patch tokens.
     ``modality="text"``: ``preprocess`` takes a caption; ``token_mask(batch)`` marks real (not padding) tokens.
-    ``card`` fields (source, task, training_data...) describe the model for listings."""
+    ``card`` fields (source, task, training_data...) describe the model for listings.
+
+    ``module`` itself is wrapped, not a copy: wrapping puts it in evaluation mode (``module.eval()``: dropout off,
+    batch norm on its running statistics), as features are read; later changes to it (weights, buffers,
+    ``train()``) change the wrapped model's identity (:mod:`brainbench.identity`)."""
     card.setdefault("source", "user")
     card.setdefault("architecture", type(module).__name__)
     card.setdefault("weights", [weights])

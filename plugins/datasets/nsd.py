@@ -540,6 +540,12 @@ class NSD(Dataset):
     def __init__(self):
         self.card = card()
 
+    def check_download(self, *, subjects: Sequence[int] | None = None, sessions: Sequence[int] | None = None,
+                       images: str = "shared1000") -> None:
+        """Subjects, sessions or ``images`` NSD does not have are a ConfigError, before the terms are asked."""
+        _check_sessions(_subjects(subjects), sessions)
+        _check_images(images)
+
     def download(self, *, progress: bool = True, subjects: Sequence[int] | None = None,
                  sessions: Sequence[int] | None = None, images: str = "shared1000") -> list[Path]:
         """``brainbench data fetch nsd``: :func:`fetch_nsd`."""
