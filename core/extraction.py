@@ -282,7 +282,8 @@ def plan_extraction(
     probe_ids = stimuli.ids[:2] if n >= 2 else stimuli.ids * 2
     x = _batch(model, stimuli, probe_ids).to(device)
     try:
-        traced = model.trace(x, identity=identity)
+        with seeded(seed, device):  # a model that draws random numbers leaves the caller's generators alone
+            traced = model.trace(x, identity=identity)
     except BrainbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - say which model failed on which stimuli

@@ -474,6 +474,27 @@ def test_extraction_is_deterministic_and_in_inference_mode():
     assert recorder.seen == [(False, False)] + [(True, False)] * 3
 
 
+class Noisy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.flat = nn.Flatten()
+
+    def forward(self, x):
+        return self.flat(x + torch.randn_like(x))
+
+
+def test_a_random_model_leaves_the_callers_generator_where_it_was():
+    """The plan's trace draws under the extraction's seed too (it drew from the caller's generator)."""
+    model, stimuli = brainbench.wrap(Noisy(), to_tensor, name="noisy"), tiny_stimulus_set(n=4)
+    state = torch.get_rng_state()
+    first = extract(model, stimuli, ["flat"], seed=7, cache=False, progress=False)["flat"].values
+    assert torch.equal(torch.get_rng_state(), state)
+    plan_extraction(model, stimuli, ["flat"], seed=7, cache=False)
+    assert torch.equal(torch.get_rng_state(), state)
+    again = extract(model, stimuli, ["flat"], seed=7, cache=False, progress=False)["flat"].values
+    assert np.array_equal(first, again) and np.abs(first - manual(model, stimuli, lambda m, x: x.flatten(1)).numpy()).std() > 0.5
+
+
 def test_efficientnet_lite0_logits_through_the_extraction_path():
     """Real weights, real photo: espresso (967) at the classifier layer, via hooks, plan and cache."""
     import skimage.data
