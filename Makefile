@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BB     := $(VENV)/bin/brainbench
 STAMP  := $(VENV)/.brainbench-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu-check clean
 
 $(STAMP): pyproject.toml tools/install.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: install
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# The CUDA paths against the CPU (tests/test_cuda.py, pytest -m cuda) and a CUDA vs CPU benchmark, one line each;
+# under 8 minutes on one GPU. Without a CUDA device: one line saying so, exit 0 (tools/gpu_check.py).
+gpu-check: install
+	$(PY) tools/gpu_check.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
