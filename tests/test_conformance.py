@@ -44,7 +44,8 @@ def _model_sample() -> list[tuple[str, str | None]]:
     smallest: dict[str, str] = {}
     for name, card in sorted(cards.items(), key=lambda item: (item[1].parameters or 2**63, item[0])):
         smallest.setdefault(card.source, name)
-    return [(name, None) for name in real] + [(name, "random") for _, name in sorted(smallest.items()) if name not in real]
+    randoms = [(name, "random") for _, name in sorted(smallest.items()) if name not in real]
+    return [(name, None) for name in real] + randoms
 
 
 MODELS = _model_sample()
@@ -127,12 +128,14 @@ def _majajhong_copy(tmp_path: Path, monkeypatch) -> Callable[[], object]:
     rng = np.random.default_rng(0)
     values = rng.normal(size=(n_images * reps, 4, 1))
     nc = tmp_path / "assy_dicarlo_MajajHong2015_public.nc"
-    write_brainio_file(nc, values, {"stimulus_id": stimuli.ids * reps, "repetition": list(np.repeat(range(reps), n_images))},
+    presentation = {"stimulus_id": stimuli.ids * reps, "repetition": list(np.repeat(range(reps), n_images))}
+    write_brainio_file(nc, values, presentation,
                        {"neuroid_id": ["Chabo_0", "Chabo_1", "Tito_0", "Tito_1"], "region": ["V4", "IT", "V4", "IT"],
                         "animal": ["Chabo", "Chabo", "Tito", "Tito"]},
                        time_bins=[(70, 170)], identifier="dicarlo.MajajHong2015.public",
                        stimulus_set_identifier="hvm-public")
-    files = tuple(RemoteFile(p.name, p.as_uri(), sha1=hashlib.sha1(p.read_bytes()).hexdigest()) for p in (nc, csv, zip_))
+    files = tuple(RemoteFile(p.name, p.as_uri(), sha1=hashlib.sha1(p.read_bytes()).hexdigest())
+                  for p in (nc, csv, zip_))
     return lambda: _as_copy(majajhong2015.MajajHong2015(files))
 
 
@@ -190,7 +193,8 @@ class TinyDataset(brainbench.Dataset):
 
     def __init__(self):
         self.card = brainbench.DatasetCard(name=f"tiny_{type(self).__name__.lower()}", species="macaque",
-                                           recording="test", regions=self.card_regions, subjects=["m1"], n_stimuli=self.n_stimuli,
+                                           recording="test", regions=self.card_regions, subjects=["m1"],
+                                           n_stimuli=self.n_stimuli,
                                            needs_download=False)
 
     def stimulus_set(self):
