@@ -51,11 +51,6 @@ def test_generator_parameter_constant_matches_the_module():
     assert sum(p.numel() for p in build_module().parameters()) == PARAMETERS
 
 
-@pytest.mark.parametrize("name", ["synthetic_generator", "efficientnet_lite0"])
-def test_builtin_models_pass_the_contract(name):
-    check_model(brainbench.get_model(name))
-
-
 def test_random_weights_are_seeded_and_recorded():
     a = brainbench.get_model("resnet18", weights="random", seed=1)
     b = brainbench.get_model("resnet18", weights="random", seed=1)

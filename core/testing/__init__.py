@@ -17,8 +17,9 @@ import numpy as np
 
 from ..cards import DatasetCard, MetricCard, ModelCard
 from ..contracts import Dataset, Metric, Model
+from ..errors import BrainbenchError
 
-__all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set"]
+__all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set", "tiny_text_set"]
 
 
 class ContractError(AssertionError):
@@ -39,19 +40,32 @@ def tiny_stimulus_set(n: int = 12, size: int = 32, seed: int = 0):
     return StimulusSet.from_arrays(arrays, [f"tiny{i:03d}" for i in range(n)], identifier=f"tiny-{n}-{size}-{seed}")
 
 
+def tiny_text_set(n: int = 6):
+    """``n`` short captions of different lengths (for text models), ids ``text000``, ``text001``, ..."""
+    from ..stimuli import StimulusSet
+
+    words = ["a", "dog", "runs", "on", "the", "beach", "near", "two", "red", "boats", "at", "dawn"]
+    texts = [" ".join(words[i:i + 3 + i % 4]) for i in range(n)]
+    return StimulusSet.from_texts(texts, [f"text{i:03d}" for i in range(n)], identifier=f"tiny-texts-{n}")
+
+
 def check_model(model: Model, stimuli: Any = None, layers: Sequence[str] | None = None) -> None:
     """Card, layers, feature assemblies (dims, coords, order, finite values), determinism, and a weights hash that
-    is stable and follows the state (for a model over a torch module, ``model.module``)."""
+    is stable and follows the state (for a model over a torch module, ``model.module``).
+
+    ``stimuli`` default to :func:`tiny_stimulus_set`, or :func:`tiny_text_set` for a model whose ``modality`` is
+    ``"text"``. Both extractions run with ``cache=False``, so the second is computed again, not read from the
+    activation cache. Raises :class:`ContractError` naming what is wrong."""
     _require(isinstance(model, Model), f"{type(model).__name__} is not a brainbench.Model")
     _require(isinstance(model.card, ModelCard), "model.card must be a brainbench.ModelCard")
     ModelCard.model_validate(model.card.model_dump())
     _require(bool(model.layers), "model.layers is empty")
     missing = [layer for layer in model.default_layers if layer not in model.layers]
     _require(not missing, f"default layers {missing} are not in model.layers")
-    stimuli = stimuli or tiny_stimulus_set()
+    stimuli = stimuli or (tiny_text_set() if getattr(model, "modality", "image") == "text" else tiny_stimulus_set())
     layers = list(layers or model.default_layers[:2])
-    first = model.extract(stimuli, layers, progress=False, device="cpu")
-    second = model.extract(stimuli, layers, progress=False, device="cpu")
+    first = model.extract(stimuli, layers, progress=False, device="cpu", cache=False)
+    second = model.extract(stimuli, layers, progress=False, device="cpu", cache=False)
     _require(set(first) == set(layers), f"extract returned layers {sorted(first)}, asked for {layers}")
     for layer in layers:
         features = first[layer]
@@ -87,21 +101,73 @@ def _check_hash_follows_the_state(model: Model, digest: str) -> None:
     _require(model.weights_hash() == digest, "weights_hash did not come back when the parameter was restored")
 
 
-def check_dataset(dataset: Dataset) -> None:
-    """Card, stimulus set, and an assembly that validates against it with the card's regions/subjects."""
+def check_dataset(dataset: Dataset, again: Dataset | None = None) -> None:
+    """What the :class:`~brainbench.Dataset` contract promises, checked on the data itself.
+
+    - the card is a :class:`~brainbench.DatasetCard` that validates against its schema;
+    - the stimulus set is a non-empty :class:`~brainbench.StimulusSet` whose ids are unique strings, as many as the
+      card's ``n_stimuli`` where the card says;
+    - the assembly validates: responses ``(presentation, neuroid)`` by :func:`brainbench.assembly.validate_assembly`
+      against the stimulus set (NaN only for raw trials padded with a ``repetition`` coord), RDMs
+      ``(rdm, stimulus, stimulus_b)`` by :func:`brainbench.rdm.validate_rdms` with ids in the stimulus set;
+    - the regions (and subjects, where the card lists them) in the data are on the card, and each region on the
+      card is in the data: ``assembly(region)`` holds that region's responses and no other's;
+    - a second load (``again``: a second instance built the same way, else this one) gives the same stimulus ids and
+      the same assembly, values and coords.
+
+    Raises :class:`ContractError` naming what differs. Loading real data fetches the dataset's files (from the
+    mirror, else the publisher)."""
     from ..assembly import validate_assembly
+    from ..rdm import is_rdm_assembly, validate_rdms
+    from ..stimuli import StimulusSet
 
     _require(isinstance(dataset, Dataset), f"{type(dataset).__name__} is not a brainbench.Dataset")
-    _require(isinstance(dataset.card, DatasetCard), "dataset.card must be a brainbench.DatasetCard")
+    card = dataset.card
+    _require(isinstance(card, DatasetCard), "dataset.card must be a brainbench.DatasetCard")
+    type(card).model_validate(card.model_dump())
     stimuli = dataset.stimulus_set()
-    _require(len(stimuli) > 0, "the stimulus set is empty")
+    _require(isinstance(stimuli, StimulusSet),
+             f"stimulus_set() returned {type(stimuli).__name__}, not a brainbench.StimulusSet")
+    ids = stimuli.ids
+    _require(len(ids) > 0, "the stimulus set is empty")
+    not_strings = [i for i in ids if not isinstance(i, str)]
+    _require(not not_strings, f"{len(not_strings)} stimulus ids are not strings, e.g. {not_strings[:3]!r}")
+    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    _require(not repeated, f"{len(repeated)} stimulus ids repeat in the stimulus set, e.g. {repeated[:5]}")
+    _require(card.n_stimuli is None or card.n_stimuli == len(ids),
+             f"the card says n_stimuli={card.n_stimuli}; the stimulus set holds {len(ids)}")
     assembly = dataset.assembly()
-    validate_assembly(assembly, stimulus_set=stimuli, allow_nan="repetition" in assembly.coords)
+    if is_rdm_assembly(assembly):
+        validate_rdms(assembly)
+        unknown = sorted(set(assembly["stimulus_id"].values.astype(str).tolist()) - set(ids))
+        _require(not unknown, f"{len(unknown)} RDM stimulus ids are not in the stimulus set, e.g. {unknown[:5]}")
+    else:
+        validate_assembly(assembly, stimulus_set=stimuli, allow_nan="repetition" in assembly.coords)
     regions = set(assembly["region"].values.astype(str).tolist())
-    _require(regions <= set(dataset.card.regions), f"assembly regions {sorted(regions)} are not all on the card {dataset.card.regions}")
-    if dataset.card.subjects:
+    _require(regions <= set(card.regions), f"regions {sorted(regions - set(card.regions))} are in the data but not "
+             f"on the card, which lists {card.regions}")
+    if card.subjects:
         subjects = set(assembly["subject"].values.astype(str).tolist())
-        _require(subjects <= set(dataset.card.subjects), f"assembly subjects {sorted(subjects)} are not all on the card")
+        _require(subjects <= set(card.subjects), f"subjects {sorted(subjects - set(card.subjects))} are in the data "
+                 f"but not on the card, which lists {card.subjects}")
+    for region in card.regions:  # one by one: regions may overlap (NSD's V1 lies in EVC), so assembly() may hold one
+        try:
+            part = dataset.assembly(region)
+        except BrainbenchError as exc:
+            raise ContractError(f"the card lists region {region!r}, but assembly({region!r}) raised {exc}") from exc
+        found = sorted(set(part["region"].values.astype(str).tolist()))
+        _require(found == [region], f"the card lists region {region!r}, but assembly({region!r}) holds regions {found}")
+    second = again if again is not None else dataset
+    _require(second.stimulus_set().ids == ids, "a second load gives other stimulus ids or another order")
+    reloaded = second.assembly()
+    _require(reloaded.dims == assembly.dims and reloaded.shape == assembly.shape,
+             f"a second load gives an assembly of dims {reloaded.dims} and shape {reloaded.shape}, not {assembly.dims} "
+             f"{assembly.shape}")
+    _require(np.array_equal(np.asarray(reloaded.values), np.asarray(assembly.values), equal_nan=True),
+             "a second load gives other values (not deterministic)")
+    for name, coord in assembly.coords.items():
+        _require(name in reloaded.coords and np.array_equal(reloaded[name].values, coord.values),
+                 f"a second load gives another coord {name!r}")
 
 
 def feature_assembly(values: np.ndarray, stimulus_ids: Sequence[str], layer: str = "l") -> Any:
@@ -114,7 +180,11 @@ def feature_assembly(values: np.ndarray, stimulus_ids: Sequence[str], layer: str
 
 
 def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed: int = 0) -> None:
-    """On data with a known answer: features that generate the target beat unrelated features; shapes; determinism."""
+    """On data with a known answer (``n_stimuli`` x ``n_neuroids`` responses generated from 20 latent features plus
+    noise, one region and subject, 3-fold splits): the card validates; train and test scores have dims ``(split,
+    unit)`` (unit: ``neuroid``, or ``rdm``/``subject`` by the card's ``kind``) and are finite; the generating features
+    beat unrelated ones (in the direction of ``higher_is_better``); a second call gives the same scores. Raises
+    :class:`ContractError` naming what broke."""
     import xarray as xr
 
     from ..assembly import neural_assembly
@@ -123,6 +193,7 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
 
     _require(isinstance(metric, Metric), f"{type(metric).__name__} is not a brainbench.Metric")
     _require(isinstance(metric.card, MetricCard), "metric.card must be a brainbench.MetricCard")
+    type(metric.card).model_validate(metric.card.model_dump())
     rng = np.random.default_rng(seed)
     ids = [f"s{i}" for i in range(n_stimuli)]
     latent = rng.standard_normal((n_stimuli, 20))
@@ -142,6 +213,8 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
     for name, result in (("train", good.train), ("test", good.test)):
         _require(result.dims == ("split", unit), f"{name} scores have dims {result.dims}, expected ('split', '{unit}')")
         _require(result.shape == (len(splits), n_units), f"{name} scores have shape {result.shape}")
+        _require(bool(np.isfinite(result.values).all()), f"{name} scores hold NaN or infinity on data with a known "
+                 f"answer: {result.values.round(3).tolist()}")
     sign = 1 if metric.card.higher_is_better else -1
     _require(sign * float(good.test.mean()) > sign * float(bad.test.mean()),
              "generating features did not score better than unrelated features")
