@@ -136,13 +136,13 @@ def strict_float32():
 
 # ---------------------------------------------------------------------------------------------------- extraction
 
-@pytest.mark.parametrize("reduce", [None, "srp:20", "pca:5/20"], ids=["raw", "srp", "pca"])
+@pytest.mark.parametrize("reduce", [None, "srp:20", "pca:3/20"], ids=["raw", "srp", "pca"])
 def test_conv_net_features_equal_the_cpu_in_float32(strict_float32, reduce):
     stimuli = tiny_stimulus_set(n=24)
     layers = LAYERS if reduce is None else ["conv1", "conv2"]
     cpu = extracted(brainbench.wrap(ConvNet(), to_tensor, name="conv"), stimuli, layers, "cpu", reduce=reduce, seed=3)
     ours = extracted(brainbench.wrap(ConvNet(), to_tensor, name="conv"), stimuli, layers, DEVICE, reduce=reduce, seed=3)
-    assert_features_close(ours, cpu, rel=1e-4)
+    assert_features_close(ours, cpu, rel=1e-3 if reduce and reduce.startswith("pca") else 1e-4)  # PCA refits on them
     manual = ConvNet().eval()
     x = torch.stack([to_tensor(stimuli.image(s)) for s in stimuli.ids])
     if reduce is None:  # the CPU reference itself: the module's own forward pass
@@ -208,7 +208,7 @@ def test_feature_statistics_equal_the_cpu():
     centred = X.astype(np.float64) - X.mean(0)
     eig = np.linalg.eigvalsh(np.cov(centred.T))
     assert cpu["effective_dimensionality"] == pytest.approx(eig.sum() ** 2 / (eig**2).sum(), rel=1e-4)
-    assert ours["effective_dimensionality"] == pytest.approx(cpu["effective_dimensionality"], rel=1e-5)
+    assert ours["effective_dimensionality"] == pytest.approx(cpu["effective_dimensionality"], rel=1e-4)
     assert ours["sparsity"] == cpu["sparsity"] == pytest.approx((X == 0).mean())
     assert ours["n_features"] == cpu["n_features"] == 300
 
