@@ -41,3 +41,7 @@ def main(n=600, p=4000, q=1000):
     same = all(np.allclose(a, b) for a, b in zip(result.extra["alpha"].values, ref_alphas))
     report(f"ridge {n} stimuli x {p} features x {q} neuroids, 5 folds", ours, ref, "sklearn RidgeCV")
     print(f"  identical chosen alphas: {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,4 +52,8 @@ def peak_memory(fn):
 
 
 def report_memory(ours, reference, reference_name):
-    print(f"  peak memory: brainbench {ours / 2**20:.0f} MiB | {reference_name} {reference / 2**20:.0f} MiB", flush=True)
+    """Print both peaks from :func:`peak_memory` (resident memory, psutil RSS sampled every 5 ms in a thread, above
+    the level before the call) and their ratio, reference over ours as for times (above 1: we hold less)."""
+    ratio = f"{reference / ours:.2f}x" if ours > 0 else "n/a (ours stayed at its starting level)"
+    print(f"  peak memory (RSS above start, psutil sampled every 5 ms): brainbench {ours / 2**20:.0f} MiB | "
+          f"{reference_name} {reference / 2**20:.0f} MiB | ratio (ref/ours) {ratio}", flush=True)

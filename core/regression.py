@@ -173,7 +173,8 @@ def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.
                     algorithm: Literal["nipals", "svd"] = "nipals") -> torch.Tensor:
     """Predictions on ``X_test`` of PLS regression with ``n_components`` fitted on the training set (centred
     internally, not scaled: scikit-learn's ``PLSRegression(n_components, scale=False)``); x-weights by
-    scikit-learn's power iteration (``"nipals"``) or exactly (``"svd"``), module docstring."""
+    scikit-learn's power iteration (``"nipals"``) or exactly (``"svd"``), module docstring. Memory: one centred
+    (n, p) copy of ``X_train``, deflated in place; the inputs are left as they were."""
     import torch
 
     x_mean, y_mean = X_train.mean(0), Y_train.mean(0)
@@ -192,7 +193,7 @@ def pls_fit_predict(X_train: torch.Tensor, Y_train: torch.Tensor, X_test: torch.
         p_load = Xk.T @ t / tt
         tY = t @ Y
         q_load = tY / tt
-        Xk = Xk - torch.outer(t, p_load)
+        Xk.addr_(t, p_load, alpha=-1)  # Xk - t p_load^T in place, on the centred copy: no (n, p) temporary
         C = C - torch.outer(p_load, tY)
         y_norms = y_norms - 2 * q_load * tY + q_load**2 * tt  # |y_j - t q_j|^2
         W.append(w), P.append(p_load), Q.append(q_load)

@@ -116,3 +116,16 @@ def test_pls_nipals_starts_from_the_first_target_that_varies_as_sklearn():
     ref = PLSRegression(n_components=5, scale=False).fit(X[:45], Y[:45]).predict(X[45:])
     ours = pls_fit_predict(*(torch.from_numpy(a) for a in (X[:45], Y[:45], X[45:])), 5).numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_pls_deflates_its_own_copy_and_leaves_the_inputs_as_they_were():
+    """The deflation runs in place (one (n, p) copy, not one per component): on the centred copy, never on X_train."""
+    X, Y = data(80, 30, 4, seed=11)
+    X_train, Y_train, X_test = (torch.from_numpy(a.copy()) for a in (X[:60], Y[:60], X[60:]))
+    ours = pls_fit_predict(X_train, Y_train, X_test, 6).numpy()
+    np.testing.assert_array_equal(X_train.numpy(), X[:60])
+    np.testing.assert_array_equal(Y_train.numpy(), Y[:60])
+    np.testing.assert_array_equal(X_test.numpy(), X[60:])
+    ref = PLSRegression(n_components=6, scale=False).fit(X[:60], Y[:60]).predict(X[60:])
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(pls_fit_predict(X_train, Y_train, X_test, 6).numpy(), ours)  # and again, the same
