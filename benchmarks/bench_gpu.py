@@ -17,14 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import best_of  # noqa: E402
-
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-
-
-def sized(n):
-    return max(8, int(n * SCALE))
-
+from timing import best_of, ereg_problem, sized  # noqa: E402
 
 def line(title, cuda, cpu, unit):
     """One figure: ``unit`` is "stimuli/s" (higher is better) or "s" (lower is better); the ratio is CUDA's speed-up."""
@@ -53,14 +46,8 @@ def bench_ridge(dtype_name):
     from brainbench.plugins.metrics.deepjuice import ALPHAS
     from brainbench.regression import eigenbasis, ridge_path
 
-    n, p, q = sized(1000), sized(5920), sized(10000)
-    rng = np.random.default_rng(0)
-    Z = rng.standard_normal((n, 60)) @ rng.standard_normal((60, p)) + rng.standard_normal((n, p))
-    Y = Z[:, :60] @ rng.standard_normal((60, q)) * 0.1 + rng.standard_normal((n, q))
-    tr, te = np.arange(0, n, 2), np.arange(1, n, 2)
-    mean, sd = Z[tr].mean(0), Z[tr].std(0)
     dtype = getattr(torch, dtype_name)
-    Ztr, Zte, Ytr = (torch.from_numpy(a).to(dtype) for a in ((Z[tr] - mean) / sd, (Z[te] - mean) / sd, Y[tr]))
+    Ztr, Zte, Ytr = (torch.from_numpy(a).to(dtype) for a in ereg_problem())
 
     def kernel(device):
         def run():
@@ -75,7 +62,7 @@ def bench_ridge(dtype_name):
     for device in ("cuda", "cpu"):
         times[device], chosen[device] = best_of(kernel(device), repeats=2)
     same = np.mean(chosen["cuda"] == chosen["cpu"])
-    line(f"eReg ridge kernel {dtype_name}, {len(tr)} training stimuli x {p} features x {q} neuroids "
+    line(f"eReg ridge kernel {dtype_name}, {len(Ztr)} training stimuli x {Ztr.shape[1]} features x {Ytr.shape[1]} neuroids "
          f"(cuda chose the cpu's alphas for {same:.2%} of neuroids)", times["cuda"], times["cpu"], "s")
 
 

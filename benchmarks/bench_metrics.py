@@ -8,21 +8,13 @@ Each race runs alone when named: ``python benchmarks/bench_metrics.py ereg`` (er
 Each peer is raced on its fastest documented path, and its configuration is printed beside its time.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import best_of, peak_memory, report, report_memory  # noqa: E402
-
-SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-
-
-def sized(n):
-    return max(8, int(n * SCALE))
-
+from timing import best_of, ereg_problem, peak_memory, report, report_memory, sized  # noqa: E402
 
 LONG = 10.0  # seconds: a first call this long is timed once; loading code is a small part of it, and make bench stays short
 
@@ -66,20 +58,14 @@ def bench_ereg():
     from brainbench.plugins.metrics.deepjuice import ALPHAS
     from brainbench.regression import eigenbasis, ridge_path
 
-    n, p, q = sized(1000), sized(5920), sized(10000)
-    rng = np.random.default_rng(0)
-    Z = rng.standard_normal((n, 60)) @ rng.standard_normal((60, p)) + rng.standard_normal((n, p))
-    Y = Z[:, :60] @ rng.standard_normal((60, q)) * 0.1 + rng.standard_normal((n, q))
-    tr, te = np.arange(0, n, 2), np.arange(1, n, 2)
-    mean, sd = Z[tr].mean(0), Z[tr].std(0)
-    Ztr, Zte = (Z[tr] - mean) / sd, (Z[te] - mean) / sd
+    Ztr, Zte, Ytr = ereg_problem()
 
     def ours():
         basis = eigenbasis(torch.from_numpy(Ztr), torch.from_numpy(Zte))
-        return ridge_path(*basis, torch.from_numpy(Y[tr]), torch.tensor(ALPHAS, dtype=torch.float64))[0].numpy()
+        return ridge_path(*basis, torch.from_numpy(Ytr), torch.tensor(ALPHAS, dtype=torch.float64))[0].numpy()
 
-    best, ref = race(f"eReg ridge (GCV, alpha per neuroid) {n} stimuli x {p} features x {q} neuroids", ours,
-                     lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Y[tr]).alpha_,
+    best, ref = race(f"eReg ridge (GCV, alpha per neuroid) {len(Ztr) + len(Zte)} stimuli x {Ztr.shape[1]} features x {Ytr.shape[1]} neuroids", ours,
+                     lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Ytr).alpha_,
                      "sklearn RidgeCV(alpha_per_target=True)")
     relative = f"{len(ALPHAS)} alphas {ALPHAS[0]:.3g}..{ALPHAS[-1]:.3g}"
     config("brainbench ridge_path", "one eigh of the training kernel, every alpha; GCV", "torch", Ztr.dtype, relative,
@@ -96,7 +82,7 @@ def bench_ereg():
     except ImportError:
         print("  himalaya is not installed (pip install 'brainbench[compare]'); skipped")
         return
-    _, him = race("  same data", ours, lambda: HimalayaRidgeCV(alphas=np.asarray(ALPHAS), cv=5).fit(Ztr, Y[tr]).best_alphas_,
+    _, him = race("  same data", ours, lambda: HimalayaRidgeCV(alphas=np.asarray(ALPHAS), cv=5).fit(Ztr, Ytr).best_alphas_,
                   "himalaya RidgeCV (5-fold CV, its default)")
     config("himalaya RidgeCV", "svd of each fold's features (its default)", "numpy", Ztr.dtype, relative,
            "cv=5 (its KFold, no shuffle)")
@@ -112,14 +98,14 @@ def bench_ereg():
 
     def ours_kfold():
         Xt = torch.from_numpy(Ztr)
-        best, _ = RidgeEncoding(cv=5, seed=0)._kfold(Xt @ Xt.T, torch.arange(len(Ztr)), torch.from_numpy(Y[tr]), alphas)
+        best, _ = RidgeEncoding(cv=5, seed=0)._kfold(Xt @ Xt.T, torch.arange(len(Ztr)), torch.from_numpy(Ytr), alphas)
         return alphas[best].numpy()
 
     grid = f"{len(alphas)} alphas {float(alphas[0]):.3g}..{float(alphas[-1]):.3g} (absolute)"
     config("brainbench RidgeEncoding._kfold", "one eigh of each fold's centred kernel, every alpha", "torch",
            Ztr.dtype, grid, "KFold(5, shuffle=True, random_state=0)")
     mine, him = race("  same protocol (5-fold CV, intercept, squared error)", ours_kfold,
-                     lambda: HimalayaRidgeCV(alphas=alphas.numpy(), cv=folds, fit_intercept=True).fit(Ztr, Y[tr]).best_alphas_,
+                     lambda: HimalayaRidgeCV(alphas=alphas.numpy(), cv=folds, fit_intercept=True).fit(Ztr, Ytr).best_alphas_,
                      "himalaya RidgeCV (the same folds)")
     config("himalaya RidgeCV", "svd of each fold's features (its default)", "numpy", Ztr.dtype, grid, "the same KFold")
     print(f"  identical chosen alphas: {agreement(mine, him)}")
@@ -135,7 +121,7 @@ def bench_ereg():
         try:
             def kernel_ridge_cv():
                 model = KernelRidgeCV(alphas=alphas.numpy(), kernel="linear", solver="eigenvalues", cv=folds,
-                                      fit_intercept=True).fit(Ztr, Y[tr])
+                                      fit_intercept=True).fit(Ztr, Ytr)
                 return get_backend().to_numpy(model.best_alphas_)
 
             mine, him = race(f"  same protocol, himalaya's kernel solver ({backend} backend)", ours_kfold,

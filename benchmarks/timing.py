@@ -3,11 +3,32 @@
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
 import threading
 import time
 
+import numpy as np
 import psutil
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # BENCH_SCALE=0.05 runs every benchmark at a twentieth of its size
+
+
+def sized(n):
+    """``n`` scaled by BENCH_SCALE (at least 8)."""
+    return max(8, int(n * SCALE))
+
+
+def ereg_problem():
+    """The eReg race's data, seeded: ``(Ztr, Zte, Ytr)`` as float64 numpy arrays, 500 training and 500 test
+    stimuli x 5920 standardised features (60 latent dimensions plus noise) and 10,000 neuroids read out of them."""
+    n, p, q = sized(1000), sized(5920), sized(10000)
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((n, 60)) @ rng.standard_normal((60, p)) + rng.standard_normal((n, p))
+    Y = Z[:, :60] @ rng.standard_normal((60, q)) * 0.1 + rng.standard_normal((n, q))
+    tr, te = np.arange(0, n, 2), np.arange(1, n, 2)
+    mean, sd = Z[tr].mean(0), Z[tr].std(0)
+    return (Z[tr] - mean) / sd, (Z[te] - mean) / sd, Y[tr]
 
 
 def best_of(fn, repeats=3):
