@@ -115,9 +115,14 @@ def evaluate(
     options = {k: v for k, v in extraction.items() if v is not None}
     combos = {name: [part.strip() for part in name.split("+")] for name in layers or () if "+" in name}
     requested = [name for name in layers or () if name not in combos] + [p for parts in combos.values() for p in parts]
-    weights_hash, code = model_obj.weights_hash(), model_obj.code_versions()  # the model the features come from
+    # the model the features come from, read before any forward pass (a training-mode pass moves batch-norm
+    # statistics): the extraction engine's own reading (one pass over a large model's state, not two), else now
+    read_before = None if hasattr(model_obj, "identity") else {"weights_hash": model_obj.weights_hash(),
+                                                               "code": model_obj.code_versions()}
     features = model_obj.extract(stimuli.subset(target.ids), list(dict.fromkeys(requested)) or None,
                                  batch_size=batch_size, device=resolved_device, progress=progress, **options)
+    identity = getattr(getattr(features, "plan", None), "identity", None) or read_before or model_obj.identity()
+    weights_hash, code = identity["weights_hash"], identity["code"]
     candidate = list(features) + list(combos)
     per_layer, stats = {}, {}
     for layer in candidate:  # one layer's features in memory at a time
