@@ -4,7 +4,7 @@ the eReg ridge kernel (500 training stimuli x 5920 features x 10,000 neuroids), 
 Part of ``make gpu-check``; without a CUDA device it prints one line and returns. Extraction runs brainbench's
 own path (plan, hooks, copies to the host, no activation cache) on the same stimuli on each device, after a
 warm-up batch; throughput is stimuli per second, best of two. The ridge figure is the eReg kernel
-(:func:`~brainbench.regression.eigenbasis` then :func:`~brainbench.regression.ridge_path` over DeepJuice's
+(:func:`~brainbench.encoding.regression.eigenbasis` then :func:`~brainbench.encoding.regression.ridge_path` over DeepJuice's
 seven alphas, float64 and float32), timed to the chosen alphas back on the host, with whether CUDA chose the
 CPU's alphas. ``BENCH_SCALE=0.2`` shrinks the sizes for a quick look.
 """
@@ -44,7 +44,7 @@ def bench_ridge(dtype_name):
     import torch
 
     from brainbench.plugins.metrics.deepjuice import ALPHAS
-    from brainbench.regression import eigenbasis, ridge_path
+    from brainbench.encoding.regression import eigenbasis, ridge_path
 
     dtype = getattr(torch, dtype_name)
     Ztr, Zte, Ytr = (torch.from_numpy(a).to(dtype) for a in ereg_problem())

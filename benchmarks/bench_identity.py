@@ -3,7 +3,7 @@
 brainbench reads a wrapped model's weights hash each time it keys the activation cache, the layer trace or a
 score's provenance, so that a network changed in place after wrapping is never mistaken for the old one. An
 unchanged model costs a content fingerprint of its state (row and column sums of its 64-bit words,
-``brainbench.identity.state_fingerprint``); a changed one, the fingerprint and the sha256. Compared on timm's
+``brainbench.extraction.identity.state_fingerprint``); a changed one, the fingerprint and the sha256. Compared on timm's
 ``vit_large_patch16_224`` with random weights (304M float32 parameters, 1.2 GB), on the CPU, against:
 
 1. the full sha256 of the state (what reading the hash would cost without the fingerprint);
@@ -21,8 +21,8 @@ from timing import best_of, report  # noqa: E402
 
 def main(arch="vit_large_patch16_224"):
     import brainbench
-    from brainbench.identity import state_hash
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.identity import state_hash
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     import_torchvision()  # timm imports torchvision
     import timm

@@ -56,7 +56,7 @@ def bench_ereg():
     from sklearn.linear_model import RidgeCV
 
     from brainbench.plugins.metrics.deepjuice import ALPHAS
-    from brainbench.regression import eigenbasis, ridge_path
+    from brainbench.encoding.regression import eigenbasis, ridge_path
 
     Ztr, Zte, Ytr = ereg_problem()
 
@@ -137,7 +137,7 @@ def bench_rsa():
     import rsatoolbox
     from scipy.stats import spearmanr
 
-    from brainbench.rdm import compare, dissimilarity, upper_triangle
+    from brainbench.rdm.core import compare, dissimilarity, upper_triangle
 
     n, p = sized(1000), sized(10000)
     rng = np.random.default_rng(1)
@@ -163,8 +163,8 @@ def bench_pls():
     from sklearn.cross_decomposition import PLSRegression
 
     from brainbench import SplitSpec
-    from brainbench.regression import pls_fit_predict  # the kernel of the pls metric
-    from brainbench.splits import make_splits
+    from brainbench.encoding.regression import pls_fit_predict  # the kernel of the pls metric
+    from brainbench.scoring.splits import make_splits
 
     n, p, q = sized(3000), sized(4000), sized(200)
     rng = np.random.default_rng(2)
@@ -193,8 +193,8 @@ def bench_pls():
 def bench_bootstrap():
     import rsatoolbox
 
-    from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
-    from brainbench.rdm import dissimilarity, upper_triangle
+    from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
+    from brainbench.rdm.core import dissimilarity, upper_triangle
 
     n, q, b = sized(500), sized(2000), 1000
     rng = np.random.default_rng(3)

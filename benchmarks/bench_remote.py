@@ -2,7 +2,7 @@
 
 NSD keeps its 73,000 images in one 37 GB HDF5 (``imgBrick``, 425 x 425 x 3 uint8 each), and a subject's
 images lie scattered through it. brainbench finds each wanted image's bytes and reads them with one
-HTTP Range request each, eight in flight (``brainbench.remote_file``); the usual way to read a remote
+HTTP Range request each, eight in flight (``brainbench.data.remote_file``); the usual way to read a remote
 HDF5 is h5py over fsspec's HTTP file, which reads through fsspec's read-ahead cache one row at a time.
 Both write the same PNGs from a local server that waits ``DELAY`` seconds before each answer, as S3's
 first byte does.
@@ -34,7 +34,7 @@ def main():
     from PIL import Image
 
     from brainbench.plugins.datasets.nsd import _write_from_hdf5
-    from brainbench.remote_file import RangeReader
+    from brainbench.data.remote_file import RangeReader
 
     try:
         import fsspec

@@ -14,9 +14,9 @@ def main(n=600, p=4000, q=1000):
     from sklearn.linear_model import RidgeCV
 
     from brainbench import SplitSpec
-    from brainbench.assembly import neural_assembly
+    from brainbench.data.assembly import neural_assembly
     from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
-    from brainbench.splits import make_splits
+    from brainbench.scoring.splits import make_splits
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 50)) @ rng.standard_normal((50, p)) + rng.standard_normal((n, p))

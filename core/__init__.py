@@ -11,10 +11,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ._moved import install as _install_moved
 from ._version import __version__
-from .cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
-from .catalog import get_benchmark, get_leaderboard, load_catalog
-from .contracts import Dataset, Metric, MetricResult, Model, ModelMetric, Tuner, TuningResult
+from .registry.cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
+from .registry.catalog import get_benchmark, get_leaderboard, load_catalog
+from .registry.contracts import Dataset, Metric, MetricResult, Model, ModelMetric, Tuner, TuningResult
 from .errors import (
     AssemblyError,
     BrainbenchError,
@@ -28,9 +29,9 @@ from .errors import (
     UnknownNameError,
     WeightsNotFoundError,
 )
-from .hookspecs import hookimpl
-from .plugin_manager import plugin_info, register_plugin, unregister_plugin
-from .registry import describe_benchmark, get_dataset, get_metric, get_model, get_tuner, list_entries
+from .registry.hookspecs import hookimpl
+from .registry.plugin_manager import plugin_info, register_plugin, unregister_plugin
+from .registry.entries import describe_benchmark, get_dataset, get_metric, get_model, get_tuner, list_entries
 
 __all__ = [
     "AssemblyError", "BenchmarkSpec", "BrainbenchError", "ConfigError", "DataFileError", "Dataset", "DatasetCard",
@@ -44,19 +45,21 @@ __all__ = [
     "describe_benchmark",
 ]
 
+_install_moved()  # old module paths (brainbench.assembly, ...) still import, with a DeprecationWarning
+
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
 _LAZY = {
-    "score": "scorer",
-    "compare_models": "inference",
-    "ScoreResult": "result",
-    "ResultsStore": "store",
-    "leaderboard": "leaderboards",
-    "StimulusSet": "stimuli",
-    "read_assembly": "netcdf",
-    "write_assembly": "netcdf",
-    "wrap": "torch_model",
-    "extract": "extraction",
-    "plan_extraction": "extraction",
+    "score": "scoring.scorer",
+    "compare_models": "scoring.inference",
+    "ScoreResult": "results.result",
+    "ResultsStore": "results.store",
+    "leaderboard": "results.leaderboards",
+    "StimulusSet": "data.stimuli",
+    "read_assembly": "data.netcdf",
+    "write_assembly": "data.netcdf",
+    "wrap": "extraction.torch_model",
+    "extract": "extraction.engine",
+    "plan_extraction": "extraction.engine",
 }
 
 

@@ -1,5 +1,5 @@
 """``python -m brainbench`` runs the CLI."""
 
-from .cli import main
+from .cli.commands import main
 
 main()

@@ -89,7 +89,7 @@ def dataset_plugin(plugin):
 @pytest.fixture
 def fresh_plugins():
     """Reload entry points before and after a test that changes the environment or sys.path."""
-    from brainbench.plugin_manager import reset_plugins
+    from brainbench.registry.plugin_manager import reset_plugins
 
     reset_plugins()
     yield

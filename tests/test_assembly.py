@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainbench.assembly import average_repetitions, neural_assembly, select, trials_by_repetition, validate_assembly
+from brainbench.data.assembly import average_repetitions, neural_assembly, select, trials_by_repetition, validate_assembly
 from brainbench.errors import AssemblyError
 from brainbench.testing import tiny_stimulus_set
 

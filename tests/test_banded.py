@@ -9,11 +9,11 @@ from scipy.stats import pearsonr
 
 import brainbench
 from brainbench import SplitSpec
-from brainbench.assembly import combine_layers, neural_assembly
+from brainbench.data.assembly import combine_layers, neural_assembly
 from brainbench.errors import ConfigError
 from brainbench.plugins.metrics.banded import BandedRidge
 from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
-from brainbench.splits import make_splits
+from brainbench.scoring.splits import make_splits
 from brainbench.testing import check_metric, feature_assembly
 
 pytest.importorskip("himalaya")

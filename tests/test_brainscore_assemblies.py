@@ -16,11 +16,11 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 import brainbench
 from brainbench import hookimpl
-from brainbench.cli import main
-from brainbench.downloads import RemoteFile
+from brainbench.cli.commands import main
+from brainbench.data.downloads import RemoteFile
 from brainbench.errors import AssemblyError, ConfigError, DataFileError
-from brainbench.imports import import_assembly, import_folder, imported_dir, imported_manifests
-from brainbench.netcdf import as_neural_assembly, read_assembly, write_stimulus_set
+from brainbench.registry.user_datasets import import_assembly, import_folder, imported_dir, imported_manifests
+from brainbench.data.netcdf import as_neural_assembly, read_assembly, write_stimulus_set
 from brainbench.plugins.datasets import majajhong2015
 from brainbench.testing import tiny_stimulus_set
 
@@ -90,7 +90,7 @@ def test_majajhong_loads_through_the_brainio_loader_with_brainscore_splits(store
     sss = StratifiedShuffleSplit(n_splits=10, test_size=0.1, random_state=1)
     objects = stimuli.table["object_name"].to_numpy()
     expected = [np.sort(te) for _, te in sss.split(np.zeros(N_IMAGES), objects)]
-    splits = brainbench.splits.make_splits(brainbench.get_benchmark("majajhong2015.IT").splits, N_IMAGES, objects)
+    splits = brainbench.scoring.splits.make_splits(brainbench.get_benchmark("majajhong2015.IT").splits, N_IMAGES, objects)
     assert all(np.array_equal(s.test, e) for s, e in zip(splits, expected, strict=True))
     assert all(Counter(objects[s.test]) == Counter({o: 1 for o in OBJECTS}) for s in splits)
 
@@ -115,12 +115,12 @@ def test_brainscores_pls_benchmark_pools_animals_and_normalises_r_squared(store,
                       "dataset": "mh_pls"})
 
     plugin(P(), "mh-pls")
-    result, selection = brainbench.scorer.evaluate("synthetic_generator", "mh_pls.IT-pls", progress=False, layers=["block1"])
+    result, selection = brainbench.scoring.scorer.evaluate("synthetic_generator", "mh_pls.IT-pls", progress=False, layers=["block1"])
     assert list(result.subjects) == ["pooled"] and result.subjects["pooled"].n_neuroids == 4
     assert any("pooled into one population" in note for note in result.notes)
 
     it = trials[:, [1, 2, 4, 5]].reshape(REPS, N_IMAGES, 4)  # (repetition, stimulus, neuroid)
-    assert result.ceiling == pytest.approx(np.median(brainbench.ceiling.internal_consistency(it), axis=1).mean(), abs=1e-12)
+    assert result.ceiling == pytest.approx(np.median(brainbench.scoring.ceiling.internal_consistency(it), axis=1).mean(), abs=1e-12)
     assert result.normalised == pytest.approx(result.raw**2 / result.ceiling, rel=1e-12)
     assert "r^2 / ceiling" in result.provenance.ceiling_rule
 
@@ -129,15 +129,15 @@ def test_brainscores_pls_benchmark_pools_animals_and_normalises_r_squared(store,
     X = np.asarray(X.values, dtype=np.float32).astype(float).reshape(N_IMAGES, -1)
     Y = it.mean(0)
     spec = brainbench.get_benchmark("mh_pls.IT-pls")
-    splits = brainbench.splits.make_splits(spec.splits, N_IMAGES, stimuli.table["object_name"].to_numpy())
+    splits = brainbench.scoring.splits.make_splits(spec.splits, N_IMAGES, stimuli.table["object_name"].to_numpy())
     medians = []
     for s in splits:
         predicted = PLSRegression(n_components=25, scale=False).fit(X[s.train], Y[s.train]).predict(X[s.test])
         medians.append(np.median([pearsonr(predicted[:, j], Y[s.test, j])[0] for j in range(4)]))
     assert result.raw == pytest.approx(np.mean(medians), abs=1e-6)
     # the bootstrap normalises each replicate as the score is: r^2 / ceiling
-    interval = brainbench.inference.bootstrap_interval(selection, n_boot=200, seed=1)
-    weights, _ = brainbench.inference._draws(N_IMAGES, 1, 200, 1)
+    interval = brainbench.scoring.inference.bootstrap_interval(selection, n_boot=200, seed=1)
+    weights, _ = brainbench.scoring.inference._draws(N_IMAGES, 1, 200, 1)
     replicates = selection.replicates(weights)[:, 0]
     assert [interval.normalised_low, interval.normalised_high] == pytest.approx(
         np.quantile(replicates**2 / result.ceiling, [0.025, 0.975]), rel=1e-12)
@@ -177,7 +177,7 @@ def test_import_a_brainscore_assembly_and_score_it(tmp_path):
     assert {r["name"]: (r["files"], r["present"]) for r in listed}["mydata"] == ("local", N_IMAGES + 3)  # images, .nc, .csv, .json
     assert CliRunner().invoke(main, ["data", "rm", "mydata", "--yes"]).exit_code == 0
     assert not imported_dir("mydata").exists()
-    brainbench.registry.refresh()
+    brainbench.registry.entries.refresh()
     with pytest.raises(brainbench.errors.UnknownNameError):
         brainbench.get_dataset("mydata")
 

@@ -11,11 +11,11 @@ from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
 import brainbench
 from brainbench import SplitSpec
-from brainbench.assembly import neural_assembly
-from brainbench.catalog import get_benchmark
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.catalog import get_benchmark
 from brainbench.plugins.metrics.brainscore import ALPHA_LIST, CKA, INNER_FOLDS, CrossRegressedCorrelation, linear_cka
-from brainbench.splits import make_splits
-from brainbench.targets import prepare_target
+from brainbench.scoring.splits import make_splits
+from brainbench.scoring.targets import prepare_target
 from brainbench.testing import check_metric
 
 REFERENCES = {

@@ -17,14 +17,14 @@ from scipy.stats import pearsonr
 
 import brainbench
 from brainbench import DatasetCard
-from brainbench.assembly import neural_assembly
-from brainbench.ceiling import MIN_RELIABILITY, split_half_reliability, why_untrusted
-from brainbench.cli import UNTRUSTED, main
-from brainbench.contracts import Dataset
+from brainbench.data.assembly import neural_assembly
+from brainbench.scoring.ceiling import MIN_RELIABILITY, split_half_reliability, why_untrusted
+from brainbench.cli.commands import UNTRUSTED, main
+from brainbench.registry.contracts import Dataset
 from brainbench.errors import CeilingWarning
-from brainbench.inference import compare_models
-from brainbench.rdm import rdm_assembly
-from brainbench.store import ResultsStore
+from brainbench.scoring.inference import compare_models
+from brainbench.rdm.core import rdm_assembly
+from brainbench.results.store import ResultsStore
 from brainbench.testing import tiny_stimulus_set
 
 REPS = 4

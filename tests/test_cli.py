@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 import brainbench
-from brainbench.cli import EXIT_FAILED, EXIT_USAGE, main
-from brainbench.identity import module_tree
+from brainbench.cli.commands import EXIT_FAILED, EXIT_USAGE, main
+from brainbench.extraction.identity import module_tree
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_console_script_and_module_entry(tmp_path):
 
 def test_bad_data_is_a_failed_run_not_a_usage_error(cli, plugin):
     from brainbench import DatasetCard, hookimpl
-    from brainbench.contracts import Dataset
+    from brainbench.registry.contracts import Dataset
     from brainbench.testing import tiny_stimulus_set
 
     class Few(Dataset):
@@ -94,7 +94,7 @@ def test_bad_data_is_a_failed_run_not_a_usage_error(cli, plugin):
         def assembly(self, region=None, subjects=None):
             import numpy as np
 
-            from brainbench.assembly import neural_assembly
+            from brainbench.data.assembly import neural_assembly
 
             return neural_assembly(np.random.default_rng(0).standard_normal((8, 2)), stimulus_id=self.stimulus_set().ids,
                                    neuroid_id=["a", "b"], region="r", subject="x")
@@ -126,7 +126,7 @@ def test_layers_lists_depths_shapes_and_duplicates(cli):
 def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
     from PIL import Image
 
-    from brainbench.netcdf import read_assembly
+    from brainbench.data.netcdf import read_assembly
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -152,7 +152,7 @@ def test_extract_dry_run_and_netcdf_output(cli, tmp_path):
 def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):
     from PIL import Image
 
-    from brainbench.netcdf import read_assembly
+    from brainbench.data.netcdf import read_assembly
 
     for i, kind in enumerate(["cat", "dog", "dog/big"]):  # class folders reuse file names
         (tmp_path / "images" / kind).mkdir(parents=True)
@@ -170,7 +170,7 @@ def test_images_in_subfolders_are_named_by_their_path(cli, tmp_path):
 def test_stimulus_tables_give_captions_to_text_models_and_files_to_image_models(cli, tmp_path):
     from PIL import Image
 
-    from brainbench.netcdf import read_assembly
+    from brainbench.data.netcdf import read_assembly
 
     captions = ["a dog asleep on a sofa", "two trains at a station, one red"]
     (tmp_path / "caps.csv").write_text("stimulus_id,caption\nsofa,\"a dog asleep on a sofa\"\n"

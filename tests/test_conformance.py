@@ -25,7 +25,7 @@ import pytest
 
 import brainbench
 from brainbench import hookimpl
-from brainbench.registry import get_registry
+from brainbench.registry.entries import get_registry
 from brainbench.testing import ContractError, check_dataset, check_metric, check_model
 
 # name -> reason (timm style): items the sweep leaves out. Empty: everything registered conforms.
@@ -81,7 +81,7 @@ def test_metric_conforms(name):
 
 def _missing_files(dataset) -> list[str]:
     """Declared files of ``dataset`` found neither in a mirror directory nor in the data home."""
-    from brainbench.downloads import dataset_dir, mirrors
+    from brainbench.data.downloads import dataset_dir, mirrors
 
     places = [Path(m) / dataset.folder for m in mirrors() if "://" not in m] + [dataset_dir(dataset.folder)]
     return [f"{dataset.folder}/{f.name}" for f in dataset.files if not any((p / f.name).is_file() for p in places)]
@@ -117,8 +117,8 @@ def _majajhong_copy(tmp_path: Path, monkeypatch) -> Callable[[], object]:
     neuroids with its stimulus set (tests/brainio_layout.py), read through the dataset's own loader."""
     from brainio_layout import write_brainio_file
 
-    from brainbench.downloads import RemoteFile
-    from brainbench.netcdf import write_stimulus_set
+    from brainbench.data.downloads import RemoteFile
+    from brainbench.data.netcdf import write_stimulus_set
     from brainbench.plugins.datasets import majajhong2015
     from brainbench.testing import tiny_stimulus_set
 
@@ -206,7 +206,7 @@ class TinyDataset(brainbench.Dataset):
         return stimuli
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import neural_assembly, select
+        from brainbench.data.assembly import neural_assembly, select
 
         values = np.random.default_rng(self.seed).normal(size=(8, 6))
         whole = neural_assembly(values, stimulus_id=[f"tiny{i:03d}" for i in range(8)],
@@ -259,7 +259,7 @@ def test_a_registered_dataset_that_breaks_its_contract_is_refused(dataset_plugin
 def test_a_registered_model_whose_hash_does_not_follow_its_weights_is_refused(plugin, brainbench_stimuli):
     import torch
 
-    from brainbench.torch_model import TorchModel
+    from brainbench.extraction.torch_model import TorchModel
 
     class FrozenHash(TorchModel):
         def weights_hash(self):  # computed once: a change of the weights would not change the cache key

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import brainbench
-from brainbench.assembly import average_repetitions, trials_by_repetition, validate_assembly
-from brainbench.ceiling import split_half_reliability
+from brainbench.data.assembly import average_repetitions, trials_by_repetition, validate_assembly
+from brainbench.scoring.ceiling import split_half_reliability
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cowley2023_v4"
 pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside this checkout")

@@ -13,12 +13,12 @@ from sklearn.random_projection import SparseRandomProjection, johnson_lindenstra
 
 import brainbench
 from brainbench import DatasetCard, SplitSpec
-from brainbench.assembly import neural_assembly
-from brainbench.catalog import get_benchmark
-from brainbench.contracts import Dataset
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.catalog import get_benchmark
+from brainbench.registry.contracts import Dataset
 from brainbench.errors import ConfigError
 from brainbench.plugins.metrics.deepjuice import ALPHAS, CRSA, JL_DIM, EncodingRegression, EncodingRSA
-from brainbench.splits import make_splits
+from brainbench.scoring.splits import make_splits
 from brainbench.testing import check_metric, tiny_stimulus_set
 
 
@@ -78,7 +78,7 @@ def test_ereg_and_ersa_equal_the_sklearn_pipeline():
 
 def test_crsa_equals_scipy_on_each_half():
     X, Y, features, target, splits = problem(seed=1)
-    from brainbench.rdm import rdms_of_responses
+    from brainbench.rdm.core import rdms_of_responses
 
     result = CRSA()(features, rdms_of_responses(target), splits)
     for part, index in (("train", splits[0].train), ("test", splits[0].test)):

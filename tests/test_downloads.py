@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 import brainbench
 
-from brainbench.cli import main
-from brainbench.downloads import RemoteFile, dataset_dir, fetch, unpack
+from brainbench.cli.commands import main
+from brainbench.data.downloads import RemoteFile, dataset_dir, fetch, unpack
 from brainbench.errors import ChecksumError, DataFileError, DownloadError
-from brainbench.files import atomic_dir
+from brainbench.data.files import atomic_dir
 from http_server import serve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

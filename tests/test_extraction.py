@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 import brainbench
-from brainbench.activation_cache import ActivationCache
+from brainbench.extraction.activation_cache import ActivationCache
 from brainbench.errors import ConfigError, MemoryBudgetError, UnknownNameError
-from brainbench.extraction import extract, forward_code, plan_extraction
+from brainbench.extraction.engine import extract, forward_code, plan_extraction
 from brainbench.testing import tiny_stimulus_set
-from brainbench.torchvision_compat import import_torchvision
+from brainbench.extraction.torchvision_compat import import_torchvision
 
 
 def to_tensor(img):
@@ -300,8 +300,8 @@ def test_memory_limit_errors_say_what_does_not_fit():
 
 
 def test_batches_fit_a_cuda_devices_free_memory(monkeypatch):
-    from brainbench import extraction
-    from brainbench.memory import device_free_memory
+    from brainbench.extraction import engine as extraction
+    from brainbench.extraction.memory import device_free_memory
 
     assert device_free_memory("cpu") is None and device_free_memory("mps") is None  # the host's memory: the limit
     model, stimuli = net_model(), tiny_stimulus_set(n=40)

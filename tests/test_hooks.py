@@ -6,13 +6,13 @@ import pytest
 import brainbench
 from brainbench import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard, hookimpl
 from brainbench.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
-from brainbench.hookspecs import hookspec  # noqa: F401  (the marker is public)
+from brainbench.registry.hookspecs import hookspec  # noqa: F401  (the marker is public)
 
 
 def make_model(weights=None, seed=0):
     import torch
 
-    from brainbench.torch_model import wrap
+    from brainbench.extraction.torch_model import wrap
 
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2))
@@ -60,7 +60,7 @@ def test_register_metrics(plugin):
 
 
 def test_register_tuners(plugin):
-    from brainbench.contracts import Tuner, TuningResult
+    from brainbench.registry.contracts import Tuner, TuningResult
 
     class Identity(Tuner):
         card = TunerCard(name="identity", version="1")
@@ -173,8 +173,8 @@ def test_benchmark_with_metric_suffix_derives_from_its_base():
 def test_a_tuners_result_registers_as_a_new_scorable_model(plugin):
     import torch
 
-    from brainbench.contracts import Tuner, TuningResult
-    from brainbench.plugin_manager import unregister_plugin
+    from brainbench.registry.contracts import Tuner, TuningResult
+    from brainbench.registry.plugin_manager import unregister_plugin
 
     class ReinitLate(Tuner):
         """Re-initialises block3: the late population's generating layer is destroyed."""

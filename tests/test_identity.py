@@ -12,15 +12,15 @@ import torch
 from torch import nn
 
 import brainbench
-import brainbench.identity
+import brainbench.extraction.identity
 from brainbench import DatasetCard
-from brainbench.activation_cache import ActivationCache
-from brainbench.assembly import neural_assembly
-from brainbench.contracts import Dataset
-from brainbench.identity import ROW, module_tree, stable_repr, state_fingerprint, state_hash
+from brainbench.extraction.activation_cache import ActivationCache
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.contracts import Dataset
+from brainbench.extraction.identity import ROW, module_tree, stable_repr, state_fingerprint, state_hash
 from brainbench.testing import ContractError, check_model, tiny_stimulus_set
-from brainbench.torch_model import TorchModel
-from brainbench.torchvision_compat import import_torchvision
+from brainbench.extraction.torch_model import TorchModel
+from brainbench.extraction.torchvision_compat import import_torchvision
 
 
 def to_tensor(img):
@@ -152,7 +152,7 @@ def test_an_unchanged_model_keeps_its_hash_and_hits_the_cache(tmp_path, monkeypa
     first = model.extract(stimuli, ["conv", "fc"], cache=cache, progress=False)
     digest = model.weights_hash()
     hashed = []
-    monkeypatch.setattr(brainbench.identity, "state_hash", lambda module: hashed.append(1) or state_hash(module))
+    monkeypatch.setattr(brainbench.extraction.identity, "state_hash", lambda module: hashed.append(1) or state_hash(module))
     second = model.extract(stimuli, ["conv", "fc"], cache=cache, progress=False)
     assert [p.cached for p in second.plan.layers] == [True, True]
     np.testing.assert_array_equal(second["fc"].values, first["fc"].values)
@@ -404,7 +404,7 @@ def test_the_device_sums_equal_the_cpu_sums():
     """The fingerprint's sums off the CPU run in torch on the device; with the same words they give numpy's bytes
     (overflow wraps mod 2^64 in both), so a model's fingerprint does not depend on where it lives."""
     words = torch.from_numpy(np.random.default_rng(0).integers(-2**63, 2**63 - 1, 3 * ROW + 7, dtype=np.int64))
-    assert brainbench.identity._torch_sums(words) == brainbench.identity._numpy_sums(words)
+    assert brainbench.extraction.identity._torch_sums(words) == brainbench.extraction.identity._numpy_sums(words)
     grid = words.numpy()[: 3 * ROW].reshape(3, ROW)
     column = sum(int(v) for v in grid[:, 0]) % 2**64  # a column sum by hand, in Python's unbounded integers
-    assert np.frombuffer(brainbench.identity._numpy_sums(words)[:8], dtype=np.uint64)[0] == column
+    assert np.frombuffer(brainbench.extraction.identity._numpy_sums(words)[:8], dtype=np.uint64)[0] == column

@@ -13,12 +13,12 @@ import xarray as xr
 from PIL import Image
 
 import brainbench
-from brainbench.assembly import neural_assembly
+from brainbench.data.assembly import neural_assembly
 from brainbench.errors import AssemblyError, DataFileError
-from brainbench.imports import import_assembly, import_folder, imported_dir
-from brainbench.netcdf import as_neural_assembly, read_assembly, read_stimulus_set, write_assembly, write_stimulus_set
-from brainbench.stimuli import StimulusSet, folder_images
-from brainbench.tables import id_strings, read_lines, read_table
+from brainbench.registry.user_datasets import import_assembly, import_folder, imported_dir
+from brainbench.data.netcdf import as_neural_assembly, read_assembly, read_stimulus_set, write_assembly, write_stimulus_set
+from brainbench.data.stimuli import StimulusSet, folder_images
+from brainbench.data.tables import id_strings, read_lines, read_table
 
 # what pandas' type inference turns into other ids: 0, 1, 11, NaN, NaN, 1000.0, True, ...
 TRICKY = ["000", "001", "011", "NA", "nan", "NaN", "1e3", "TRUE", "false", " x ", "null", "None", "-0", "1.0", "0x1F"]
@@ -173,7 +173,7 @@ def test_stimulus_tables_and_caption_files_keep_ids_and_captions(tmp_path):
 
 
 def test_cli_folder_stimuli_are_named_as_written(tmp_path):
-    from brainbench.cli import _stimuli_from_paths
+    from brainbench.cli.commands import _stimuli_from_paths
 
     image_folder(tmp_path / "imgs", ["000", "1e3", "NA"])
     assert _stimuli_from_paths((str(tmp_path / "imgs"),)).ids == ["000", "1e3", "NA"]

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from brainbench.errors import ImageError
-from brainbench.stimuli import BACKGROUND, StimulusSet, to_rgb_image
+from brainbench.data.stimuli import BACKGROUND, StimulusSet, to_rgb_image
 
 X = np.arange(32)
 RAMP_8 = np.tile(np.round(X * 255 / 31).astype(np.uint8), (32, 1))  # 32 x 32 horizontal ramp, 0 .. 255

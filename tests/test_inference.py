@@ -10,12 +10,12 @@ from scipy.stats import pearsonr
 
 import brainbench
 from brainbench.errors import ConfigError
-from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
-from brainbench.cka import cka_weighted
-from brainbench.inference import Selection, _sign_flip, bootstrap_interval, compare_models, paired_test
-from brainbench.rdm import COMPARISONS, compare, compare_weighted, dissimilarity, upper_triangle
-from brainbench.scorer import evaluate
-from brainbench.splits import Split
+from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
+from brainbench.encoding.cka import cka_weighted
+from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, compare_models, paired_test
+from brainbench.rdm.core import COMPARISONS, compare, compare_weighted, dissimilarity, upper_triangle
+from brainbench.scoring.scorer import evaluate
+from brainbench.scoring.splits import Split
 
 
 @pytest.mark.parametrize("method", COMPARISONS)
@@ -157,9 +157,9 @@ def test_weighted_cka_equals_cka_of_the_repeated_stimuli(unbiased):
 
 def test_cka_scores_have_intervals_and_paired_tests_over_subjects():
     from brainbench import SplitSpec
-    from brainbench.assembly import neural_assembly
+    from brainbench.data.assembly import neural_assembly
     from brainbench.plugins.metrics.brainscore import CKA
-    from brainbench.splits import make_splits
+    from brainbench.scoring.splits import make_splits
 
     scored, held_out = evaluate("synthetic_generator", "synthetic.late-cka", layers=["block3"], progress=False)
     interval = bootstrap_interval(held_out, n_boot=200, seed=1)

@@ -15,10 +15,10 @@ from torch import nn
 
 import brainbench
 from brainbench.checks import MAX_SEED, check_count, check_level, check_positive_numbers, check_seed
-from brainbench.cli import main
+from brainbench.cli.commands import main
 from brainbench.errors import ConfigError, MemoryBudgetError, UnknownNameError
-from brainbench.imports import import_assembly, imported_dir
-from brainbench.netcdf import as_neural_assembly, read_assembly, write_stimulus_set
+from brainbench.registry.user_datasets import import_assembly, imported_dir
+from brainbench.data.netcdf import as_neural_assembly, read_assembly, write_stimulus_set
 from brainbench.testing import tiny_stimulus_set
 
 BINS = [(70, 170), (170, 270)]
@@ -282,9 +282,9 @@ def test_metric_options_out_of_range_are_config_errors(metric, options, message)
 
 
 def test_resampling_that_cannot_fit_in_memory_is_refused_before_drawing(monkeypatch):
-    from brainbench import inference
+    from brainbench.scoring import inference
 
-    monkeypatch.setattr("brainbench.memory.default_memory_limit", lambda: 8 * 1000 * 100)  # 100 replicates of 1000
+    monkeypatch.setattr("brainbench.extraction.memory.default_memory_limit", lambda: 8 * 1000 * 100)  # 100 replicates of 1000
     weights, _ = inference._draws(1000, 1, 100, seed=0)
     assert weights.shape == (100, 1000) and (weights.sum(1) == 1000).all()
     with pytest.raises(MemoryBudgetError, match=r"101 bootstrap replicates over 1000 stimuli hold 808.0 KB of draws"

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import brainbench
-from brainbench.plots import plot_layers, plot_leaderboard
-from brainbench.store import ResultsStore
+from brainbench.results.plots import plot_layers, plot_leaderboard
+from brainbench.results.store import ResultsStore
 
 
 def test_leaderboard_table_from_the_store(generator_results, tmp_path):

@@ -7,9 +7,9 @@ import xarray as xr
 
 import brainbench
 from brainbench import SplitSpec
-from brainbench.assembly import neural_assembly
+from brainbench.data.assembly import neural_assembly
 from brainbench.errors import AssemblyError
-from brainbench.splits import make_splits
+from brainbench.scoring.splits import make_splits
 
 METRICS = ["ridge", "rsa", "crsa", "ereg", "ersa", "pls", "linear", "bs_ridge", "bs_ridgecv", "cka", "cka_biased"]
 OPTIONS = {"ereg": {"n_components": 64}, "ersa": {"n_components": 64}}  # small projections keep the test fast

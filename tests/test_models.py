@@ -7,7 +7,7 @@ from PIL import Image
 
 import brainbench
 from brainbench.errors import BrainbenchError, ImageError, UnknownNameError, WeightsNotFoundError
-from brainbench.stimuli import StimulusSet, to_rgb_image
+from brainbench.data.stimuli import StimulusSet, to_rgb_image
 from brainbench.testing import check_model, tiny_stimulus_set
 
 

@@ -11,7 +11,7 @@ import xarray as xr
 
 from brainbench import read_assembly, write_assembly
 from brainbench.errors import DataFileError
-from brainbench.netcdf import read_stimulus_set, write_stimulus_set
+from brainbench.data.netcdf import read_stimulus_set, write_stimulus_set
 from brainbench.testing import tiny_stimulus_set
 
 PRESENTATION = {"stimulus_id": ["im0", "im1", "im2", "im0", "im1", "im2"], "repetition": [0, 0, 0, 1, 1, 1],
@@ -116,7 +116,7 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path):
 def test_written_files_and_folders_get_the_umask_not_private_temporary_modes(tmp_path):
     import os
 
-    from brainbench.files import atomic_dir
+    from brainbench.data.files import atomic_dir
 
     previous = os.umask(0o027)  # a lab's shared data home: group-readable
     try:

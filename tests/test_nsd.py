@@ -17,12 +17,12 @@ from http_server import serve
 from nsd_layout import N_OWN, N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, write_nsd
 
 import brainbench
-from brainbench.cli import main
-from brainbench.downloads import accept_terms, dataset_dir, terms_accepted
+from brainbench.cli.commands import main
+from brainbench.data.downloads import accept_terms, dataset_dir, terms_accepted
 from brainbench.errors import AssemblyError, ConfigError, DataFileError, SplitError
 from brainbench.plugins.datasets import nsd
-from brainbench.splits import make_splits
-from brainbench.targets import prepare_target
+from brainbench.scoring.splits import make_splits
+from brainbench.scoring.targets import prepare_target
 
 METADATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsd_metadata"
 needs_shared = pytest.mark.skipif(not METADATA.exists(), reason="../shared/data is not beside this checkout")

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 import brainbench
-from brainbench.plugin_manager import DISABLE_ENV
+from brainbench.registry.plugin_manager import DISABLE_ENV
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def broken_distribution(tmp_path, monkeypatch, fresh_plugins):
 
 
 def test_plugin_that_raises_on_import_is_reported_and_the_rest_works(broken_distribution):
-    from brainbench.plugin_manager import reset_plugins
+    from brainbench.registry.plugin_manager import reset_plugins
 
     reset_plugins()
     info = {i.name: i for i in brainbench.plugin_info()}
@@ -48,7 +48,7 @@ def test_builtins_are_entry_points_of_the_brainbench_distribution(fresh_plugins)
 
 
 def test_disable_plugins_environment_variable(monkeypatch, fresh_plugins):
-    from brainbench.plugin_manager import reset_plugins
+    from brainbench.registry.plugin_manager import reset_plugins
 
     monkeypatch.setenv(DISABLE_ENV, "torchvision, ridge")
     reset_plugins()

@@ -8,14 +8,14 @@ import pytest
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau
 
-import brainbench.rdm as rdm_module
+import brainbench.rdm.core as rdm_module
 from brainbench import SplitSpec
-from brainbench.assembly import neural_assembly
+from brainbench.data.assembly import neural_assembly
 from brainbench.errors import AssemblyError, ConfigError
-from brainbench.interop import from_rsatoolbox, to_rsatoolbox
+from brainbench.rdm.interop import from_rsatoolbox, to_rsatoolbox
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm import compare, crossnobis, dissimilarity, noise_precision, rdm_assembly, rdms_of_responses
-from brainbench.splits import make_splits
+from brainbench.rdm.core import compare, crossnobis, dissimilarity, noise_precision, rdm_assembly, rdms_of_responses
+from brainbench.scoring.splits import make_splits
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 

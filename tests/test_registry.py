@@ -69,7 +69,7 @@ def bare():
 def test_any_user_model_through_module_colon_factory(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from brainbench.cli import main
+    from brainbench.cli.commands import main
 
     (tmp_path / "labmodels.py").write_text(FACTORY_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -120,7 +120,7 @@ def test_benchmarks_of_hyphenated_regions_resolve_with_and_without_a_metric_suff
 
 
 def test_another_metric_is_another_benchmark():
-    from brainbench.catalog import with_metric
+    from brainbench.registry.catalog import with_metric
 
     pls = brainbench.get_benchmark("majajhong2015.V4-pls")
     assert with_metric(pls, "pls") is pls
@@ -130,8 +130,8 @@ def test_another_metric_is_another_benchmark():
 
 
 def test_filters_reach_the_fields_a_plugin_adds_to_its_cards():
-    from brainbench.cards import ModelCard
-    from brainbench.registry import Registry
+    from brainbench.registry.cards import ModelCard
+    from brainbench.registry.entries import Registry
 
     class PrimateCard(ModelCard):
         species: str = "macaque"

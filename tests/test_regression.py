@@ -9,8 +9,8 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import make_scorer
 
-import brainbench.regression as regression
-from brainbench.regression import eigenbasis, pls_fit_predict, ridge_path
+import brainbench.encoding.regression as regression
+from brainbench.encoding.regression import eigenbasis, pls_fit_predict, ridge_path
 
 
 def data(n, p, q, seed=0):
@@ -99,7 +99,7 @@ def test_pls_nipals_equals_sklearn_where_power_iteration_stops_short():
 def test_feature_statistics_equal_pca_and_counts():
     from sklearn.decomposition import PCA
 
-    from brainbench.feature_stats import feature_statistics
+    from brainbench.encoding.feature_stats import feature_statistics
 
     rng = np.random.default_rng(7)
     X = np.maximum(rng.standard_normal((50, 30)) @ np.diag(np.linspace(5, 0.1, 30)), 0)  # ReLU: zeros

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from http_server import serve
 
-from brainbench.downloads import RemoteFile
+from brainbench.data.downloads import RemoteFile
 from brainbench.errors import DownloadError
-from brainbench.remote_file import RangeReader, open_remote, row_ranges
+from brainbench.data.remote_file import RangeReader, open_remote, row_ranges
 
 FILE = RemoteFile("data.bin", "https://publisher.invalid/big/data.bin", unverified="test file")
 

@@ -9,10 +9,10 @@ from sklearn.linear_model import RidgeCV
 
 from brainbench import SplitSpec
 from brainbench.errors import ConfigError
-from brainbench.assembly import neural_assembly
+from brainbench.data.assembly import neural_assembly
 from brainbench.plugins.metrics.ridge import ALPHAS, RidgeEncoding
-from brainbench.regression import eigenbasis, kernel_eigenbasis, pearson_columns, ridge_path
-from brainbench.splits import make_splits
+from brainbench.encoding.regression import eigenbasis, kernel_eigenbasis, pearson_columns, ridge_path
+from brainbench.scoring.splits import make_splits
 from brainbench.testing import check_metric
 
 

@@ -12,12 +12,12 @@ from scipy.stats import spearmanr
 
 import brainbench
 from brainbench import DatasetCard, SplitSpec
-from brainbench.assembly import neural_assembly
-from brainbench.contracts import Dataset
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.contracts import Dataset
 from brainbench.errors import BrainbenchError, CeilingWarning
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm import dissimilarity, noise_ceiling, rdm_assembly
-from brainbench.splits import make_splits
+from brainbench.rdm.core import dissimilarity, noise_ceiling, rdm_assembly
+from brainbench.scoring.splits import make_splits
 from brainbench.testing import tiny_stimulus_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -8,12 +8,12 @@ import torch
 
 import brainbench
 from brainbench import DatasetCard, hookimpl
-from brainbench.assembly import neural_assembly
-from brainbench.contracts import Dataset
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.contracts import Dataset
 from brainbench.errors import AssemblyError, SplitError
-from brainbench.identity import module_tree
+from brainbench.extraction.identity import module_tree
 from brainbench.plugins.datasets.synthetic import GENERATING_LAYER, NOISE_SD, REPETITIONS
-from brainbench.store import ResultsStore
+from brainbench.results.store import ResultsStore
 from brainbench.testing import check_dataset, tiny_stimulus_set
 
 
@@ -138,7 +138,7 @@ def test_another_metric_is_another_benchmark_id(plugin):
 
 def test_memory_limited_extraction_scores_the_same_and_duplicates_once(generator_results):
     reference = generator_results["synthetic.late"]
-    from brainbench.extraction import plan_extraction
+    from brainbench.extraction.engine import plan_extraction
 
     model = brainbench.get_model("synthetic_generator")
     stimuli = brainbench.get_dataset("synthetic").stimulus_set()

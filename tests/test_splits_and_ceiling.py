@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from brainbench import SplitSpec
-from brainbench.ceiling import internal_consistency, spearman_brown, split_half_reliability
+from brainbench.scoring.ceiling import internal_consistency, spearman_brown, split_half_reliability
 from brainbench.errors import AssemblyError, SplitError
-from brainbench.splits import make_splits
+from brainbench.scoring.splits import make_splits
 
 
 def test_kfold_partitions_every_stimulus_once_and_is_deterministic():

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from brainbench import ResultsStoreError, ScoreResult
-from brainbench.store import ResultsStore
+from brainbench.results.store import ResultsStore
 
 
 def test_add_get_and_latest_rows(generator_results, tmp_path):
@@ -36,7 +36,7 @@ def test_default_location_is_the_data_home(monkeypatch, tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from brainbench import ScoreResult
-    from brainbench.store import ResultsStore
+    from brainbench.results.store import ResultsStore
     result = ScoreResult.from_json(open(sys.argv[2]).read())
     store = ResultsStore(sys.argv[1])
     for i in range(int(sys.argv[3])):

@@ -11,8 +11,8 @@ import torch
 import brainbench
 from brainbench.errors import ConfigError
 from brainbench.plugins.models.huggingface_text import text_encoder
-from brainbench.stimuli import StimulusSet
-from brainbench.torchvision_compat import import_torchvision
+from brainbench.data.stimuli import StimulusSet
+from brainbench.extraction.torchvision_compat import import_torchvision
 
 CAPTIONS = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
             "A man is riding a horse on the beach!"]

@@ -1,7 +1,7 @@
 """No trial and no image is silently dropped or swapped: every reader and reshaper of trials, stimuli and images
 keeps one-to-one what it was given, or refuses with an error naming the colliding keys.
 
-The policy (brainbench.assembly): repeated (stimulus_id, repetition) pairs are renumbered by the builders and
+The policy (brainbench.data.assembly): repeated (stimulus_id, repetition) pairs are renumbered by the builders and
 readers, keeping every trial, with a DataWarning; an assembly that reaches a reshaper with repeated pairs anyway is
 refused. Ids that collide (neuroids, stimuli, image files) are refused, naming them."""
 
@@ -16,18 +16,18 @@ from click.testing import CliRunner
 from PIL import Image
 
 import brainbench
-from brainbench.assembly import (align_features, average_repetitions, neural_assembly, trials_by_repetition,
+from brainbench.data.assembly import (align_features, average_repetitions, neural_assembly, trials_by_repetition,
                                  validate_assembly)
-from brainbench.cards import BenchmarkSpec
-from brainbench.cli import main
-from brainbench.ceiling import split_half_reliability
+from brainbench.registry.cards import BenchmarkSpec
+from brainbench.cli.commands import main
+from brainbench.scoring.ceiling import split_half_reliability
 from brainbench.errors import AssemblyError, DataFileError, DataWarning
-from brainbench.imports import import_folder
-from brainbench.netcdf import as_neural_assembly, read_assembly, read_stimulus_set
-from brainbench.rdm import crossnobis, rdm_assembly, rdms_of_responses
-from brainbench.splits import make_splits
-from brainbench.stimuli import StimulusSet
-from brainbench.targets import Target, ceilings
+from brainbench.registry.user_datasets import import_folder
+from brainbench.data.netcdf import as_neural_assembly, read_assembly, read_stimulus_set
+from brainbench.rdm.core import crossnobis, rdm_assembly, rdms_of_responses
+from brainbench.scoring.splits import make_splits
+from brainbench.data.stimuli import StimulusSet
+from brainbench.scoring.targets import Target, ceilings
 
 N_STIM, N_NEUROIDS = 20, 6
 

@@ -18,10 +18,10 @@ import xarray as xr
 
 import brainbench
 from brainbench import SplitSpec
-from brainbench.assembly import neural_assembly
-from brainbench.plugin_manager import ENTRY_POINT_GROUP
-from brainbench.registry import list_entries
-from brainbench.splits import make_splits
+from brainbench.data.assembly import neural_assembly
+from brainbench.registry.plugin_manager import ENTRY_POINT_GROUP
+from brainbench.registry.entries import list_entries
+from brainbench.scoring.splits import make_splits
 
 RECORDED = Path(__file__).with_name("versions.json")
 RECORD = os.environ.get("BRAINBENCH_RECORD_VERSIONS") == "1"

@@ -13,10 +13,10 @@ import torch
 import brainbench
 from brainbench.errors import UnknownNameError, WeightsNotFoundError
 from brainbench.plugins.models.model_table import read_table
-from brainbench.registry import refresh
-from brainbench.stimuli import StimulusSet
+from brainbench.registry.entries import refresh
+from brainbench.data.stimuli import StimulusSet
 from brainbench.testing import tiny_stimulus_set
-from brainbench.torchvision_compat import import_torchvision
+from brainbench.extraction.torchvision_compat import import_torchvision
 
 
 def test_listing_thousands_of_models_imports_no_model_library():

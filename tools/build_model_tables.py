@@ -43,7 +43,7 @@ def _meta_params(build) -> tuple[int | str, int | str]:
 
 
 def torchvision_rows() -> list[dict]:
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     tv = import_torchvision()
     rows = []
@@ -193,7 +193,7 @@ def huggingface_rows() -> list[dict]:
 
 
 def main(sources: list[str]) -> None:
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     import_torchvision()  # before timm and open_clip, which import torchvision
     TABLES.mkdir(parents=True, exist_ok=True)

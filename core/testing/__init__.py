@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..cards import DatasetCard, MetricCard, ModelCard
-from ..contracts import Dataset, Metric, Model
+from ..registry.cards import DatasetCard, MetricCard, ModelCard
+from ..registry.contracts import Dataset, Metric, Model
 from ..errors import BrainbenchError
 
 __all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set", "tiny_text_set"]
@@ -33,7 +33,7 @@ def _require(condition: bool, message: str) -> None:
 
 def tiny_stimulus_set(n: int = 12, size: int = 32, seed: int = 0):
     """``n`` random RGB images (uint8), deterministic given ``seed``."""
-    from ..stimuli import StimulusSet
+    from ..data.stimuli import StimulusSet
 
     rng = np.random.default_rng(seed)
     arrays = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
@@ -42,7 +42,7 @@ def tiny_stimulus_set(n: int = 12, size: int = 32, seed: int = 0):
 
 def tiny_text_set(n: int = 6):
     """``n`` short captions of different lengths (for text models), ids ``text000``, ``text001``, ..."""
-    from ..stimuli import StimulusSet
+    from ..data.stimuli import StimulusSet
 
     words = ["a", "dog", "runs", "on", "the", "beach", "near", "two", "red", "boats", "at", "dawn"]
     texts = [" ".join(words[i:i + 3 + i % 4]) for i in range(n)]
@@ -97,7 +97,7 @@ def _check_hash_follows_the_state(model: Model, digest: str) -> None:
         finally:
             parameters[0].neg_()
     _require(changed != digest, "weights_hash did not change when a parameter of model.module changed in place; it "
-             "must follow the state (cache it only behind a check that sees every change: brainbench.identity)")
+             "must follow the state (cache it only behind a check that sees every change: brainbench.extraction.identity)")
     _require(model.weights_hash() == digest, "weights_hash did not come back when the parameter was restored")
 
 
@@ -107,9 +107,9 @@ def check_dataset(dataset: Dataset, again: Dataset | None = None) -> None:
     - the card is a :class:`~brainbench.DatasetCard` that validates against its schema;
     - the stimulus set is a non-empty :class:`~brainbench.StimulusSet` whose ids are unique strings, as many as the
       card's ``n_stimuli`` where the card says;
-    - the assembly validates: responses ``(presentation, neuroid)`` by :func:`brainbench.assembly.validate_assembly`
+    - the assembly validates: responses ``(presentation, neuroid)`` by :func:`brainbench.data.assembly.validate_assembly`
       against the stimulus set (NaN only for raw trials padded with a ``repetition`` coord), RDMs
-      ``(rdm, stimulus, stimulus_b)`` by :func:`brainbench.rdm.validate_rdms` with ids in the stimulus set;
+      ``(rdm, stimulus, stimulus_b)`` by :func:`brainbench.rdm.core.validate_rdms` with ids in the stimulus set;
     - the regions (and subjects, where the card lists them) in the data are on the card, and each region on the
       card is in the data: ``assembly(region)`` holds that region's responses and no other's;
     - a second load (``again``: a second instance built the same way, else this one) gives the same stimulus ids and
@@ -117,9 +117,9 @@ def check_dataset(dataset: Dataset, again: Dataset | None = None) -> None:
 
     Raises :class:`ContractError` naming what differs. Loading real data fetches the dataset's files (from the
     mirror, else the publisher)."""
-    from ..assembly import validate_assembly
-    from ..rdm import is_rdm_assembly, validate_rdms
-    from ..stimuli import StimulusSet
+    from ..data.assembly import validate_assembly
+    from ..rdm.core import is_rdm_assembly, validate_rdms
+    from ..data.stimuli import StimulusSet
 
     _require(isinstance(dataset, Dataset), f"{type(dataset).__name__} is not a brainbench.Dataset")
     card = dataset.card
@@ -187,9 +187,9 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
     :class:`ContractError` naming what broke."""
     import xarray as xr
 
-    from ..assembly import neural_assembly
-    from ..cards import SplitSpec
-    from ..splits import make_splits
+    from ..data.assembly import neural_assembly
+    from ..registry.cards import SplitSpec
+    from ..scoring.splits import make_splits
 
     _require(isinstance(metric, Metric), f"{type(metric).__name__} is not a brainbench.Metric")
     _require(isinstance(metric.card, MetricCard), "metric.card must be a brainbench.MetricCard")

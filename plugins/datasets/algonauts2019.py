@@ -1,7 +1,7 @@
 """Algonauts 2019 (Cichy et al. 2019), the 78-image fMRI set, as Net2Brain ships it for its tests
 (``net2brain/tests/data/``): 78 photos and, per region (EVC, IT), the RDMs of 15 subjects.
 
-Brain data are RDMs only (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm`); stimulus ids are
+Brain data are RDMs only (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.core`); stimulus ids are
 the file stems ``image_01``..``image_78``, in the order of the RDMs' rows. The files and their sha256
 are listed in ``tables/algonauts2019.sha256``; in a mirror they sit under ``algonauts2019_78images/``
 as ``stimuli/image_NN.jpg`` and ``brain_rdms/fmri_<region>_RDMs.npz``.
@@ -17,8 +17,8 @@ from functools import lru_cache
 from importlib.resources import files as package_files
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
-from brainbench.downloads import RemoteFile
+from brainbench.registry.contracts import Dataset
+from brainbench.data.downloads import RemoteFile
 
 BASE = "https://github.com/cvai-roig-lab/Net2Brain/raw/main/net2brain/tests/data"
 PUBLISHER_FOLDER = {"stimuli": "stimuli_data", "brain_rdms": "brain_data"}  # our layout -> Net2Brain's
@@ -53,7 +53,7 @@ class Algonauts2019(Dataset):
     def stimulus_set(self):
         import pandas as pd
 
-        from brainbench.stimuli import StimulusSet
+        from brainbench.data.stimuli import StimulusSet
 
         paths = [self.path(f"stimuli/{i}.jpg", progress=False) for i in IDS]
         return StimulusSet(pd.DataFrame({"stimulus_id": IDS, "filename": [str(p) for p in paths]}),
@@ -63,8 +63,8 @@ class Algonauts2019(Dataset):
     def _assembly(self):
         import numpy as np
 
-        from brainbench.files import load_array
-        from brainbench.rdm import rdm_assembly
+        from brainbench.data.files import load_array
+        from brainbench.rdm.core import rdm_assembly
 
         rdms = [load_array(self.path(f"brain_rdms/fmri_{r}_RDMs.npz"), (N_SUBJECTS, N_IMAGES, N_IMAGES), key="arr_0")
                 for r in REGIONS]
@@ -74,7 +74,7 @@ class Algonauts2019(Dataset):
                             attrs={"dataset": "algonauts2019", "citation": CITATION})
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._assembly(), region, subjects)
 

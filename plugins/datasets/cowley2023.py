@@ -21,8 +21,8 @@ from functools import lru_cache, partial
 import numpy as np
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
-from brainbench.downloads import RemoteFile
+from brainbench.registry.contracts import Dataset
+from brainbench.data.downloads import RemoteFile
 
 COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
 BASE = f"https://github.com/cowleygroup/V4_compact_models/raw/{COMMIT}/data_V4_responses"
@@ -72,9 +72,9 @@ class Cowley2023(Dataset):
     def stimulus_set(self):
         import pandas as pd
 
-        from brainbench.downloads import unpack
+        from brainbench.data.downloads import unpack
         from brainbench.errors import DataFileError
-        from brainbench.stimuli import StimulusSet
+        from brainbench.data.stimuli import StimulusSet
 
         archive = self.path(f"images_{self.session}.zip")
         root = unpack(archive)
@@ -90,8 +90,8 @@ class Cowley2023(Dataset):
 
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _assembly(self):
-        from brainbench.assembly import neural_assembly
-        from brainbench.files import load_array
+        from brainbench.data.assembly import neural_assembly
+        from brainbench.data.files import load_array
 
         monkey, n_units, n_images = SESSIONS[self.session]
         ids = [f"{self.session}_{i:04d}" for i in range(1, n_images + 1)]
@@ -110,7 +110,7 @@ class Cowley2023(Dataset):
         return neural_assembly(avg.T, stimulus_id=ids, **common)
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._assembly(), region, subjects)
 

@@ -1,4 +1,4 @@
-"""Datasets imported with ``brainbench data import`` (:mod:`brainbench.imports`): each folder under
+"""Datasets imported with ``brainbench data import`` (:mod:`brainbench.registry.user_datasets`): each folder under
 ``<data home>/datasets/imported/`` is a dataset, with one benchmark per region."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache, partial
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
+from brainbench.registry.contracts import Dataset
 
 
 class ImportedDataset(Dataset):
@@ -19,14 +19,14 @@ class ImportedDataset(Dataset):
         return f"imported/{self.name}"
 
     def local_files(self):
-        from brainbench.imports import imported_dir
+        from brainbench.registry.user_datasets import imported_dir
 
         return [p for p in imported_dir(self.name).rglob("*") if p.is_file()]
 
     def remove_local(self):
         import shutil
 
-        from brainbench.imports import imported_dir
+        from brainbench.registry.user_datasets import imported_dir
 
         removed = self.local_files()
         shutil.rmtree(imported_dir(self.name))
@@ -34,9 +34,9 @@ class ImportedDataset(Dataset):
 
     def stimulus_set(self):
         from brainbench.errors import DataFileError
-        from brainbench.imports import imported_dir
-        from brainbench.stimuli import StimulusSet
-        from brainbench.tables import read_table
+        from brainbench.registry.user_datasets import imported_dir
+        from brainbench.data.stimuli import StimulusSet
+        from brainbench.data.tables import read_table
 
         folder = imported_dir(self.name)
         try:  # every cell as written: ids and metadata are text, as they were imported
@@ -48,13 +48,13 @@ class ImportedDataset(Dataset):
 
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _assembly(self):
-        from brainbench.imports import imported_dir
-        from brainbench.netcdf import as_neural_assembly, read_assembly
+        from brainbench.registry.user_datasets import imported_dir
+        from brainbench.data.netcdf import as_neural_assembly, read_assembly
 
         return as_neural_assembly(read_assembly(imported_dir(self.name) / "assembly.nc"))
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._assembly(), region, subjects)
 
@@ -73,7 +73,7 @@ def card(manifest: dict) -> DatasetCard:
 
 @hookimpl
 def register_datasets(register):
-    from brainbench.imports import imported_manifests
+    from brainbench.registry.user_datasets import imported_manifests
 
     for manifest in imported_manifests():
         register(card(manifest), partial(ImportedDataset, manifest))
@@ -81,7 +81,7 @@ def register_datasets(register):
 
 @hookimpl
 def register_benchmarks(register):
-    from brainbench.imports import imported_manifests
+    from brainbench.registry.user_datasets import imported_manifests
 
     for m in imported_manifests():
         for region in m["regions"]:

@@ -1,7 +1,7 @@
 """The 92-object set (Kriegeskorte et al. 2008, Neuron 60:1126; Kiani et al. 2007), as rsatoolbox ships
 it in ``demos/92imageData/``: the stimuli inside the supplemental .mat, and brain data as RDMs only.
 
-RDM entries (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm`):
+RDM entries (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.core`):
 - region ``IT``: human IT, 4 subjects (BE, KO, SN, TI) x 2 sessions, from ``92_brainRDMs.mat``;
 - region ``mIT``: monkey IT (674 neurons), one RDM, from the supplemental data's figure-1 RDMs.
 Stimulus ids are ``obj01``..``obj92`` in the publisher's order, with the category vectors as metadata.
@@ -14,8 +14,8 @@ from functools import lru_cache
 import numpy as np
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
-from brainbench.downloads import RemoteFile
+from brainbench.registry.contracts import Dataset
+from brainbench.data.downloads import RemoteFile
 
 COMMIT = "f1f83cadb7243492a1aae7460466e0f0140b20ac"
 BASE = f"https://github.com/rsagroup/rsatoolbox/raw/{COMMIT}/demos/92imageData"
@@ -59,7 +59,7 @@ class Kriegeskorte2008(Dataset):
     def stimulus_set(self):
         import pandas as pd
 
-        from brainbench.stimuli import StimulusSet
+        from brainbench.data.stimuli import StimulusSet
 
         mat = self._supplement()
         table = pd.DataFrame(mat["categoryVectors"].astype(bool), columns=[str(c) for c in mat["categoryLabels"]])
@@ -71,7 +71,7 @@ class Kriegeskorte2008(Dataset):
     def _assembly(self):
         from scipy.spatial.distance import squareform
 
-        from brainbench.rdm import rdm_assembly
+        from brainbench.rdm.core import rdm_assembly
 
         human = _loadmat(self.path(BRAIN))["RDMs"]  # (subject, session) structs with an RDM field
         rdms, subjects, sessions = [], [], []
@@ -87,7 +87,7 @@ class Kriegeskorte2008(Dataset):
                             attrs={"dataset": "kriegeskorte2008", "citation": CITATION})
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._assembly(), region, subjects)
 

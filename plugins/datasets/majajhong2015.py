@@ -1,7 +1,7 @@
 """Majaj, Hong, Solomon & DiCarlo 2015: macaque V4 and IT multi-unit responses to the HVM images,
 Brain-Score's public assembly ``dicarlo.MajajHong2015.public`` with stimulus set ``hvm-public``,
 from Brain-Score's public S3 store with the sha1 Brain-Score publishes, read by brainbench's
-brainio-compatible loader (:mod:`brainbench.netcdf`).
+brainio-compatible loader (:mod:`brainbench.data.netcdf`).
 
 The assembly's trials are kept (``repetition``: ~50 per image), its one time bin (70-170 ms) is
 squeezed, ``animal`` is the subject; the stimulus table carries ``object_name``, ``category_name``
@@ -14,8 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
-from brainbench.downloads import RemoteFile
+from brainbench.registry.contracts import Dataset
+from brainbench.data.downloads import RemoteFile
 
 STORE = "https://brainscore-storage.s3.amazonaws.com/brainio-brainscore"
 ASSEMBLY, CSV, ZIP = "assy_dicarlo_MajajHong2015_public.nc", "stimulus_hvm-public.csv", "stimulus_hvm-public.zip"
@@ -37,20 +37,20 @@ class MajajHong2015(Dataset):
         self.files = files
 
     def stimulus_set(self):
-        from brainbench.downloads import dataset_dir
-        from brainbench.netcdf import read_stimulus_set
+        from brainbench.data.downloads import dataset_dir
+        from brainbench.data.netcdf import read_stimulus_set
 
         return read_stimulus_set(self.path(CSV), self.path(ZIP), extract_to=dataset_dir(self.folder) / "hvm-public",
                                  identifier="hvm-public")
 
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _assembly(self):
-        from brainbench.netcdf import as_neural_assembly, read_assembly
+        from brainbench.data.netcdf import as_neural_assembly, read_assembly
 
         return as_neural_assembly(read_assembly(self.path(ASSEMBLY)))
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._assembly(), region, subjects)
 

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
-from brainbench.downloads import RemoteFile
+from brainbench.registry.contracts import Dataset
+from brainbench.data.downloads import RemoteFile
 from brainbench.errors import AssemblyError, ConfigError, DataFileError
-from brainbench.tables import read_table
+from brainbench.data.tables import read_table
 
 BUCKET = "https://natural-scenes-dataset.s3.amazonaws.com"
 FOLDER = "nsd"  # NSD's layout under <data home>/datasets/nsd (and <mirror>/nsd), our store in nsd/brainbench
@@ -110,7 +110,7 @@ def ctab_path(subject: int, roi: str) -> str:
 
 
 def store_dir() -> Path:
-    from brainbench.downloads import dataset_dir
+    from brainbench.data.downloads import dataset_dir
 
     return dataset_dir(FOLDER) / "brainbench"
 
@@ -247,8 +247,8 @@ class _SubjectImport:
     def write(self, path: Path) -> None:
         import pandas as pd
 
-        from brainbench.assembly import neural_assembly
-        from brainbench.netcdf import write_assembly
+        from brainbench.data.assembly import neural_assembly
+        from brainbench.data.netcdf import write_assembly
 
         images = np.concatenate(self.images)
         repetition = pd.Series(images).groupby(images).cumcount().to_numpy()
@@ -289,7 +289,7 @@ def _write_stimuli(root: Path, sources: dict[int, object], ids: Sequence[int], f
     import pandas as pd
     from PIL import Image
 
-    from brainbench.stimuli import to_rgb_image
+    from brainbench.data.stimuli import to_rgb_image
 
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -327,15 +327,15 @@ def _one_row_each(table, key: str, wanted: Sequence[int], path: Path):
 
 def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bool) -> None:
     """PNGs of rows ``ids`` of ``imgBrick`` in nsd_stimuli.hdf5 (``handle``: a path or a file object). Read over
-    HTTP (a :class:`~brainbench.remote_file.RangeReader`) from a file storing rows raw, each image is one
+    HTTP (a :class:`~brainbench.data.remote_file.RangeReader`) from a file storing rows raw, each image is one
     Range request, ``IMAGE_READERS`` at a time; otherwise rows come through h5py one after another."""
     from concurrent.futures import ThreadPoolExecutor
 
     import h5py
 
     from brainbench.progress import progress as track
-    from brainbench.remote_file import RangeReader, row_ranges
-    from brainbench.stimuli import to_rgb_image
+    from brainbench.data.remote_file import RangeReader, row_ranges
+    from brainbench.data.stimuli import to_rgb_image
 
     try:
         with h5py.File(handle, "r") as f:
@@ -371,7 +371,7 @@ def _write_from_hdf5(handle: Any, ids: Sequence[int], images: Path, progress: bo
 
 def _save_png(image: Any, path: Path) -> None:
     """Write ``image`` to ``path`` atomically, so an interrupted write is never taken for an image."""
-    from brainbench.files import atomic_path
+    from brainbench.data.files import atomic_path
 
     with atomic_path(path) as part:
         image.save(part, format="PNG")
@@ -381,7 +381,7 @@ def _with_captions(table):
     """COCO captions and categories of the shared images (DeepNSD's shared1000.csv), where it can be had."""
     import warnings
 
-    from brainbench.downloads import fetch
+    from brainbench.data.downloads import fetch
     from brainbench.errors import DownloadError
 
     try:
@@ -456,7 +456,7 @@ def _build(root, subjects, sessions, regions, design, sources, *, session_file, 
            progress=True) -> Path:
     """One store file per subject from its ``sessions[subject]``; ``session_file(subject, session)`` gives a session's
     betas, ``done`` frees it; ``stimuli_hdf5`` as :func:`_write_stimuli`'s."""
-    from brainbench.files import atomic_path
+    from brainbench.data.files import atomic_path
     from brainbench.progress import progress as track
 
     folder = store_dir()
@@ -498,8 +498,8 @@ def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] 
     ``images="all"`` keeps every image the subjects saw: each is read out of the bucket's 37 GB
     ``nsd_stimuli.hdf5`` by HTTP Range requests (about 0.5 MB an image), never the whole file. Subjects, sessions,
     regions or ``images`` NSD does not have are a ConfigError listing what it has, before anything is fetched."""
-    from brainbench.downloads import dataset_dir, fetch, remove, terms_accepted
-    from brainbench.remote_file import open_remote
+    from brainbench.data.downloads import dataset_dir, fetch, remove, terms_accepted
+    from brainbench.data.remote_file import open_remote
 
     subjects = _subjects(subjects)
     _check_sessions(subjects, sessions)
@@ -508,7 +508,7 @@ def fetch_nsd(subjects: Sequence[int] | None = None, *, sessions: Sequence[int] 
     if not terms_accepted(FOLDER):
         raise ConfigError(f"NSD's terms of use must be accepted before a fetch:\n{TERMS}\n"
                           "Accept them with `brainbench data fetch nsd --accept-terms` or "
-                          "brainbench.downloads.accept_terms('nsd')")
+                          "brainbench.data.downloads.accept_terms('nsd')")
     chosen = {s: list(sessions or range(1, SESSIONS[s] + 1)) for s in subjects}
     root = dataset_dir(FOLDER)
     for relative in (EXPDESIGN, STIM_INFO):
@@ -552,7 +552,7 @@ class NSD(Dataset):
         return [fetch_nsd(subjects, sessions=sessions, images=images, progress=progress)]
 
     def local_files(self) -> list[Path]:
-        from brainbench.downloads import dataset_dir
+        from brainbench.data.downloads import dataset_dir
 
         folder = dataset_dir(FOLDER)
         return [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
@@ -560,7 +560,7 @@ class NSD(Dataset):
     def remove_local(self) -> list[Path]:
         import shutil
 
-        from brainbench.downloads import dataset_dir
+        from brainbench.data.downloads import dataset_dir
 
         removed = self.local_files()
         shutil.rmtree(dataset_dir(FOLDER), ignore_errors=True)
@@ -582,7 +582,7 @@ class NSD(Dataset):
         return json.loads(path.read_text())
 
     def stimulus_set(self):
-        from brainbench.stimuli import StimulusSet
+        from brainbench.data.stimuli import StimulusSet
 
         self._manifest()
         table = read_table(store_dir() / "stimuli.csv", "NSD stimulus table", types=STORE_TYPES,
@@ -591,7 +591,7 @@ class NSD(Dataset):
 
     @lru_cache(maxsize=8)  # noqa: B019 - one dataset object
     def _subject(self, subject: str):
-        from brainbench.netcdf import read_assembly
+        from brainbench.data.netcdf import read_assembly
 
         return read_assembly(store_dir() / f"subj{int(subject):02d}.nc")
 
@@ -599,7 +599,7 @@ class NSD(Dataset):
         import pandas as pd
         import xarray as xr
 
-        from brainbench.assembly import repeated_trials
+        from brainbench.data.assembly import repeated_trials
 
         imported = sorted(self._manifest()["subjects"], key=int)
         chosen = imported if subjects in (None, "all") else [str(int(s)) for s in subjects]

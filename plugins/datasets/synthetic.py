@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from brainbench import DatasetCard, hookimpl
-from brainbench.contracts import Dataset
+from brainbench.registry.contracts import Dataset
 
 NAME = "synthetic"
 N_STIMULI, SIZE, REPETITIONS, NEUROIDS = 300, 64, 4, 40
@@ -56,13 +56,13 @@ class SyntheticDataset(Dataset):
         self.card = card()
 
     def stimulus_set(self):
-        from brainbench.stimuli import StimulusSet
+        from brainbench.data.stimuli import StimulusSet
 
         return StimulusSet.from_arrays(stimuli_arrays(), stimulus_ids(), identifier="synthetic-v1")
 
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _full_assembly(self):
-        from brainbench.assembly import neural_assembly
+        from brainbench.data.assembly import neural_assembly
         from brainbench.plugins.models.synthetic_generator import build
 
         layers = sorted(set(GENERATING_LAYER.values()))
@@ -95,7 +95,7 @@ class SyntheticDataset(Dataset):
         )
 
     def assembly(self, region=None, subjects=None):
-        from brainbench.assembly import select
+        from brainbench.data.assembly import select
 
         return select(self._full_assembly(), region, subjects)
 

@@ -1,6 +1,6 @@
 r"""Banded ridge through himalaya (Dupré la Tour et al. 2022): one regularisation per feature band.
 
-A candidate that combines layers (``--layers "layer3+layer4"``, :func:`brainbench.assembly.combine_layers`)
+A candidate that combines layers (``--layers "layer3+layer4"``, :func:`brainbench.data.assembly.combine_layers`)
 has one band per layer (the features' ``layer`` coord); a single layer is one band, i.e. plain ridge.
 Per split, features and responses are centred on the training stimuli and each band is scaled so that
 its training kernel :math:`X_i X_i^\top` has mean eigenvalue 1 (bands of any width start level); then,
@@ -30,12 +30,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, split_scores
+from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_positive_numbers, check_seed
-from brainbench.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
-from brainbench.held_out import HeldOutPredictions
-from brainbench.regression import pearson_columns
+from brainbench.scoring.held_out import HeldOutPredictions
+from brainbench.encoding.regression import pearson_columns
 from brainbench.plugins.metrics.ridge import ALPHAS
 
 NAME, VERSION = "banded_ridge", "1"

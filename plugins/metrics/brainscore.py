@@ -5,7 +5,7 @@ features -> responses fitted on the training stimuli, and each neuroid's score i
 its predictions on the held-out stimuli. The benchmark score is the median over neuroids in each
 split, then the mean over splits (the metrics' protocol sets ``aggregate = "median"``). Regressions:
 
-- ``pls``: ``PLSRegression(n_components=25, scale=False)`` (:func:`brainbench.regression.pls_fit_predict`,
+- ``pls``: ``PLSRegression(n_components=25, scale=False)`` (:func:`brainbench.encoding.regression.pls_fit_predict`,
   with scikit-learn's power iteration and tolerance, so its numbers are Brain-Score's)
 - ``linear``: ``LinearRegression()`` (minimum-norm least squares when features > stimuli)
 - ``bs_ridge``: ``Ridge(alpha=1)``
@@ -15,7 +15,7 @@ A layer is chosen on training stimuli only: the *train* score is the same regres
 cross-validated r within the training stimuli (folds of a seeded permutation).
 
 **CKA** (Kornblith et al. 2019), biased and unbiased linear CKA between the features X and a subject's
-responses Y over a split's stimuli (:mod:`brainbench.cka`). Train = CKA on the training stimuli,
+responses Y over a split's stimuli (:mod:`brainbench.encoding.cka`). Train = CKA on the training stimuli,
 test = CKA on the held-out stimuli; one unit per subject. The held-out Gram matrices are kept, so CKA
 scores have bootstrap intervals and paired tests (sign flips over subjects).
 """
@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, as_numpy, split_scores
+from brainbench.data.assembly import align_features, as_numpy, split_scores
 from brainbench.checks import check_choice, check_seed
-from brainbench.cka import cka
-from brainbench.contracts import Metric, MetricResult
-from brainbench.held_out import HeldOutGrams, HeldOutPredictions
-from brainbench.rdm import group_labels, subject_groups
-from brainbench.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
+from brainbench.encoding.cka import cka
+from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.scoring.held_out import HeldOutGrams, HeldOutPredictions
+from brainbench.rdm.core import group_labels, subject_groups
+from brainbench.encoding.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
 VERSION = "1"
 REVISED = {"pls": "2"}  # 2: scikit-learn's power iteration for the weights (was: exact singular vectors)

@@ -10,7 +10,7 @@ benchmark derived as ``<base>-crsa`` / ``-ereg`` / ``-ersa`` takes.
   Johnson-Lindenstrauss dimension for 1000 samples at eps = 0.1, 5920, for every layer (smaller ones
   are projected up) -> standardised with the training half's mean and SD -> ridge with alphas
   logspace(-1, 5, 7), one per neuroid, chosen by the Pearson r of its leave-one-out predictions on
-  the training half (:func:`brainbench.regression.ridge_path`). Train score: that LOO r; test score:
+  the training half (:func:`brainbench.encoding.regression.ridge_path`). Train score: that LOO r; test score:
   the Pearson r of the held-out predictions; per neuroid.
 - **eRSA**: the 1 - Pearson RDM of a subject's eReg predictions (LOO predictions on the training half,
   held-out predictions on the test half) against that subject's brain RDM of the same half, by Pearson r.
@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, split_scores
+from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_choice, check_count, check_positive_numbers, check_seed
-from brainbench.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
-from brainbench.held_out import HeldOutPredictions, HeldOutRDMs
+from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm import compare, dissimilarity, group_labels, subject_groups, upper_triangle
-from brainbench.reduction import ReductionSpec, fit_srp
-from brainbench.regression import eigenbasis, pearson_columns, ridge_path
+from brainbench.rdm.core import compare, dissimilarity, group_labels, subject_groups, upper_triangle
+from brainbench.extraction.reduction import ReductionSpec, fit_srp
+from brainbench.encoding.regression import eigenbasis, pearson_columns, ridge_path
 
 VERSION = "1"
 ALPHAS = tuple(np.logspace(-1, 5, 7))

@@ -3,7 +3,7 @@ r"""Cross-validated ridge encoding: Pearson r per neuroid on held-out stimuli.
 Per split, features are centred on the training stimuli and ridge is solved in the dual
 (kernel) form, :math:`K = X_c X_c^\top = U \Lambda U^\top`, which is exact for any number of features;
 every split's kernels derive from one Gram matrix per layer, and one eigendecomposition serves every
-alpha and every target (:mod:`brainbench.regression`). Each neuroid takes its own alpha, chosen on the
+alpha and every target (:mod:`brainbench.encoding.regression`). Each neuroid takes its own alpha, chosen on the
 training stimuli by squared error:
 
 - ``cv="loo"`` (default): efficient leave-one-out (GCV), as scikit-learn's ``RidgeCV(alpha_per_target=True)``;
@@ -24,12 +24,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, split_scores
+from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_choice, check_positive_numbers, check_seed
-from brainbench.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
-from brainbench.held_out import HeldOutPredictions
-from brainbench.regression import kernel_eigenbasis, pearson_columns, ridge_path, ridge_predictions
+from brainbench.scoring.held_out import HeldOutPredictions
+from brainbench.encoding.regression import kernel_eigenbasis, pearson_columns, ridge_path, ridge_predictions
 
 NAME, VERSION = "ridge", "1"
 ALPHAS = tuple(np.logspace(-3, 4, 15))

@@ -1,7 +1,7 @@
 r"""Representational similarity analysis: the model's RDM against brain RDMs, on each split.
 
 The model RDM is computed once over all stimuli (1 - Pearson between feature vectors by
-default, :func:`brainbench.rdm.dissimilarity`). For each split, its sub-RDM over the training
+default, :func:`brainbench.rdm.core.dissimilarity`). For each split, its sub-RDM over the training
 stimuli is compared with each target's sub-RDM over the same stimuli (Spearman over the upper
 triangle by default), and likewise over the test stimuli:
 
@@ -18,7 +18,7 @@ subject is computed over its neuroids with the same distance as the model's. Wit
 uses the squared Euclidean distance that crossnobis estimates without bias.
 
 Distances: correlation, cosine, euclidean, sqeuclidean, crossnobis; comparisons: spearman, pearson,
-cosine, rho_a, tau_a (:mod:`brainbench.rdm`).
+cosine, rho_a, tau_a (:mod:`brainbench.rdm.core`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.assembly import align_features, split_scores
-from brainbench.contracts import Metric, MetricResult
+from brainbench.data.assembly import align_features, split_scores
+from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
-from brainbench.held_out import HeldOutRDMs
-from brainbench.rdm import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
+from brainbench.scoring.held_out import HeldOutRDMs
+from brainbench.rdm.core import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
                             upper_triangle)
 
 NAME, VERSION = "rsa", "1"

@@ -13,7 +13,7 @@ import importlib
 from brainbench import ModelCard, hookimpl
 from brainbench.device import seeded
 from brainbench.errors import WeightsNotFoundError
-from brainbench.torch_model import TorchModel
+from brainbench.extraction.torch_model import TorchModel
 
 # name -> (image size, parameter count, depth of each stage in blocks)
 VARIANTS = {
@@ -49,7 +49,7 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     from .weights import resolve_weights
 

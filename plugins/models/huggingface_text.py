@@ -25,7 +25,7 @@ from typing import Any
 from brainbench import hookimpl
 from brainbench.device import seeded
 from brainbench.errors import ConfigError
-from brainbench.torch_model import TorchModel
+from brainbench.extraction.torch_model import TorchModel
 
 from .model_table import card, hf_hub_root, read_table
 
@@ -153,7 +153,7 @@ def text_encoder(source: str | Path, *, name: str | None = None, weights: str = 
 
 
 def _import_transformers():
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     import_torchvision()  # transformers imports torchvision when it is installed
     import transformers

@@ -17,7 +17,7 @@ from functools import partial
 
 from brainbench import hookimpl
 from brainbench.device import seeded
-from brainbench.torch_model import TorchModel
+from brainbench.extraction.torch_model import TorchModel
 
 from .model_table import card, hf_hub_root, read_table
 
@@ -48,7 +48,7 @@ def _towers():
 
 
 def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     from .weights import hub_weights, resolve_weights
 

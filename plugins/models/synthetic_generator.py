@@ -50,7 +50,7 @@ def preprocess(image):
 
 
 def build(weights: str | None = None, seed: int = 0):
-    from brainbench.torch_model import TorchModel
+    from brainbench.extraction.torch_model import TorchModel
 
     from .weights import resolve_weights
 

@@ -11,7 +11,7 @@ from functools import partial
 
 from brainbench import hookimpl
 from brainbench.device import seeded
-from brainbench.torch_model import TorchModel
+from brainbench.extraction.torch_model import TorchModel
 
 from .model_table import card, hf_hub_root, read_table
 
@@ -19,7 +19,7 @@ PREFIX = "timm-"
 
 
 def build(arch: str, tag: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     from .weights import hub_weights, resolve_weights
 

@@ -11,7 +11,7 @@ from functools import partial
 
 from brainbench import hookimpl
 from brainbench.device import seeded
-from brainbench.torch_model import TorchModel
+from brainbench.extraction.torch_model import TorchModel
 
 from .model_table import card, read_table
 
@@ -30,7 +30,7 @@ def _rows() -> dict[str, list[dict[str, str]]]:
 
 
 def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
-    from brainbench.torchvision_compat import import_torchvision
+    from brainbench.extraction.torchvision_compat import import_torchvision
 
     from .weights import load_url_weights, resolve_weights
 

@@ -9,7 +9,7 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 from brainbench.errors import UnknownNameError, WeightsNotFoundError
-from brainbench.home import OFFLINE_ENV, offline
+from brainbench.data.home import OFFLINE_ENV, offline
 
 __all__ = ["hub_weights", "load_url_weights", "resolve_weights"]
 

@@ -1,0 +1,574 @@
+"""The ``brainbench`` command: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 the work failed (bad data, missing weights, store errors);
+2 the request was wrong (unknown names, bad options).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any
+
+import click
+
+from .._version import __version__
+from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
+
+__all__ = ["main"]
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+PIPED_WIDTH = 400  # columns of rich output that goes to a file or pipe
+UNTRUSTED = "none: ceiling untrusted"  # a normalised cell whose ceiling was too unreliable to divide the score
+KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
+LIST_COLUMNS = {
+    "model": ["source", "architecture", "task", "training_data", "input_size", "parameters", "offline_weights"],
+    "dataset": ["species", "recording", "regions", "subjects", "needs_download"],
+    "metric": ["version", "kind", "description"],
+    "tuner": ["version", "description"],
+    "benchmark": ["dataset", "region", "metric", "ceiling", "version"],
+}
+
+
+HEADERS = {"training_data": "data", "input_size": "size", "parameters": "params", "offline_weights": "offline",
+           "architecture": "arch", "needs_download": "download"}
+
+
+def _console(stderr: bool = False):
+    """Rich output; to a file or pipe (no terminal, no ``COLUMNS``) tables keep whole rows instead of folding at 80."""
+    import os
+
+    from rich.console import Console
+
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, soft_wrap=True, width=PIPED_WIDTH)
+    return console
+
+
+def _file_to_write(path: str, option: str, formats: Mapping[str, str] | None = None) -> None:
+    """Refuse, before any work, a file the command would write at its end into a missing or read-only folder, or
+    (``formats``: suffix -> description) in a format it cannot write."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name in it, e.g. {p / 'plot.png'}")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {p.parent} does not exist; create it or choose another path")
+    if not os.access(p.parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: the folder {p.parent} is not writable; choose another path")
+    if formats is not None and p.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"{option} {path}: {p.suffix or 'no suffix'} is not a format it can write; end the name "
+                          f"with one of {', '.join('.' + f for f in sorted(formats))}")
+
+
+def _folder_to_write(path: str, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or lies where nothing can be written."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{option} {path} is a file; give a folder (it is created if missing)")
+    existing = next(a for a in (p, *p.parents) if a.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(f"{option} {path}: nothing can be written in {existing}; choose a folder you can write to")
+
+
+def _plot_formats() -> Mapping[str, str]:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return FigureCanvasBase.get_supported_filetypes()
+
+
+def _error(exc: Exception) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (UnknownNameError, ConfigError) as exc:
+            _error(exc)
+            sys.exit(EXIT_USAGE)
+        except BrainbenchError as exc:  # data, weights, store: the request was fine, the work failed
+            _error(exc)
+            sys.exit(EXIT_FAILED)
+        except ValueError as exc:  # malformed names and filters
+            _error(exc)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title), title_justify="left")
+    for i, column in enumerate(columns):  # names stay whole; other columns fold on narrow terminals
+        table.add_column(escape(column), overflow="fold", no_wrap=i == 0 or column == "model")
+    for row in rows:
+        table.add_row(*(escape(_format(v)) for v in row))
+    return table
+
+
+def _format(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
+    return str(value)
+
+
+def extraction_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The extraction engine's options, shared by ``score`` and ``extract``."""
+    options = [
+        click.option("--tokens", type=click.Choice(["all", "cls", "mean"]), default="all", show_default=True,
+                     help="transformer token layers: every token, the CLS token, or the mean over patch tokens"),
+        click.option("--reduce", default=None, help="reduce large layers on the fly: srp:K or pca:K[/FIT]"),
+        click.option("--memory-limit", default=None, help="e.g. 4GB (default: half of the available RAM)"),
+        click.option("--no-cache", is_flag=True, help="do not read or write the activation cache"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="brainbench")
+def main() -> None:
+    """Score deep networks against brain data, and keep the leaderboard."""
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(sorted(KIND_NAMES)))
+@click.argument("patterns", nargs=-1)
+@click.option("--exclude", "-x", multiple=True, help="fnmatch pattern to leave out (repeatable)")
+@click.option("--where", "-w", multiple=True, help="metadata filter key=value[,key=value] (values may be patterns)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@handle_errors
+def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], where: tuple[str, ...], as_json: bool) -> None:
+    """List registered KIND (models, datasets, metrics, tuners, benchmarks)."""
+    from ..names import parse_where
+    from ..registry.entries import list_entries
+
+    singular = KIND_NAMES[kind]
+    filters = parse_where(where)
+    entries = list_entries(singular, patterns or None, exclude, filters)
+    if not entries and (patterns or exclude or filters):
+        raise ConfigError(_no_match(singular, patterns, exclude, filters))
+    if as_json:
+        click.echo(json.dumps([{"name": e.name, "plugin": e.plugin, **e.card.metadata()} for e in entries], indent=2, default=str))
+        return
+    columns = LIST_COLUMNS[singular]
+    rows = [[e.name, *(_cell(e.card.metadata().get(c)) for c in columns), e.plugin] for e in entries]
+    headers = ["name", *(HEADERS.get(c, c) for c in columns), "plugin"]
+    _console().print(_table(f"{len(entries)} {kind}", headers, rows))
+
+
+def _no_match(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], filters: dict[str, str]) -> str:
+    """Why a listing with patterns or filters is empty: each filter no entry passes (with the values its field
+    takes), the patterns no name matches (with close names), or else that only their combination excludes all."""
+    from ..names import close_matches, matches
+    from ..registry.entries import get_registry
+
+    registry = get_registry(kind)
+    reasons = [f"no {kind} has {key}={filters[key]}; its values: {_shown(values) or 'none set'}"
+               for key, values in registry.unmatched(filters).items()]
+    names = [entry.name for entry in registry.list()]
+    if patterns and not any(matches(name, patterns) for name in names):
+        close = close_matches(patterns[0].strip("*?[]"), names)
+        reasons.append(f"no {kind} name matches {' or '.join(map(repr, patterns))} ({len(names)} {kind}s are "
+                       f"registered{'; close: ' + ', '.join(close) if close else ''})")
+    if not reasons:
+        given = [*map(repr, patterns), *(f"-x {x!r}" for x in exclude), *(f"{k}={v}" for k, v in filters.items())]
+        reasons.append(f"each of {', '.join(given)} matches some {kind}s, but no {kind} passes them all")
+    return "; ".join(reasons)
+
+
+def _shown(values: list[str], limit: int = 30) -> str:
+    return ", ".join(values[:limit]) + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+@main.command()
+@handle_errors
+def plugins() -> None:
+    """Every plugin as JSON: name, version, hooks, status and (if it failed) the error."""
+    from ..registry.plugin_manager import plugin_info
+
+    click.echo(json.dumps([info.as_dict() for info in plugin_info()], indent=2))
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model (resnet18, resnet18.imagenet1k_v1) or package.module:factory")
+@click.option("--benchmark", "-b", "benchmarks", required=True, multiple=True, help="benchmark id or pattern (repeatable)")
+@click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seed for random weights")
+@click.option("--layers", default=None, help="comma-separated layers instead of the model's candidates: names, globs, depth:LO-HI, and a+b (layers combined into one candidate, a band each)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--batch-size", default=None, type=int)
+@extraction_options
+@click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
+@click.option("--no-store", is_flag=True, help="do not store the result")
+@click.option("--plot", "plot_path", default=None, help="write a layer-curve PNG here")
+@click.option("--bootstrap", default=0, show_default=True, help="bootstrap replicates for a confidence interval (0: none)")
+@click.option("--level", default=0.95, show_default=True, help="confidence level of the interval")
+@click.option("--json", "as_json", is_flag=True, help="print the full result(s) as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: str | None, seed: int,
+          layers: str | None, device: str | None, batch_size: int | None, tokens: str, reduce: str | None,
+          memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
+          plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
+    """Score MODEL on one or more benchmarks, store and print the result."""
+    from ..checks import check_count, check_level
+    from ..extraction.engine import check_options
+    from ..registry.entries import describe_benchmark, get_model, list_entries
+    from ..scoring.scorer import score as run_score
+    from ..results.store import ResultsStore
+
+    if plot_path:
+        _file_to_write(plot_path, "--plot", _plot_formats())
+    if bootstrap:
+        check_count(bootstrap, "--bootstrap", minimum=2, hint="0 for no interval; 1000 is usual")
+    check_level(level, "--level")
+    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
+    ids: list[str] = []
+    for pattern in benchmarks:
+        found = [e.name for e in list_entries("benchmark", pattern)] if any(c in pattern for c in "*?[") else [pattern]
+        if not found:
+            raise UnknownNameError("benchmark", pattern, [e.name for e in list_entries("benchmark")])
+        ids += found
+    store = None if no_store else ResultsStore(db)
+    model_obj = get_model(model, weights=weights, seed=seed)
+    results = []
+    for benchmark in ids:
+        with warnings.catch_warnings():  # the result's notes are printed with it
+            warnings.simplefilter("ignore", CeilingWarning)
+            result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
+                               device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
+                               reduce=reduce, memory_limit=memory_limit, cache=not no_cache, bootstrap=bootstrap,
+                               level=level)
+        results.append(result)
+        if not as_json:
+            _console().print(describe_benchmark(benchmark), highlight=False)
+            _print_result(result)
+    if as_json:
+        click.echo(json.dumps([json.loads(r.to_json()) for r in results], indent=2))
+    if plot_path:
+        from ..results.plots import plot_layers
+
+        _console(stderr=True).print(f"layer curves: {plot_layers(results, plot_path)}")
+
+
+def _normalised(score: Any) -> Any:
+    """A normalised score for a table: the number, empty without a ceiling, or ``UNTRUSTED`` where a ceiling was not
+    trusted to divide the score (the result's notes say why)."""
+    return UNTRUSTED if score.normalised is None and score.ceiling is not None else score.normalised
+
+
+def _print_result(result: Any) -> None:
+    rows = [[s, v.n_neuroids, v.raw, v.ceiling, _normalised(v)] for s, v in result.subjects.items()]
+    rows.append(["all", sum(v.n_neuroids for v in result.subjects.values()), result.raw, result.ceiling,
+                 _normalised(result)])
+    title = f"{result.model} on {result.benchmark} ({result.metric}): layer {result.layer}"
+    if result.split_error is not None:
+        title += f"; raw {result.raw:.3f} ± {result.split_error:.3f} (SEM over splits)"
+    if result.ceiling_lower is not None:
+        title += f"; ceiling bounds {result.ceiling_lower:.3f}-{result.ceiling:.3f}"
+    _console().print(_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))
+    if result.interval is not None:
+        ci = result.interval
+        line = f"{ci.level:.0%} bootstrap interval over {ci.over} ({ci.n_boot} replicates): raw {ci.low:.3f} to {ci.high:.3f}"
+        if ci.normalised_low is not None:
+            line += f", normalised {ci.normalised_low:.3f} to {ci.normalised_high:.3f}"
+        _console().print(line)
+    from rich.markup import escape
+
+    for note in result.notes:  # subject names are the user's and may hold brackets: escaped
+        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
+@main.command("compare")
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--benchmark", "-b", required=True, help="benchmark id")
+@click.option("--metric", default=None, help="score with this metric instead of the benchmark's")
+@click.option("--layers", default=None, help="comma-separated candidate layers for both models")
+@click.option("--bootstrap", default=1000, show_default=True, help="paired bootstrap replicates")
+@click.option("--permutations", default=1000, show_default=True, help="permutations (or sign flips) for the test")
+@click.option("--level", default=0.95, show_default=True, help="confidence level of the intervals")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
+@click.option("--no-store", is_flag=True, help="do not store the two scores")
+@click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, layers: str | None, bootstrap: int,
+                permutations: int, level: float, device: str | None, db: str | None, no_store: bool, as_json: bool,
+                quiet: bool) -> None:
+    """Does MODEL_A beat MODEL_B on a benchmark? Scores both and tests the difference (paired bootstrap over
+    stimuli and subjects, and a permutation test)."""
+    from ..scoring.inference import compare_models, describe
+    from ..results.store import ResultsStore
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CeilingWarning)
+        comparison, a, b = compare_models(
+            model_a, model_b, benchmark, metric=metric, layers=layers.split(",") if layers else None, device=device,
+            n_boot=bootstrap, n_perm=permutations, level=level, progress=not quiet,
+            store=None if no_store else ResultsStore(db))
+    if as_json:
+        click.echo(comparison.model_dump_json(indent=2))
+        return
+    rows = [[r.model, r.layer, r.raw, f"{r.interval.low:.3f} to {r.interval.high:.3f}", _normalised(r)] for r in (a, b)]
+    _console().print(_table(f"{comparison.benchmark} ({comparison.metric})",
+                            ["model", "layer", "raw", f"{level:.0%} interval", "normalised"], rows))
+    _console().print(describe(comparison), markup=False)
+    from rich.markup import escape
+
+    for note in comparison.notes:
+        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
+@main.command()
+@click.option("--model", "-m", "models", multiple=True, help="model pattern (repeatable)")
+@click.option("--benchmark", "-b", "benchmarks", multiple=True, help="benchmark pattern (repeatable)")
+@click.option("--all", "all_rows", is_flag=True, help="every stored row, not only the newest per model x benchmark")
+@click.option("--id", "row_id", type=int, default=None, help="print one stored result in full (JSON)")
+@click.option("--db", default=None, help="results database URL")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool, row_id: int | None, db: str | None, as_json: bool) -> None:
+    """Query stored results."""
+    from ..results.store import SUMMARY, ResultsStore
+
+    store = ResultsStore(db)
+    if row_id is not None:
+        click.echo(store.get(row_id).to_json(indent=2))
+        return
+    rows = store.rows(models or None, benchmarks or None, latest=not all_rows)
+    if not rows and (models or benchmarks):
+        raise ConfigError(_no_results(store, models, benchmarks))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [[UNTRUSTED if c == "normalised" and r[c] is None and r["ceiling"] is not None else r[c] for c in SUMMARY]
+             for r in rows]
+    _console().print(_table(f"{len(rows)} results in {store.url}", list(SUMMARY), table))
+    untrusted = [str(r["id"]) for r in rows if r["normalised"] is None and r["ceiling"] is not None]
+    if untrusted:
+        _console().print(f"[yellow]note:[/yellow] results {', '.join(untrusted)} have a ceiling too unreliable to "
+                         "divide a score, so no normalised score; `brainbench results --id N` says why")
+
+
+def _no_results(store: Any, models: tuple[str, ...], benchmarks: tuple[str, ...]) -> str:
+    """Why ``results`` with patterns found nothing: the patterns no stored row matches, with the stored values."""
+    from ..names import matches
+    from ..registry.entries import natural_key
+
+    stored = store.rows(latest=False)
+    if not stored:
+        return f"the results store {store.url} holds no results yet; score a model first (brainbench score -m M -b B)"
+    reasons = []
+    for option, patterns, column in (("--model", models, "model"), ("--benchmark", benchmarks, "benchmark")):
+        values = sorted({r[column] for r in stored}, key=natural_key)
+        if patterns and not any(matches(v, patterns) for v in values):
+            reasons.append(f"no stored result has {column} {' or '.join(map(repr, patterns))}; stored {column}s: "
+                           f"{_shown(values)}")
+    return "; ".join(reasons) or (f"no stored result has both model {' or '.join(map(repr, models))} and benchmark "
+                                  f"{' or '.join(map(repr, benchmarks))}, though each matches some")
+
+
+@main.command()
+@click.argument("name", default="synthetic")
+@click.option("--value", type=click.Choice(["auto", "normalised", "raw"]), default="auto", show_default=True)
+@click.option("--db", default=None, help="results database URL")
+@click.option("--plot", "plot_path", default=None, help="write a bar-chart PNG here")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as_json: bool) -> None:
+    """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
+    from ..registry.catalog import get_leaderboard
+    from ..results.leaderboards import leaderboard as build
+    from ..registry.entries import describe_benchmark
+    from ..results.store import ResultsStore
+
+    if plot_path:
+        _file_to_write(plot_path, "--plot", _plot_formats())
+    table = build(name, ResultsStore(db), value=value)
+    if as_json:
+        click.echo(table.reset_index().to_json(orient="records", indent=2))
+        return
+    if table.empty:
+        _console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
+        return
+    spec = get_leaderboard(name)
+    console = _console()
+    if spec.description:
+        console.print(f"{name}: {spec.description}", highlight=False)
+    for benchmark in (c for c in table.columns if c not in ("mean", "n")):
+        try:
+            console.print(f"  {describe_benchmark(benchmark)}", highlight=False)
+        except BrainbenchError as exc:  # stored results of a benchmark no longer registered
+            console.print(f"  {benchmark}: not registered here ({exc})", highlight=False)
+    columns = ["rank", "model", *[c for c in table.columns]]
+    rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
+    _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))
+    from rich.markup import escape
+
+    for missing in table.attrs.get("missing", []):  # model labels may hold brackets: escaped
+        _console().print(f"[yellow]missing:[/yellow] {escape(missing)}", highlight=False)
+    if plot_path:
+        from ..results.plots import plot_leaderboard
+
+        _console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--weights", default=None, help="weights tag ('random' for a seeded random initialisation)")
+@click.option("--layers", default=None, help="only these: names, globs, depth:LO-HI (comma-separated)")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def layers(model: str, weights: str | None, layers: str | None, as_json: bool) -> None:
+    """Every layer of MODEL: dotted name, type, relative depth, output shape, and duplicates."""
+    from ..extraction.layers import select_layers
+    from ..registry.entries import get_model
+
+    model_obj = get_model(model, weights=weights)
+    table = model_obj.layer_table()
+    candidates = {i.name for i in select_layers(table, model_obj.default_layers, model=model_obj.label, strict=False)}
+    if layers:
+        table = select_layers(table, layers.split(","), model=model_obj.label)
+    rows = [{"layer": i.name, "type": i.type, "depth": i.depth, "shape": "x".join(map(str, i.shape)),
+             "tokens": i.tokens, "same_as": i.same_as or "", "candidate": i.name in candidates} for i in table]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    columns = ["layer", "type", "depth", "shape", "tokens", "same_as", "candidate"]
+    _console().print(_table(f"{len(rows)} layers of {model_obj.label}", columns,
+                            [[_yes(r[c]) for c in columns] for r in rows]))
+
+
+def _yes(value: Any) -> Any:
+    return ("yes" if value else "") if isinstance(value, bool) else value
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model or package.module:factory")
+@click.option("--stimuli", "-s", "paths", multiple=True, type=click.Path(exists=True),
+              help="image files or folders of images (repeatable), or one table: a .csv/.tsv with caption or "
+                   "filename (and stimulus_id) columns, or a .txt of one caption per line")
+@click.option("--dataset", "-d", default=None, help="the stimulus set of a registered dataset")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seed for random weights and reductions")
+@click.option("--layers", default=None, help="names, globs, depth:LO-HI (comma-separated; default: the candidates)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--batch-size", default=None, type=int, help="default: as large as fits the memory limit")
+@extraction_options
+@click.option("--dry-run", is_flag=True, help="report every layer's shape and bytes and the passes, then stop")
+@click.option("--output", "-o", default=None, type=click.Path(), help="folder for one netCDF file per layer")
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: str | None, seed: int,
+            layers: str | None, device: str | None, batch_size: int | None, tokens: str, reduce: str | None,
+            memory_limit: str | None, no_cache: bool, dry_run: bool, output: str | None, as_json: bool,
+            quiet: bool) -> None:
+    """Extract MODEL's features for a stimulus set (to the cache, and to --output as netCDF)."""
+    from ..extraction.engine import check_options, plan_extraction
+    from ..registry.entries import get_dataset, get_model
+
+    if bool(paths) == bool(dataset):
+        raise ConfigError("give the stimuli either as --stimuli files/folders or as --dataset NAME")
+    if output and not dry_run:
+        _folder_to_write(output, "--output")
+    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
+    stimuli = get_dataset(dataset).stimulus_set() if dataset else _stimuli_from_paths(paths)
+    model_obj = get_model(model, weights=weights, seed=seed)
+    options = dict(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, device=device,
+                   cache=not no_cache, seed=seed)
+    selected = layers.split(",") if layers else None
+    if dry_run:
+        plan = plan_extraction(model_obj, stimuli, selected, **options)
+    else:
+        features = model_obj.extract(stimuli, selected, progress=not quiet, **options)
+        plan = features.plan
+    if as_json:
+        click.echo(json.dumps({"summary": plan.summary(), "layers": plan.rows(), "passes": plan.passes,
+                               "batch_sizes": plan.batch_sizes, "total_bytes": plan.total_bytes}, indent=2))
+    else:
+        _print_plan(plan)
+    if output and not dry_run:
+        from pathlib import Path
+
+        from ..data.netcdf import write_assembly
+
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for layer in features:
+            write_assembly(features[layer], folder / f"{layer}.nc", identifier=f"{model_obj.label}.{layer}",
+                           stimulus_set_identifier=stimuli.identifier)
+        _console(stderr=True).print(f"{len(features)} feature file{'s' * (len(features) != 1)} in {folder}")
+
+
+def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
+    from collections import Counter
+    from pathlib import Path
+
+    from ..errors import AssemblyError
+    from ..data.stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet, folder_images
+
+    tables = [Path(p) for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
+    if tables:
+        if len(paths) > 1:
+            raise ConfigError(f"give one stimulus table ({', '.join(map(str, tables))}) on its own, not with other "
+                              "--stimuli")
+        return StimulusSet.from_table(tables[0])
+    files: list[Path] = []
+    ids: list[str] = []  # a folder's images are named by their path in it: cat/001 and dog/001 stay apart
+    for p in map(Path, paths):
+        try:
+            found, named = folder_images(p) if p.is_dir() else ([p], [p.stem])
+        except AssemblyError as exc:  # two files of the folder share an id: the user's choice of files
+            raise ConfigError(str(exc)) from None
+        files += found
+        ids += named
+    if not files:
+        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
+    repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
+    if repeated:
+        clashes = [str(f) for f, i in zip(files, ids) if i == repeated[0]]
+        raise ConfigError(f"{len(repeated)} stimulus ids would name more than one image, e.g. {repeated[0]!r} for "
+                          f"{' and '.join(clashes)}; rename the files or give them as separate folders")
+    return StimulusSet.from_files(files, ids=ids, identifier=",".join(Path(p).name for p in paths))
+
+
+def _print_plan(plan: Any) -> None:
+    from ..extraction.memory import format_bytes
+
+    columns = ["layer", "type", "depth", "shape", "tokens", "units", "bytes", "same_as", "pass"]
+    rows = [[r["layer"], r["type"], r["depth"], r["shape"], r["tokens"], r["units"], format_bytes(r["bytes"]),
+             r["same_as"], r["pass"]] for r in plan.rows()]
+    _console().print(_table(plan.summary(), columns, rows))
+
+
+from .data import data  # noqa: E402 - its commands use the helpers above
+
+main.add_command(data)

@@ -1,0 +1,231 @@
+"""Behaviour contracts: what a model, dataset, metric and tuner *do* (small ABCs).
+
+Hooks (:mod:`brainbench.registry.hookspecs`) say what exists; these say what it does. Heavy
+libraries (torch, xarray) are only named in annotations, never imported here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import xarray as xr
+
+    from .cards import DatasetCard, MetricCard, ModelCard, TunerCard
+    from ..data.downloads import RemoteFile
+    from ..scoring.held_out import HeldOut
+    from ..scoring.splits import Split
+    from ..data.stimuli import StimulusSet
+
+__all__ = ["Dataset", "Metric", "MetricResult", "Model", "ModelMetric", "Tuner", "TuningResult"]
+
+
+class Model(ABC):
+    """A network whose named layers can be read out on a stimulus set.
+
+    ``extract`` returns, per layer, a feature assembly with dims ``(presentation, neuroid)``:
+    presentations carry ``stimulus_id``, neuroids carry ``layer`` and ``unit`` (flattened index).
+    """
+
+    card: ModelCard
+    weights: str
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def label(self) -> str:
+        """Name as shown on leaderboards: ``resnet18``, or ``resnet18[imagenet1k_v1]`` for non-default weights;
+        random weights carry their seed unless it is 0 (``resnet18[random]``, ``resnet18[random:3]``), so that
+        random baselines over seeds stay apart in the results store."""
+        default = self.card.weights[0] if self.card.weights else self.weights
+        if self.weights == default:
+            return self.name
+        seeded = self.weights == "random" and self.seed
+        return f"{self.name}[{self.weights}:{self.seed}]" if seeded else f"{self.name}[{self.weights}]"
+
+    @property
+    @abstractmethod
+    def layers(self) -> list[str]:
+        """Every addressable layer, as dotted module paths, in forward order."""
+
+    @property
+    @abstractmethod
+    def default_layers(self) -> list[str]:
+        """The candidate layers a benchmark scores unless told otherwise."""
+
+    @abstractmethod
+    def extract(
+        self,
+        stimuli: StimulusSet,
+        layers: Sequence[str] | None = None,
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Mapping[str, xr.DataArray]:
+        """Features of ``stimuli`` at ``layers`` (default: :attr:`default_layers`), one assembly per layer,
+        in forward order. ``options`` are the extraction engine's (``tokens``, ``reduce``, ``memory_limit``,
+        ``cache``, ``seed``); a model that cannot honour one raises :class:`~brainbench.ConfigError`."""
+
+    @abstractmethod
+    def weights_hash(self) -> str:
+        """A content hash of the state the features are computed with, read when called (for provenance and the
+        activation cache): every parameter and buffer, and anything else of the state that changes the features
+        (a module left in training mode). It must follow the state: a model whose weights or buffers change after
+        it was built (an optimiser step, ``load_state_dict``, a write in place, batch-norm statistics) must
+        return a new hash, or scores and cached features carry the old one. Cache it only behind a check that
+        sees every change (:class:`~brainbench.extraction.torch_model.TorchModel` recomputes it when a content fingerprint
+        of the state changes; :mod:`brainbench.extraction.identity`)."""
+
+    def code_versions(self) -> dict[str, str]:
+        """The versions of the code that computes the features (for provenance and the activation cache), read
+        when called, so that a replaced part of the model changes them; none known by default."""
+        return {}
+
+
+class Dataset(ABC):
+    """A stimulus set and, for brain data, its neural assembly.
+
+    A dataset that downloads declares its ``files`` (:class:`brainbench.data.downloads.RemoteFile`,
+    each with URL and checksum); they live in ``<data home>/datasets/<folder>``, and
+    ``path(name)`` fetches one on first use (from the mirror, else the publisher). ``brainbench data``
+    works through ``download``, ``local_files`` and ``remove_local``, which a dataset fetched in parts
+    (NSD) or imported from the user's files overrides; ``terms`` are shown and accepted once before a
+    download."""
+
+    card: DatasetCard
+    files: tuple[RemoteFile, ...] = ()
+    terms: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def folder(self) -> str:
+        """The dataset's folder in the data home and in a mirror."""
+        return self.name
+
+    def path(self, name: str, *, progress: bool = True) -> Path:
+        """Local, verified copy of the declared file ``name``."""
+        from ..data.downloads import fetch
+        from ..errors import UnknownNameError
+
+        by_name = {f.name: f for f in self.files}
+        if name not in by_name:
+            raise UnknownNameError(f"file of dataset {self.name}", name, by_name)
+        return fetch(by_name[name], self.folder, progress=progress)
+
+    def check_download(self, **options: Any) -> None:
+        """Refuse fetch ``options`` this dataset does not have (a ConfigError listing what it has) before anything
+        is asked or fetched: ``brainbench data fetch`` calls it before showing the terms of use."""
+        from ..errors import ConfigError
+
+        if options:
+            raise ConfigError(f"dataset {self.name} takes no fetch options ({', '.join(options)}); it fetches its "
+                              "declared files")
+
+    def download(self, *, progress: bool = True, **options: Any) -> list[Path]:
+        """Fetch every declared file; a dataset fetched in parts takes ``options`` (e.g. NSD's subjects)."""
+        self.check_download(**options)
+        return [self.path(f.name, progress=progress) for f in self.files]
+
+    def local_files(self) -> list[Path]:
+        """The dataset's files present in the data home."""
+        from ..data.downloads import dataset_dir
+
+        return [p for f in self.files if (p := dataset_dir(self.folder) / f.name).is_file()]
+
+    def remove_local(self) -> list[Path]:
+        """Delete the dataset's files (and what belongs to them) from the data home; returns what was removed."""
+        from ..data.downloads import remove
+
+        return [p for f in self.files for p in remove(f, self.folder)]
+
+    @abstractmethod
+    def stimulus_set(self) -> StimulusSet:
+        """The stimuli, in a fixed order, with their metadata."""
+
+    @abstractmethod
+    def assembly(self, region: str | Sequence[str] | None = None, subjects: Sequence[str] | None = None) -> xr.DataArray:
+        """Responses ``(presentation, neuroid)``: one presentation per trial, with a ``repetition`` coord
+        where trials were repeated; neuroids carry ``neuroid_id``, ``region`` and ``subject``."""
+
+
+@dataclass
+class MetricResult:
+    """Per-split, per-neuroid scores of one feature set against one target.
+
+    ``train`` and ``test`` have dims ``(split, neuroid)``; ``train`` is the score used to
+    select layers (e.g. leave-one-out r on the training stimuli), ``test`` the held-out score.
+    ``held_out`` (optional) is what ``test`` was computed from (:mod:`brainbench.scoring.held_out`), which
+    confidence intervals and paired tests rescore; a metric without it scores, but has no uncertainty.
+    """
+
+    train: xr.DataArray
+    test: xr.DataArray
+    extra: dict[str, Any] = field(default_factory=dict)
+    held_out: HeldOut | None = None
+
+
+class Metric(ABC):
+    """Features x target x splits -> per-split scores (see :class:`MetricResult`)."""
+
+    card: MetricCard
+
+    @abstractmethod
+    def __call__(self, features: xr.DataArray, target: xr.DataArray, splits: Sequence[Split]) -> MetricResult: ...
+
+
+class ModelMetric(ABC):
+    """A metric that needs only a model and images (e.g. the interpretability index)."""
+
+    card: MetricCard
+
+    @abstractmethod
+    def __call__(self, model: Model, stimuli: StimulusSet, layers: Sequence[str]) -> Mapping[str, float]: ...
+
+
+@dataclass
+class TuningResult:
+    """A tuned, scorable model and the record of how it was trained."""
+
+    model: Model
+    record: dict[str, Any]
+
+    def register(self, name: str, *, description: str = "") -> str:
+        """Register the tuned model under ``name`` in this process (scoring, listing, leaderboards)."""
+        from .hookspecs import hookimpl
+        from .plugin_manager import register_plugin
+
+        base = self.model.card
+        card = base.model_copy(update={"name": name, "weights": ["tuned"],
+                                       "description": description or f"{base.name} tuned: {self.record}"})
+        model = self.model
+        model.card, model.weights = card, "tuned"
+
+        class TunedModel:
+            @hookimpl
+            def register_models(self, register: Any) -> None:
+                register(card, lambda weights=None, seed=0: model)
+
+        register_plugin(TunedModel(), f"tuned:{name}")
+        return name
+
+
+class Tuner(ABC):
+    """(model, data, config) -> a new model plus its training record."""
+
+    card: TunerCard
+
+    @abstractmethod
+    def tune(self, model: Model, data: Dataset, config: Mapping[str, Any]) -> TuningResult: ...

@@ -1,0 +1,140 @@
+"""The results store: SQLAlchemy; a SQLite file in the data home unless ``BRAINBENCH_DB`` names a URL.
+
+Each result is written in one transaction, so a crash or a concurrent writer never leaves a
+half-written row; SQLite writers wait for each other up to ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ..errors import ResultsStoreError
+from ..names import matches
+from .result import ScoreResult
+
+__all__ = ["DB_ENV", "ResultsStore", "default_url"]
+
+DB_ENV = "BRAINBENCH_DB"
+_metadata = MetaData()
+results_table = Table(
+    "results",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", String(40), nullable=False),
+    Column("model", String(255), nullable=False, index=True),
+    Column("weights", String(255), nullable=False),
+    Column("weights_hash", String(64), nullable=False),
+    Column("benchmark", String(255), nullable=False, index=True),
+    Column("benchmark_version", String(32), nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("metric_version", String(32), nullable=False),
+    Column("layer", String(255), nullable=False),
+    Column("raw", Float, nullable=False),
+    Column("ceiling", Float),
+    Column("normalised", Float),
+    Column("brainbench_version", String(32), nullable=False),
+    Column("result_json", Text, nullable=False),
+)
+SUMMARY = ("id", "created", "model", "benchmark", "metric", "layer", "raw", "ceiling", "normalised")
+
+
+def default_url() -> str:
+    from ..data.home import data_home
+
+    return os.environ.get(DB_ENV) or f"sqlite:///{data_home() / 'results.sqlite'}"
+
+
+class ResultsStore:
+    """Stored :class:`ScoreResult` rows; ``url`` is any SQLAlchemy database URL."""
+
+    def __init__(self, url: str | None = None, *, timeout: float = 30.0):
+        self.url = url or default_url()
+        kwargs: dict[str, Any] = {}
+        if self.url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": timeout}
+        try:
+            self.engine = create_engine(self.url, **kwargs)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise ResultsStoreError(f"bad results database URL {self.url!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL") from None
+        if self.url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ready = False
+
+    def _ensure_schema(self) -> None:
+        if not self._ready:
+            with self._errors("create the results table in"):
+                _metadata.create_all(self.engine)
+            self._ready = True
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn database errors into a :class:`ResultsStoreError` that says why and what to do."""
+        try:
+            yield
+        except DBAPIError as exc:
+            text = str(exc.orig or exc)
+            lowered = text.lower()
+            if "readonly" in lowered or "read-only" in lowered:
+                why = "it is read-only"
+            elif "locked" in lowered or "busy" in lowered:
+                why = "another process holds a lock on it (waited for the timeout); retry, or use another database"
+            elif "unable to open" in lowered:
+                why = "the file cannot be opened (missing directory or no permission)"
+            else:
+                why = text
+            raise ResultsStoreError(
+                f"cannot {action} the results store {self.url}: {why}. "
+                f"Point {DB_ENV} (or --db) at a writable database; nothing was written."
+            ) from None
+
+    def add(self, result: ScoreResult) -> int:
+        """Write one result in one transaction; returns its row id."""
+        self._ensure_schema()
+        p = result.provenance
+        row = {
+            "created": p.created, "model": result.model, "weights": p.weights, "weights_hash": p.weights_hash,
+            "benchmark": result.benchmark, "benchmark_version": p.benchmark_version, "metric": result.metric,
+            "metric_version": p.metric_version, "layer": result.layer, "raw": result.raw, "ceiling": result.ceiling,
+            "normalised": result.normalised, "brainbench_version": p.brainbench_version,
+            "result_json": result.to_json(),
+        }
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(results_table).values(**row)).inserted_primary_key[0])
+
+    def rows(
+        self,
+        model: str | Iterable[str] | None = None,
+        benchmark: str | Iterable[str] | None = None,
+        *,
+        latest: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Summary rows filtered by fnmatch patterns; ``latest`` keeps the newest per (model, benchmark, metric)."""
+        self._ensure_schema()
+        columns = [results_table.c[name] for name in SUMMARY]
+        with self._errors("read"), self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(results_table.c.id))]
+        found = [r for r in found if matches(r["model"], model) and matches(r["benchmark"], benchmark)]
+        if latest:
+            newest = {(r["model"], r["benchmark"], r["metric"]): r for r in found}
+            found = sorted(newest.values(), key=lambda r: r["id"])
+        return found
+
+    def get(self, row_id: int) -> ScoreResult:
+        self._ensure_schema()
+        with self._errors("read"), self.engine.connect() as conn:
+            text = conn.execute(select(results_table.c.result_json).where(results_table.c.id == row_id)).scalar()
+        if text is None:
+            raise ResultsStoreError(f"no result with id {row_id} in {self.url}; list them with `brainbench results`")
+        return ScoreResult.from_json(text)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
