@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-collect_ignore = ["example_plugin"]  # its own tests run after it is installed (test_third_party_plugin)
+collect_ignore = ["helpers/example_plugin"]  # its own tests run after it is installed (test_third_party_plugin)
 
 
 @pytest.fixture(autouse=True, scope="session")

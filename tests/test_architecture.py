@@ -128,14 +128,6 @@ def test_the_checker_sees_a_wrong_import(tmp_path):
     assert RANK[_core_part(found[0][1])] < RANK["data"]
 
 
-def test_import_brainbench_loads_no_torch():
-    code = ("import sys, brainbench; brainbench.list_models; "
-            "heavy = [m for m in ('torch', 'timm', 'open_clip', 'lpips', 'xarray') if m in sys.modules]; "
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ""
-
-
 @pytest.mark.parametrize("old", ["assembly", "netcdf", "regression", "scorer", "store", "stimuli", "contracts"])
 def test_old_module_paths_warn_and_give_the_moved_module(old):
     from brainbench._moved import MOVED

@@ -102,7 +102,7 @@ NSD_COPY_REGIONS = ["V1", "V2", "V3", "V4", "EVC", "OFA", "FFA-1", "EBA", "PPA",
 def _nsd_copy(tmp_path: Path, monkeypatch) -> Callable[[], object]:
     """NSD (responses not public here): two subjects' regions with voxels imported from a copy in NSD's layout
     (tests/nsd_layout.py) into a data home of this test's own."""
-    from nsd_layout import write_nsd
+    from helpers.nsd_layout import write_nsd
 
     from brainbench.plugins.datasets import nsd
 
@@ -115,7 +115,7 @@ def _nsd_copy(tmp_path: Path, monkeypatch) -> Callable[[], object]:
 def _majajhong_copy(tmp_path: Path, monkeypatch) -> Callable[[], object]:
     """MajajHong2015 (Brain-Score's files, not in the mirror): a brainio-layout assembly of both animals' V4 and IT
     neuroids with its stimulus set (tests/brainio_layout.py), read through the dataset's own loader."""
-    from brainio_layout import write_brainio_file
+    from helpers.brainio_layout import write_brainio_file
 
     from brainbench.data.downloads import RemoteFile
     from brainbench.data.netcdf import write_stimulus_set

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from brainio_layout import write_brainio_file
+from helpers.brainio_layout import write_brainio_file
 from click.testing import CliRunner
 from PIL import Image
 from torch import nn

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).parent / "example_plugin"
+from helpers.paths import TESTS
+
+EXAMPLE = TESTS / "helpers" / "example_plugin"
 
 
 def run(*args, **kwargs):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from brainio_layout import write_brainio_file
+from helpers.brainio_layout import write_brainio_file
 from click.testing import CliRunner
 from PIL import Image
 

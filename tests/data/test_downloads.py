@@ -16,9 +16,10 @@ from brainbench.cli.commands import main
 from brainbench.data.downloads import RemoteFile, dataset_dir, fetch, unpack
 from brainbench.errors import ChecksumError, DataFileError, DownloadError
 from brainbench.data.files import atomic_dir
-from http_server import serve
+from helpers.http_server import serve
+from helpers.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 NAME = "responses_raw_210325.npy"  # 2 MB: large enough to be sent in several chunks
 SOURCE = SHARED / "cowley2023_v4" / NAME
 needs_shared = pytest.mark.skipif(not SOURCE.exists(), reason="../shared/data is not beside this checkout")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from http_server import serve
-from nsd_layout import N_OWN, N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, write_nsd
+from helpers.http_server import serve
+from helpers.nsd_layout import N_OWN, N_SHARED, ROIS, SESSIONS, SHAPE, TRIALS, design, ncsnr, write_nsd
 
 import brainbench
 from brainbench.cli.commands import main
@@ -23,8 +23,9 @@ from brainbench.errors import AssemblyError, ConfigError, DataFileError, SplitEr
 from brainbench.plugins.datasets import nsd
 from brainbench.scoring.splits import make_splits
 from brainbench.scoring.targets import prepare_target
+from helpers.paths import SHARED_DATA
 
-METADATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsd_metadata"
+METADATA = SHARED_DATA / "nsd_metadata"
 needs_shared = pytest.mark.skipif(not METADATA.exists(), reason="../shared/data is not beside this checkout")
 
 

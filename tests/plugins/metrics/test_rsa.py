@@ -19,8 +19,9 @@ from brainbench.plugins.metrics.rsa import RSA
 from brainbench.rdm.core import dissimilarity, noise_ceiling, rdm_assembly
 from brainbench.scoring.splits import make_splits
 from brainbench.testing import tiny_stimulus_set
+from helpers.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside this checkout")
 
 

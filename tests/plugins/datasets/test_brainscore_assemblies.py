@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from brainio_layout import write_brainio_file
+from helpers.brainio_layout import write_brainio_file
 from click.testing import CliRunner
 from sklearn.model_selection import StratifiedShuffleSplit
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import brainbench
 from brainbench.cli.commands import EXIT_FAILED, EXIT_USAGE, main
 from brainbench.extraction.identity import module_tree
+from helpers.paths import REPO
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def _run_demo(monkeypatch, tmp_path, mirror):
 def brainbench_repo():
     from pathlib import Path
 
-    return Path(__file__).resolve().parent.parent
+    return REPO
 
 
 def test_demo_says_in_one_line_when_the_real_data_cannot_be_reached(monkeypatch, tmp_path, capfd):

@@ -10,8 +10,9 @@ from scipy.stats import pearsonr, rankdata, spearmanr
 import brainbench
 from brainbench.errors import AssemblyError
 from brainbench.rdm.core import compare, noise_ceiling, rdm_assembly, upper_triangle
+from helpers.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kriegeskorte2008_92images"
+SHARED = SHARED_DATA / "kriegeskorte2008_92images"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside this checkout")
 
 

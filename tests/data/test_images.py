@@ -306,7 +306,7 @@ def test_nsd_pngs_and_hdf5_images_go_through_the_same_conversion(tmp_path, nsd_h
     """NSD's shared PNGs (once .convert("RGB"), which drops alpha) and nsd_stimuli.hdf5 rows (once cast to uint8,
     which turned floats in [0, 1] black) are written as the image to_rgb_image reads; other dtypes are refused."""
     import h5py
-    from nsd_layout import write_nsd
+    from helpers.nsd_layout import write_nsd
 
     import brainbench
     from brainbench.plugins.datasets import nsd

@@ -9,8 +9,9 @@ import pytest
 import brainbench
 from brainbench.data.assembly import average_repetitions, trials_by_repetition, validate_assembly
 from brainbench.scoring.ceiling import split_half_reliability
+from helpers.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cowley2023_v4"
+SHARED = SHARED_DATA / "cowley2023_v4"
 pytestmark = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside this checkout")
 
 

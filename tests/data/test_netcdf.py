@@ -3,7 +3,7 @@
 import zipfile
 
 import netCDF4
-from brainio_layout import write_brainio_file
+from helpers.brainio_layout import write_brainio_file
 import numpy as np
 import pandas as pd
 import pytest

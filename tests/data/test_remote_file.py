@@ -7,7 +7,7 @@ import urllib.error
 import h5py
 import numpy as np
 import pytest
-from http_server import serve
+from helpers.http_server import serve
 
 from brainbench.data.downloads import RemoteFile
 from brainbench.errors import DownloadError
