@@ -103,8 +103,6 @@ def test_core_imports_run_one_way():
     assert not wrong, "imports against the direction of core/README.md:\n" + "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: the shared pieces of plugins/ (weights, model tables, ALPHAS, RSA, "
-                   "the synthetic generator) are moving into the core")
 def test_builtin_plugins_import_the_core_only():
     wrong = []
     for path in sorted(PLUGINS.rglob("*.py")):
