@@ -134,7 +134,8 @@ def test_import_brainbench_loads_no_torch():
     assert out == ""
 
 
-@pytest.mark.parametrize("old", ["assembly", "netcdf", "regression", "scorer", "store", "stimuli", "contracts"])
+@pytest.mark.parametrize("old", ["assembly", "netcdf", "regression", "scorer", "store", "stimuli", "contracts",
+                                 "plugins.models.weights"])
 def test_old_module_paths_warn_and_give_the_moved_module(old):
     from brainbench._moved import MOVED
 
