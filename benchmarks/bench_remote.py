@@ -33,7 +33,7 @@ def transferred(server, path):
 def main():
     from PIL import Image
 
-    from brainbench.plugins.datasets.nsd import _write_from_hdf5
+    from brainbench.plugins.datasets.nsd.importer import _write_from_hdf5
     from brainbench.data.remote_file import RangeReader
 
     try:

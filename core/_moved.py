@@ -43,6 +43,7 @@ MOVED = {
     "netcdf": "data.netcdf",
     "plots": "results.plots",
     "plugin_manager": "registry.plugin_manager",
+    "plugins.models.weights": "extraction.weights",  # the model plugins' shared weights helpers (issue 20)
     "reduction": "extraction.reduction",
     "regression": "encoding.regression",
     "remote_file": "data.remote_file",

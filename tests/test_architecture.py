@@ -103,8 +103,6 @@ def test_core_imports_run_one_way():
     assert not wrong, "imports against the direction of core/README.md:\n" + "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: the shared pieces of plugins/ (weights, model tables, ALPHAS, RSA, "
-                   "the synthetic generator) are moving into the core")
 def test_builtin_plugins_import_the_core_only():
     wrong = []
     for path in sorted(PLUGINS.rglob("*.py")):
@@ -128,7 +126,8 @@ def test_the_checker_sees_a_wrong_import(tmp_path):
     assert RANK[_core_part(found[0][1])] < RANK["data"]
 
 
-@pytest.mark.parametrize("old", ["assembly", "netcdf", "regression", "scorer", "store", "stimuli", "contracts"])
+@pytest.mark.parametrize("old", ["assembly", "netcdf", "regression", "scorer", "store", "stimuli", "contracts",
+                                 "plugins.models.weights"])
 def test_old_module_paths_warn_and_give_the_moved_module(old):
     from brainbench._moved import MOVED
 

@@ -7,21 +7,20 @@ Exit codes: 0 success; 1 the work failed (bad data, missing weights, store error
 from __future__ import annotations
 
 import json
-import sys
 import warnings
-from collections.abc import Callable, Mapping
-from functools import wraps
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from .._version import __version__
 from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
+from .data import data
+from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
+                     rich_table)
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILED", "EXIT_USAGE", "main"]
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
-PIPED_WIDTH = 400  # columns of rich output that goes to a file or pipe
 UNTRUSTED = "none: ceiling untrusted"  # a normalised cell whose ceiling was too unreliable to divide the score
 KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
 LIST_COLUMNS = {
@@ -35,99 +34,6 @@ LIST_COLUMNS = {
 
 HEADERS = {"training_data": "data", "input_size": "size", "parameters": "params", "offline_weights": "offline",
            "architecture": "arch", "needs_download": "download"}
-
-
-def _console(stderr: bool = False):
-    """Rich output; to a file or pipe (no terminal, no ``COLUMNS``) tables keep whole rows instead of folding at 80."""
-    import os
-
-    from rich.console import Console
-
-    console = Console(stderr=stderr, soft_wrap=True)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, soft_wrap=True, width=PIPED_WIDTH)
-    return console
-
-
-def _file_to_write(path: str, option: str, formats: Mapping[str, str] | None = None) -> None:
-    """Refuse, before any work, a file the command would write at its end into a missing or read-only folder, or
-    (``formats``: suffix -> description) in a format it cannot write."""
-    import os
-    from pathlib import Path
-
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{option} {path} is a folder; give a file name in it, e.g. {p / 'plot.png'}")
-    if not p.parent.is_dir():
-        raise ConfigError(f"{option} {path}: the folder {p.parent} does not exist; create it or choose another path")
-    if not os.access(p.parent, os.W_OK):
-        raise ConfigError(f"{option} {path}: the folder {p.parent} is not writable; choose another path")
-    if formats is not None and p.suffix.lower().lstrip(".") not in formats:
-        raise ConfigError(f"{option} {path}: {p.suffix or 'no suffix'} is not a format it can write; end the name "
-                          f"with one of {', '.join('.' + f for f in sorted(formats))}")
-
-
-def _folder_to_write(path: str, option: str) -> None:
-    """Refuse, before any work, an output folder that is a file or lies where nothing can be written."""
-    import os
-    from pathlib import Path
-
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{option} {path} is a file; give a folder (it is created if missing)")
-    existing = next(a for a in (p, *p.parents) if a.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise ConfigError(f"{option} {path}: nothing can be written in {existing}; choose a folder you can write to")
-
-
-def _plot_formats() -> Mapping[str, str]:
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    return FigureCanvasBase.get_supported_filetypes()
-
-
-def _error(exc: Exception) -> None:
-    from rich.markup import escape
-
-    _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-
-
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (UnknownNameError, ConfigError) as exc:
-            _error(exc)
-            sys.exit(EXIT_USAGE)
-        except BrainbenchError as exc:  # data, weights, store: the request was fine, the work failed
-            _error(exc)
-            sys.exit(EXIT_FAILED)
-        except ValueError as exc:  # malformed names and filters
-            _error(exc)
-            sys.exit(EXIT_USAGE)
-
-    return wrapper
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]):
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=escape(title), title_justify="left")
-    for i, column in enumerate(columns):  # names stay whole; other columns fold on narrow terminals
-        table.add_column(escape(column), overflow="fold", no_wrap=i == 0 or column == "model")
-    for row in rows:
-        table.add_row(*(escape(_format(v)) for v in row))
-    return table
-
-
-def _format(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
-    return str(value)
 
 
 def extraction_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -173,7 +79,7 @@ def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], whe
     columns = LIST_COLUMNS[singular]
     rows = [[e.name, *(_cell(e.card.metadata().get(c)) for c in columns), e.plugin] for e in entries]
     headers = ["name", *(HEADERS.get(c, c) for c in columns), "plugin"]
-    _console().print(_table(f"{len(entries)} {kind}", headers, rows))
+    console().print(rich_table(f"{len(entries)} {kind}", headers, rows))
 
 
 def _no_match(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], filters: dict[str, str]) -> str:
@@ -243,7 +149,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
     from ..results.store import ResultsStore
 
     if plot_path:
-        _file_to_write(plot_path, "--plot", _plot_formats())
+        file_to_write(plot_path, "--plot", plot_formats())
     if bootstrap:
         check_count(bootstrap, "--bootstrap", minimum=2, hint="0 for no interval; 1000 is usual")
     check_level(level, "--level")
@@ -266,14 +172,14 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
                                level=level)
         results.append(result)
         if not as_json:
-            _console().print(describe_benchmark(benchmark), highlight=False)
+            console().print(describe_benchmark(benchmark), highlight=False)
             _print_result(result)
     if as_json:
         click.echo(json.dumps([json.loads(r.to_json()) for r in results], indent=2))
     if plot_path:
         from ..results.plots import plot_layers
 
-        _console(stderr=True).print(f"layer curves: {plot_layers(results, plot_path)}")
+        console(stderr=True).print(f"layer curves: {plot_layers(results, plot_path)}")
 
 
 def _normalised(score: Any) -> Any:
@@ -291,17 +197,17 @@ def _print_result(result: Any) -> None:
         title += f"; raw {result.raw:.3f} ± {result.split_error:.3f} (SEM over splits)"
     if result.ceiling_lower is not None:
         title += f"; ceiling bounds {result.ceiling_lower:.3f}-{result.ceiling:.3f}"
-    _console().print(_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))
+    console().print(rich_table(title, ["subject", f"{result.unit}s", "raw", "ceiling", "normalised"], rows))
     if result.interval is not None:
         ci = result.interval
         line = f"{ci.level:.0%} bootstrap interval over {ci.over} ({ci.n_boot} replicates): raw {ci.low:.3f} to {ci.high:.3f}"
         if ci.normalised_low is not None:
             line += f", normalised {ci.normalised_low:.3f} to {ci.normalised_high:.3f}"
-        _console().print(line)
+        console().print(line)
     from rich.markup import escape
 
     for note in result.notes:  # subject names are the user's and may hold brackets: escaped
-        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @main.command("compare")
@@ -337,13 +243,13 @@ def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, 
         click.echo(comparison.model_dump_json(indent=2))
         return
     rows = [[r.model, r.layer, r.raw, f"{r.interval.low:.3f} to {r.interval.high:.3f}", _normalised(r)] for r in (a, b)]
-    _console().print(_table(f"{comparison.benchmark} ({comparison.metric})",
+    console().print(rich_table(f"{comparison.benchmark} ({comparison.metric})",
                             ["model", "layer", "raw", f"{level:.0%} interval", "normalised"], rows))
-    _console().print(describe(comparison), markup=False)
+    console().print(describe(comparison), markup=False)
     from rich.markup import escape
 
     for note in comparison.notes:
-        _console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console().print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @main.command()
@@ -370,10 +276,10 @@ def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool
         return
     table = [[UNTRUSTED if c == "normalised" and r[c] is None and r["ceiling"] is not None else r[c] for c in SUMMARY]
              for r in rows]
-    _console().print(_table(f"{len(rows)} results in {store.url}", list(SUMMARY), table))
+    console().print(rich_table(f"{len(rows)} results in {store.url}", list(SUMMARY), table))
     untrusted = [str(r["id"]) for r in rows if r["normalised"] is None and r["ceiling"] is not None]
     if untrusted:
-        _console().print(f"[yellow]note:[/yellow] results {', '.join(untrusted)} have a ceiling too unreliable to "
+        console().print(f"[yellow]note:[/yellow] results {', '.join(untrusted)} have a ceiling too unreliable to "
                          "divide a score, so no normalised score; `brainbench results --id N` says why")
 
 
@@ -410,34 +316,34 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     from ..results.store import ResultsStore
 
     if plot_path:
-        _file_to_write(plot_path, "--plot", _plot_formats())
+        file_to_write(plot_path, "--plot", plot_formats())
     table = build(name, ResultsStore(db), value=value)
     if as_json:
         click.echo(table.reset_index().to_json(orient="records", indent=2))
         return
     if table.empty:
-        _console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
+        console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
         return
     spec = get_leaderboard(name)
-    console = _console()
+    out = console()
     if spec.description:
-        console.print(f"{name}: {spec.description}", highlight=False)
+        out.print(f"{name}: {spec.description}", highlight=False)
     for benchmark in (c for c in table.columns if c not in ("mean", "n")):
         try:
-            console.print(f"  {describe_benchmark(benchmark)}", highlight=False)
+            out.print(f"  {describe_benchmark(benchmark)}", highlight=False)
         except BrainbenchError as exc:  # stored results of a benchmark no longer registered
-            console.print(f"  {benchmark}: not registered here ({exc})", highlight=False)
+            out.print(f"  {benchmark}: not registered here ({exc})", highlight=False)
     columns = ["rank", "model", *[c for c in table.columns]]
     rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
-    _console().print(_table(f"leaderboard {name} ({value} scores)", columns, rows))
+    console().print(rich_table(f"leaderboard {name} ({value} scores)", columns, rows))
     from rich.markup import escape
 
     for missing in table.attrs.get("missing", []):  # model labels may hold brackets: escaped
-        _console().print(f"[yellow]missing:[/yellow] {escape(missing)}", highlight=False)
+        console().print(f"[yellow]missing:[/yellow] {escape(missing)}", highlight=False)
     if plot_path:
         from ..results.plots import plot_leaderboard
 
-        _console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
+        console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
 
 
 @main.command()
@@ -462,7 +368,7 @@ def layers(model: str, weights: str | None, layers: str | None, as_json: bool) -
         click.echo(json.dumps(rows, indent=2))
         return
     columns = ["layer", "type", "depth", "shape", "tokens", "same_as", "candidate"]
-    _console().print(_table(f"{len(rows)} layers of {model_obj.label}", columns,
+    console().print(rich_table(f"{len(rows)} layers of {model_obj.label}", columns,
                             [[_yes(r[c]) for c in columns] for r in rows]))
 
 
@@ -498,7 +404,7 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
     if bool(paths) == bool(dataset):
         raise ConfigError("give the stimuli either as --stimuli files/folders or as --dataset NAME")
     if output and not dry_run:
-        _folder_to_write(output, "--output")
+        folder_to_write(output, "--output")
     check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
     stimuli = get_dataset(dataset).stimulus_set() if dataset else _stimuli_from_paths(paths)
     model_obj = get_model(model, weights=weights, seed=seed)
@@ -525,7 +431,7 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
         for layer in features:
             write_assembly(features[layer], folder / f"{layer}.nc", identifier=f"{model_obj.label}.{layer}",
                            stimulus_set_identifier=stimuli.identifier)
-        _console(stderr=True).print(f"{len(features)} feature file{'s' * (len(features) != 1)} in {folder}")
+        console(stderr=True).print(f"{len(features)} feature file{'s' * (len(features) != 1)} in {folder}")
 
 
 def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
@@ -566,9 +472,7 @@ def _print_plan(plan: Any) -> None:
     columns = ["layer", "type", "depth", "shape", "tokens", "units", "bytes", "same_as", "pass"]
     rows = [[r["layer"], r["type"], r["depth"], r["shape"], r["tokens"], r["units"], format_bytes(r["bytes"]),
              r["same_as"], r["pass"]] for r in plan.rows()]
-    _console().print(_table(plan.summary(), columns, rows))
+    console().print(rich_table(plan.summary(), columns, rows))
 
-
-from .data import data  # noqa: E402 - its commands use the helpers above
 
 main.add_command(data)

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from .commands import _console, _table, handle_errors
 from ..errors import ConfigError
+from .output import console, handle_errors, rich_table
 
 __all__ = ["data"]
 
@@ -36,7 +36,8 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def list_cmd(as_json: bool) -> None:
-    """Every dataset's files: how many are present and their size on disk (no hashing)."""
+    """Every dataset's files: how many are present and their size on disk (no hashing), and which datasets can be
+    imported from your files (`brainbench data import DATASET SOURCE`)."""
     from ..extraction.memory import format_bytes
 
     rows = []
@@ -45,12 +46,13 @@ def list_cmd(as_json: bool) -> None:
         kind = len(ds.files) or ("fetched in parts" if ds.card.needs_download else "local" if present else "built in")
         rows.append({"name": ds.name, "files": kind, "present": len(present),
                      "bytes": sum(p.stat().st_size for p in present),
-                     "folder": str(_local(ds, "")) if present or ds.files else ""})
+                     "folder": str(_local(ds, "")) if present or ds.files else "", "importable": ds.importable})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    _console().print(_table("datasets", ["name", "files", "present", "size", "folder"],
-                            [[r["name"], r["files"], r["present"], format_bytes(r["bytes"]), r["folder"]] for r in rows]))
+    console().print(rich_table("datasets", ["name", "files", "present", "size", "import", "folder"],
+                               [[r["name"], r["files"], r["present"], format_bytes(r["bytes"]),
+                                 f"data import {r['name']}" if r["importable"] else "", r["folder"]] for r in rows]))
 
 
 @data.command()
@@ -125,7 +127,7 @@ def verify(names: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        _console().print(_table("verification", ["dataset", "file", "status", "expected", "actual"],
+        console().print(rich_table("verification", ["dataset", "file", "status", "expected", "actual"],
                                 [[r["dataset"], r["file"], r["status"], r["expected"][:20], r["actual"][:12]]
                                  for r in rows]))
     if any(r["status"] == "damaged" for r in rows):
@@ -156,9 +158,95 @@ def rm(names: tuple[str, ...], yes: bool) -> None:
         click.echo(f"{ds.name}: removed {len(ds.remove_local())} files and folders")
 
 
-@data.group("import")
+class ImportGroup(click.Group):
+    """``brainbench data import``: ``assembly`` and ``folder`` (your own data as a new dataset), then one command per
+    registered dataset that implements the Dataset contract's ``import_data`` (NSD), built from its declared
+    ``import_options``; any other name is a command that says which datasets can be imported."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from ..registry.user_datasets import importable_datasets
+
+        own = super().list_commands(ctx)
+        return [*own, *(name for name in importable_datasets() if name not in own)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or dataset_import_command(name)
+
+
+@data.group("import", cls=ImportGroup)
 def import_group() -> None:
-    """Import your own data as a named dataset with benchmarks (no plugin needed)."""
+    """Import a dataset from your files: a registered dataset that can be imported (`import DATASET SOURCE`, e.g.
+    nsd), or your own data as a named dataset with benchmarks (`import assembly`, `import folder`; no plugin needed)."""
+
+
+def dataset_import_command(name: str) -> click.Command:
+    """``brainbench data import <name> SOURCE [--root SOURCE] [options] [-q]``: the options are those dataset ``name``
+    declares (:class:`~brainbench.registry.contracts.ImportOption`); it calls
+    :func:`brainbench.registry.user_datasets.import_dataset`. A name that is no dataset, or a dataset that cannot be
+    imported, gives a command that accepts anything and exits with that error (:data:`~.output.EXIT_USAGE`)."""
+    from ..errors import BrainbenchError
+    from ..registry.entries import get_dataset
+    from ..registry.user_datasets import check_importable
+
+    try:
+        dataset = get_dataset(name)
+    except BrainbenchError as exc:
+        return _refusal(name, exc)
+    try:
+        check_importable(dataset)
+    except BrainbenchError as exc:
+        return _refusal(name, exc)
+    params: list[click.Parameter] = [
+        click.Argument(["source"], required=False, type=click.Path(exists=True)),
+        click.Option(["--root"], type=click.Path(exists=True), help="SOURCE given as an option (the older spelling)"),
+    ]
+    for option in dataset.import_options:
+        flag = "--" + option.name.replace("_", "-")
+        if option.kind == "flag":
+            params.append(click.Option([flag, option.name], is_flag=True, help=option.help))
+            continue
+        kind = {"int": int, "choice": click.Choice(list(option.choices))}.get(option.kind, str)
+        params.append(click.Option([flag, option.name], type=kind, default=option.default, help=option.help,
+                                   show_default=option.default is not None))
+    params.append(click.Option(["--quiet", "-q"], is_flag=True, help="no progress bars"))
+
+    @handle_errors
+    def run(source: str | None, root: str | None, quiet: bool, **given: Any) -> None:
+        from ..registry.user_datasets import import_dataset
+
+        if source and root and source != root:
+            raise ConfigError(f"give the source of {name} once: SOURCE {source} and --root {root} differ")
+        if not (source or root):
+            raise ConfigError(f"give the source of {name} ({dataset.import_source}): brainbench data import {name} "
+                              "SOURCE")
+        options = {}
+        for option in dataset.import_options:
+            value = given[option.name]
+            if value is None or value is False:
+                continue
+            flag = "--" + option.name.replace("_", "-")
+            if option.kind == "ints":
+                value = _ints(value, flag)
+            elif option.kind == "texts":
+                value = [t for t in value.replace(" ", "").split(",") if t]
+            options[option.name] = value
+        folder = import_dataset(name, source or root, progress=not quiet, **options)
+        click.echo(f"{dataset.card.name} imported into {folder}")
+
+    return click.Command(name, params=params, callback=run,
+                         help=f"Import dataset {name} from SOURCE, {dataset.import_source}.")
+
+
+def _refusal(name: str, error: Exception) -> click.Command:
+    """A command that takes any arguments and exits with ``error`` (an unknown or non-importable dataset)."""
+
+    @handle_errors
+    def refuse(args: tuple[str, ...]) -> None:
+        raise error
+
+    return click.Command(name, params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)], callback=refuse,
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                         help=f"({name} cannot be imported: {error})")
 
 
 @import_group.command("assembly")
@@ -193,30 +281,6 @@ def import_folder_cmd(images: str, responses: str, name: str, region: str, subje
     from ..registry.user_datasets import import_folder
 
     _imported(import_folder(images, responses, name=name, region=region, subject=subject, overwrite=overwrite))
-
-
-@import_group.command("nsd")
-@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
-              help="a local NSD copy in NSD's layout (the folder holding nsddata/, nsddata_betas/, ...)")
-@click.option("--subjects", default=None, help="comma-separated subjects (default: 1-8)")
-@click.option("--sessions", default=None, help="comma-separated sessions (default: all of each subject)")
-@click.option("--regions", default=None, help="comma-separated regions (default: all)")
-@click.option("--images", type=click.Choice(["shared1000", "all"]), default="shared1000",
-              help="trials of which images to keep ('all' needs nsd_stimuli.hdf5)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
-@handle_errors
-def import_nsd_cmd(root: str, subjects: str | None, sessions: str | None, regions: str | None, images: str,
-                   quiet: bool) -> None:
-    """Import the Natural Scenes Dataset from a local copy (benchmarks nsd.<region>, and nsd.<region>.subjNN with
-    --images all)."""
-    from ..registry.entries import get_dataset
-
-    options: dict[str, Any] = {"subjects": _ints(subjects, "--subjects"), "sessions": _ints(sessions, "--sessions"),
-                               "images": images,
-                               "progress": not quiet}
-    if regions:
-        options["regions"] = regions.split(",")
-    click.echo(f"NSD imported into {get_dataset('nsd').import_from(root, **options)}")
 
 
 def _imported(folder: Path) -> None:

@@ -33,11 +33,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path",
+__all__ = ["RIDGE_ALPHAS", "eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path",
            "ridge_predictions"]
+
+RIDGE_ALPHAS = tuple(np.logspace(-3, 4, 15))
+"""The default alpha grid of ridge encoding (the ``ridge`` and ``banded_ridge`` metrics): 15 values from 1e-3 to
+1e4, evenly spaced in log, each relative to the mean eigenvalue of a split's training kernel."""
 
 BATCH_BYTES = 2**28
 PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..scoring.splits import Split
     from ..data.stimuli import StimulusSet
 
-__all__ = ["Dataset", "Metric", "MetricResult", "Model", "ModelMetric", "Tuner", "TuningResult"]
+__all__ = ["Dataset", "ImportOption", "Metric", "MetricResult", "Model", "ModelMetric", "Tuner", "TuningResult"]
 
 
 class Model(ABC):
@@ -92,6 +92,39 @@ class Model(ABC):
         return {}
 
 
+RESERVED_IMPORT_OPTIONS = ("source", "root", "quiet", "progress")  # the import command's own parameters
+
+
+@dataclass(frozen=True)
+class ImportOption:
+    """One option of a dataset's :meth:`Dataset.import_data`, declared so that ``brainbench data import <dataset>``
+    shows it in ``--help`` and parses it (``--<name>``, underscores as dashes).
+
+    ``kind``: ``"text"`` (a string), ``"int"``, ``"ints"`` or ``"texts"`` (comma-separated on the command line, a
+    list in Python), ``"choice"`` (one of ``choices``), ``"flag"`` (True when given). ``default`` is what the
+    command line passes when the option is not given; None leaves it out, so ``import_data``'s own default applies.
+    A name the import command uses itself (:data:`RESERVED_IMPORT_OPTIONS`) or a choice without choices is a
+    :class:`~brainbench.errors.PluginError`."""
+
+    name: str
+    help: str
+    kind: Literal["text", "int", "ints", "texts", "choice", "flag"] = "text"
+    choices: tuple[str, ...] = ()
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        from ..errors import PluginError
+
+        if not self.name.isidentifier() or self.name in RESERVED_IMPORT_OPTIONS:
+            raise PluginError(f"import option {self.name!r} must be a Python identifier other than "
+                              f"{', '.join(RESERVED_IMPORT_OPTIONS)} (the import command's own parameters)")
+        if self.kind not in ("text", "int", "ints", "texts", "choice", "flag"):
+            raise PluginError(f"import option {self.name!r} has kind {self.kind!r}; the kinds are text, int, ints, "
+                              "texts, choice, flag")
+        if (self.kind == "choice") != bool(self.choices):
+            raise PluginError(f"import option {self.name!r}: choices go with kind 'choice' and it needs them")
+
+
 class Dataset(ABC):
     """A stimulus set and, for brain data, its neural assembly.
 
@@ -100,11 +133,18 @@ class Dataset(ABC):
     ``path(name)`` fetches one on first use (from the mirror, else the publisher). ``brainbench data``
     works through ``download``, ``local_files`` and ``remove_local``, which a dataset fetched in parts
     (NSD) or imported from the user's files overrides; ``terms`` are shown and accepted once before a
-    download."""
+    download.
+
+    A dataset that can be built from the user's own copy of its files (NSD from a local copy in NSD's layout)
+    implements :meth:`import_data`, says what its source is (``import_source``) and declares its options
+    (``import_options``); ``brainbench data import <dataset> SOURCE [--option ...]`` then works for it, with those
+    options in its ``--help`` (:func:`brainbench.registry.user_datasets.import_dataset`)."""
 
     card: DatasetCard
     files: tuple[RemoteFile, ...] = ()
     terms: str | None = None
+    import_source: str = "a file or folder"  # what SOURCE of `brainbench data import <dataset> SOURCE` is
+    import_options: tuple[ImportOption, ...] = ()  # the keyword options import_data takes
 
     @property
     def name(self) -> str:
@@ -150,6 +190,22 @@ class Dataset(ABC):
         from ..data.downloads import remove
 
         return [p for f in self.files for p in remove(f, self.folder)]
+
+    @property
+    def importable(self) -> bool:
+        """Whether this dataset implements :meth:`import_data`."""
+        return type(self).import_data is not Dataset.import_data
+
+    def import_data(self, source: str | Path, *, progress: bool = True, **options: Any) -> Path:
+        """Build the dataset in the data home from the user's files at ``source`` (``import_source`` says what they
+        are) with the declared ``import_options``; returns the folder written. A dataset that can be imported
+        overrides this; this default raises :class:`~brainbench.errors.ConfigError` saying the dataset cannot be
+        imported and where to see which can."""
+        from ..errors import ConfigError
+
+        raise ConfigError(f"dataset {self.name} cannot be imported from your files (it does not implement "
+                          "import_data); `brainbench data list` shows which datasets can (column 'import'), and "
+                          "`brainbench data import assembly` / `folder` import your own data as a new dataset")
 
     @abstractmethod
     def stimulus_set(self) -> StimulusSet:

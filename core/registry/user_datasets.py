@@ -1,4 +1,6 @@
-"""Your own data as a named dataset, no plugin needed: a Brain-Score assembly (+ stimulus set), or a
+"""Importing datasets from the user's files: a registered dataset that implements the Dataset contract's
+``import_data`` (NSD from a local copy; :func:`import_dataset`, ``brainbench data import <dataset> SOURCE``), or
+your own data as a new named dataset, no plugin needed: a Brain-Score assembly (+ stimulus set), or a
 folder of images plus a response matrix, imported into ``<data home>/datasets/imported/<name>/``.
 
 An imported dataset is self-contained: ``assembly.nc`` (brainbench's netCDF layout), ``stimuli.csv``
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 
     from ..data.stimuli import StimulusSet
 
-__all__ = ["IMAGE_SUFFIXES", "import_assembly", "import_folder", "imported_dir", "imported_manifests"]
+__all__ = ["IMAGE_SUFFIXES", "check_importable", "import_assembly", "import_dataset", "import_folder", "importable_datasets", "imported_dir",
+           "imported_manifests"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MANIFEST = "dataset.json"
@@ -55,6 +58,51 @@ def imported_manifests() -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError) as exc:
             raise DataFileError(f"{path} cannot be read ({exc}); remove {path.parent} and import the data again") from None
     return found
+
+
+def importable_datasets() -> list[str]:
+    """Names of the registered datasets that implement :meth:`~brainbench.registry.contracts.Dataset.import_data`
+    (a dataset whose plugin fails to build is left out; ``brainbench plugins`` reports it)."""
+    from ..errors import BrainbenchError
+    from .entries import get_dataset, list_entries
+
+    names = []
+    for entry in list_entries("dataset"):
+        try:
+            if get_dataset(entry.name).importable:
+                names.append(entry.name)
+        except BrainbenchError:
+            continue
+    return names
+
+
+def check_importable(dataset: Any) -> None:
+    """Raise :class:`~brainbench.errors.ConfigError` naming the datasets that can be imported when ``dataset`` does
+    not implement :meth:`~brainbench.registry.contracts.Dataset.import_data`."""
+    if not dataset.importable:
+        can = importable_datasets()
+        raise ConfigError(f"dataset {dataset.name} cannot be imported from your files (it does not implement "
+                          f"import_data); datasets that can: {', '.join(can) or 'none installed'}; to import your own "
+                          "data as a new dataset use `brainbench data import assembly` or `brainbench data import folder`")
+
+
+def import_dataset(name: str, source: str | Path, *, progress: bool = True, **options: Any) -> Path:
+    """Import the registered dataset ``name`` from the user's files at ``source`` through its ``import_data``, with
+    ``options`` among those it declares (``import_options``); returns the folder written.
+
+    Raises :class:`~brainbench.errors.UnknownNameError` for a dataset not registered, and
+    :class:`~brainbench.errors.ConfigError` for one that cannot be imported (naming those that can) or an option it
+    does not declare (naming those it does), before anything is read."""
+    from .entries import get_dataset
+
+    dataset = get_dataset(name)
+    check_importable(dataset)
+    declared = [option.name for option in dataset.import_options]
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        raise ConfigError(f"dataset {name} takes no import option {', '.join(map(repr, unknown))}; its options are "
+                          f"{', '.join(declared) or 'none'} (`brainbench data import {name} --help`)")
+    return dataset.import_data(source, progress=progress, **options)
 
 
 def import_assembly(path: str | Path, *, name: str, stimuli_csv: str | Path, stimuli_zip: str | Path,

@@ -63,7 +63,7 @@ class SyntheticDataset(Dataset):
     @lru_cache(maxsize=1)  # noqa: B019 - one dataset object, one assembly
     def _full_assembly(self):
         from brainbench.data.assembly import neural_assembly
-        from brainbench.plugins.models.synthetic_generator import build
+        from brainbench.extraction.synthetic_generator import build
 
         layers = sorted(set(GENERATING_LAYER.values()))
         features = build().extract(self.stimulus_set(), layers, progress=False)

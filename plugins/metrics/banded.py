@@ -35,8 +35,7 @@ from brainbench.checks import check_positive_numbers, check_seed
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions
-from brainbench.encoding.regression import pearson_columns
-from brainbench.plugins.metrics.ridge import ALPHAS
+from brainbench.encoding.regression import RIDGE_ALPHAS, pearson_columns
 
 NAME, VERSION = "banded_ridge", "1"
 
@@ -63,7 +62,7 @@ def bands_of(features) -> dict[str, np.ndarray]:
 class BandedRidge(Metric):
     """himalaya's banded ridge per split, Pearson r per neuroid on held-out stimuli."""
 
-    def __init__(self, alphas: Sequence[float] = ALPHAS, n_iter: int = 20, cv: int = 5, seed: int = 0,
+    def __init__(self, alphas: Sequence[float] = RIDGE_ALPHAS, n_iter: int = 20, cv: int = 5, seed: int = 0,
                  device: str | None = None):
         if not (isinstance(cv, int) and cv >= 2):
             raise ConfigError(f"banded_ridge cv must be a number of folds >= 2; got {cv!r}")

@@ -29,7 +29,7 @@ from brainbench.checks import check_choice, check_count, check_positive_numbers,
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
-from brainbench.plugins.metrics.rsa import RSA
+from brainbench.scoring.rsa import rsa_result
 from brainbench.rdm.core import compare, dissimilarity, group_labels, subject_groups, upper_triangle
 from brainbench.extraction.reduction import ReductionSpec, fit_srp
 from brainbench.encoding.regression import eigenbasis, pearson_columns, ridge_path
@@ -41,12 +41,18 @@ PROTOCOL = {"splits": {"kind": "even_odd"}, "layer_selection": "subject"}
 CITATION = "Conwell et al. 2024, Nature Communications (DeepNSD); DeepJuice"
 
 
-class CRSA(RSA):
-    """Classical RSA: 1 - Pearson RDMs of all features vs each subject's, compared by Pearson r."""
+class CRSA(Metric):
+    """Classical RSA: 1 - Pearson RDMs of all features vs each subject's, compared by Pearson r
+    (:func:`brainbench.scoring.rsa.rsa_result`, as the ``rsa`` metric with these two settings)."""
+
+    distance, comparison = "correlation", "pearson"
 
     def __init__(self, device: str | None = None):
-        super().__init__(distance="correlation", comparison="pearson", device=device)
         self.card = crsa_card()
+        self.device = device
+
+    def __call__(self, features, target, splits) -> MetricResult:
+        return rsa_result(features, target, splits, self.distance, self.comparison, self.device)
 
 
 class EncodingRegression(Metric):

@@ -29,10 +29,11 @@ from brainbench.checks import check_choice, check_positive_numbers, check_seed
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions
-from brainbench.encoding.regression import kernel_eigenbasis, pearson_columns, ridge_path, ridge_predictions
+from brainbench.encoding.regression import (RIDGE_ALPHAS, kernel_eigenbasis, pearson_columns, ridge_path,
+                                            ridge_predictions)
 
 NAME, VERSION = "ridge", "1"
-ALPHAS = tuple(np.logspace(-3, 4, 15))
+ALPHAS = RIDGE_ALPHAS  # the default grid, shared with banded_ridge
 DTYPES = ("float64", "float32")  # what the solver may compute in (float32 on MPS, which has no float64)
 
 

@@ -1,7 +1,8 @@
 r"""Representational similarity analysis: the model's RDM against brain RDMs, on each split.
 
 The model RDM is computed once over all stimuli (1 - Pearson between feature vectors by
-default, :func:`brainbench.rdm.core.dissimilarity`). For each split, its sub-RDM over the training
+default, :func:`brainbench.rdm.core.dissimilarity`;
+the step shared with ``crsa`` is :func:`brainbench.scoring.rsa.rsa_result`). For each split, its sub-RDM over the training
 stimuli is compared with each target's sub-RDM over the same stimuli (Spearman over the upper
 triangle by default), and likewise over the test stimuli:
 
@@ -23,44 +24,24 @@ cosine, rho_a, tau_a (:mod:`brainbench.rdm.core`).
 
 from __future__ import annotations
 
-import numpy as np
-
 from brainbench import MetricCard, hookimpl
-from brainbench.data.assembly import align_features, split_scores
 from brainbench.registry.contracts import Metric, MetricResult
-from brainbench.errors import ConfigError
-from brainbench.scoring.held_out import HeldOutRDMs
-from brainbench.rdm.core import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
-                            upper_triangle)
+from brainbench.scoring.rsa import check_rsa_options, rsa_result
 
 NAME, VERSION = "rsa", "1"
 
 
 class RSA(Metric):
-    """RDM of the features (``distance``) vs each target RDM (``comparison``), per split and part."""
+    """RDM of the features (``distance``) vs each target RDM (``comparison``), per split and part
+    (:func:`brainbench.scoring.rsa.rsa_result`)."""
 
     def __init__(self, distance: str = "correlation", comparison: str = "spearman", device: str | None = None):
-        if distance not in (*DISTANCES, "crossnobis"):
-            raise ConfigError(f"RSA distance {distance!r} is not one of {', '.join(DISTANCES)}, crossnobis")
-        if comparison not in COMPARISONS:
-            raise ConfigError(f"RSA comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
+        check_rsa_options(distance, comparison)
         self.card = card()
         self.distance, self.comparison, self.device = distance, comparison, device
 
     def __call__(self, features, target, splits) -> MetricResult:
-        targets = target if is_rdm_assembly(target) else rdms_of_responses(target, self.distance)
-        model_distance = "sqeuclidean" if self.distance == "crossnobis" else self.distance
-        model = dissimilarity(align_features(features, targets["stimulus_id"].values), model_distance, device=self.device)
-        values = targets.values
-
-        def triangles(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return upper_triangle(model[np.ix_(index, index)])[None], upper_triangle(values[:, index][:, :, index])
-
-        tested = [triangles(s.test) for s in splits]
-        held_out = HeldOutRDMs([s.test for s in splits], *map(list, zip(*tested, strict=True)), self.comparison)
-        return MetricResult(
-            train=split_scores([compare(*triangles(s.train), self.comparison) for s in splits], "rdm", targets),
-            test=split_scores([compare(*pair, self.comparison) for pair in tested], "rdm", targets), held_out=held_out)
+        return rsa_result(features, target, splits, self.distance, self.comparison, self.device)
 
 
 def card() -> MetricCard:

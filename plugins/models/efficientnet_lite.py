@@ -51,7 +51,7 @@ def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
 
     from brainbench.extraction.torchvision_compat import import_torchvision
 
-    from .weights import resolve_weights
+    from brainbench.extraction.weights import resolve_weights
 
     weights = resolve_weights(name, weights, [DEFAULT_WEIGHTS, "random"])
     arch = name.replace("_", "-")

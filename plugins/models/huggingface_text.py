@@ -25,9 +25,11 @@ from typing import Any
 from brainbench import hookimpl
 from brainbench.device import seeded
 from brainbench.errors import ConfigError
+from brainbench.extraction.model_tables import card, read_table
 from brainbench.extraction.torch_model import TorchModel
+from brainbench.extraction.weights import hf_hub_root
 
-from .model_table import card, hf_hub_root, read_table
+TABLE = Path(__file__).parent / "tables" / "huggingface.csv"  # package data, written by tools/build_model_tables.py
 
 __all__ = ["text_encoder"]
 
@@ -168,7 +170,7 @@ def _snapshot(label: str, repo: str) -> Path:
     the sentence-transformers modules), downloaded when allowed; offline and uncached, an error naming the folder."""
     from huggingface_hub import snapshot_download
 
-    from .weights import hub_weights
+    from brainbench.extraction.weights import hub_weights
 
     wanted = ["*.json", "*.txt", "*.model", "model*.safetensors", "pytorch_model*.bin"]
     return Path(hub_weights(label, repo, lambda: snapshot_download(repo, allow_patterns=wanted,
@@ -215,7 +217,7 @@ def _layer_blocks(transformer) -> list[str]:
 
 
 def build(row: dict[str, str], weights: str | None = None, seed: int = 0) -> TorchModel:
-    from .weights import resolve_weights
+    from brainbench.extraction.weights import resolve_weights
 
     name = f"{PREFIX}{row['name']}"
     weights = resolve_weights(name, weights, ["pretrained", "random"])
@@ -238,5 +240,5 @@ def _card(row: dict[str, str]):
 
 @hookimpl
 def register_models(register):
-    for row in read_table("huggingface"):
+    for row in read_table(TABLE):
         register(_card(row), partial(build, row))

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 from brainbench import hookimpl
 from brainbench.device import seeded
+from brainbench.extraction.model_tables import card, read_table
 from brainbench.extraction.torch_model import TorchModel
+from brainbench.extraction.weights import hf_hub_root
 
-from .model_table import card, hf_hub_root, read_table
+TABLE = Path(__file__).parent / "tables" / "open_clip.csv"  # package data, written by tools/build_model_tables.py
 
 PREFIX = "openclip-"
 
@@ -50,7 +53,7 @@ def _towers():
 def build(arch: str, tag: str, tower: str, weights: str | None = None, seed: int = 0) -> TorchModel:
     from brainbench.extraction.torchvision_compat import import_torchvision
 
-    from .weights import hub_weights, resolve_weights
+    from brainbench.extraction.weights import hub_weights, resolve_weights
 
     import_torchvision()
     import open_clip
@@ -116,7 +119,7 @@ class Tokenize:
 
 def _row(arch: str, tag: str, tower: str) -> dict[str, str]:
     table_name = f"text-{arch}" if tower == "text" else arch
-    return next(r for r in read_table("open_clip") if r["name"] == table_name and r["weights"] == tag.lower())
+    return next(r for r in read_table(TABLE) if r["name"] == table_name and r["weights"] == tag.lower())
 
 
 def _card(row: dict[str, str], arch: str, tag: str, tower: str):
@@ -128,7 +131,7 @@ def _card(row: dict[str, str], arch: str, tag: str, tower: str):
 
 @hookimpl
 def register_models(register):
-    for row in read_table("open_clip"):
+    for row in read_table(TABLE):
         tower = "text" if row["name"].startswith("text-") else "image"
         arch = row["name"].removeprefix("text-")
         register(_card(row, arch, row["weights"], tower), partial(build, arch, row["weights"], tower))

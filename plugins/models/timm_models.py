@@ -8,12 +8,15 @@ for the tag (size, crop, interpolation, normalisation). Weights come from the Hu
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from brainbench import hookimpl
 from brainbench.device import seeded
+from brainbench.extraction.model_tables import card, read_table
 from brainbench.extraction.torch_model import TorchModel
+from brainbench.extraction.weights import hf_hub_root
 
-from .model_table import card, hf_hub_root, read_table
+TABLE = Path(__file__).parent / "tables" / "timm.csv"  # package data, written by tools/build_model_tables.py
 
 PREFIX = "timm-"
 
@@ -21,7 +24,7 @@ PREFIX = "timm-"
 def build(arch: str, tag: str, weights: str | None = None, seed: int = 0) -> TorchModel:
     from brainbench.extraction.torchvision_compat import import_torchvision
 
-    from .weights import hub_weights, resolve_weights
+    from brainbench.extraction.weights import hub_weights, resolve_weights
 
     import_torchvision()
     import timm
@@ -53,7 +56,7 @@ def candidates(module, cfg) -> list[str] | None:
 
 
 def _row(arch: str, tag: str) -> dict[str, str]:
-    return next(r for r in read_table("timm") if r["name"] == arch and r["weights"] == tag)
+    return next(r for r in read_table(TABLE) if r["name"] == arch and r["weights"] == tag)
 
 
 def _card(row: dict[str, str]):
@@ -65,5 +68,5 @@ def _card(row: dict[str, str]):
 
 @hookimpl
 def register_models(register):
-    for row in read_table("timm"):
+    for row in read_table(TABLE):
         register(_card(row), partial(build, row["name"], row["weights"]))

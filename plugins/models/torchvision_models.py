@@ -8,12 +8,14 @@ cache (``$TORCH_HOME/hub/checkpoints``).
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from brainbench import hookimpl
 from brainbench.device import seeded
+from brainbench.extraction.model_tables import card, read_table
 from brainbench.extraction.torch_model import TorchModel
 
-from .model_table import card, read_table
+TABLE = Path(__file__).parent / "tables" / "torchvision.csv"  # package data, written by tools/build_model_tables.py
 
 # Hand-picked candidates where the generic rule (blocks of the module tree) is not what people score.
 CANDIDATES = {
@@ -24,7 +26,7 @@ CANDIDATES = {
 
 def _rows() -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
-    for row in read_table("torchvision"):
+    for row in read_table(TABLE):
         out.setdefault(row["name"], []).append(row)
     return out
 
@@ -32,7 +34,7 @@ def _rows() -> dict[str, list[dict[str, str]]]:
 def build(name: str, weights: str | None = None, seed: int = 0) -> TorchModel:
     from brainbench.extraction.torchvision_compat import import_torchvision
 
-    from .weights import load_url_weights, resolve_weights
+    from brainbench.extraction.weights import load_url_weights, resolve_weights
 
     tv = import_torchvision()
     enum = tv.models.get_model_weights(name)

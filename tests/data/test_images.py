@@ -327,16 +327,16 @@ def test_nsd_pngs_and_hdf5_images_go_through_the_same_conversion(tmp_path, nsd_h
         f.create_dataset("imgBrick", data=np.round(unit * 65535).astype(np.uint16))
     with h5py.File(tmp_path / "int.hdf5", "w") as f:
         f.create_dataset("imgBrick", data=np.round(unit * 255).astype(np.int64))
-    nsd._write_from_hdf5(tmp_path / "float.hdf5", [0, 2], out, progress=False)
+    nsd.importer._write_from_hdf5(tmp_path / "float.hdf5", [0, 2], out, progress=False)
     for n in (0, 2):
         with Image.open(out / f"{nsd.stimulus_id(n)}.png") as png:
             assert np.array_equal(np.asarray(png), np.floor(unit[n] * 255 + 0.5).astype(np.uint8))
-    nsd._write_from_hdf5(tmp_path / "wide.hdf5", [1], out, progress=False)
+    nsd.importer._write_from_hdf5(tmp_path / "wide.hdf5", [1], out, progress=False)
     with Image.open(out / f"{nsd.stimulus_id(1)}.png") as png:
         assert np.array_equal(np.asarray(png), from_16_bit(np.round(unit[1] * 65535)))
     (out / f"{nsd.stimulus_id(1)}.png").unlink()
     with pytest.raises(ImageError, match=rf"^NSD image 1 of {nsd.STIMULI_HDF5}: the image array is int64 \(values "):
-        nsd._write_from_hdf5(tmp_path / "int.hdf5", [1], out, progress=False)
+        nsd.importer._write_from_hdf5(tmp_path / "int.hdf5", [1], out, progress=False)
     assert not (out / f"{nsd.stimulus_id(1)}.png").exists()
 
 

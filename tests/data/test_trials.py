@@ -210,7 +210,7 @@ def test_features_with_a_stimulus_twice_are_refused():
 def test_rdms_and_nsd_tables_name_repeated_keys(tmp_path):
     with pytest.raises(AssemblyError, match=r"1 repeat, e.g. \['a'\]"):
         rdm_assembly(np.zeros((1, 3)), stimulus_id=["a", "b", "a"], subject=["m"], region="IT")
-    from brainbench.plugins.datasets.nsd import _one_row_each
+    from brainbench.plugins.datasets.nsd.importer import _one_row_each
 
     info = pd.DataFrame({"nsdId": [1, 2, 2], "cocoId": [10, 20, 21]})
     with pytest.raises(DataFileError, match=r"more than one row for 1 nsdId values, e.g. \[2\]"):

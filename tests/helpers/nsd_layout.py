@@ -72,7 +72,7 @@ def write_nsd(root: Path, subjects=(1, 2), *, pngs=True, hdf5=False, noise=0.5):
         nib.save(nib.Nifti1Image(ncsnr(s).astype(np.float32), affine), ncsnr_path)
         rng = np.random.default_rng(100 + s)
         for session in range(1, SESSIONS + 1):
-            images = nsd._trial_images({**d, "masterordering": d["masterordering"].ravel()}, s, session, TRIALS)
+            images = nsd.importer._trial_images({**d, "masterordering": d["masterordering"].ravel()}, s, session, TRIALS)
             betas = signal(s)[images] + rng.normal(0, noise, (TRIALS,) + SHAPE)  # (trial, i, j, k)
             stored = np.round(betas * nsd.SCALE).astype(np.int16).transpose(0, 3, 2, 1)  # NSD's (trial, k, j, i)
             with h5py.File(root / nsd.betas_path(s, session), "w") as f:

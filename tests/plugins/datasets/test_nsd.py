@@ -219,5 +219,21 @@ def test_an_interrupted_image_write_leaves_no_image_behind(tmp_path):
 
     target = tmp_path / "nsd00001.png"
     with pytest.raises(KeyboardInterrupt):
-        nsd._save_png(Interrupted(), target)
+        nsd.importer._save_png(Interrupted(), target)
     assert list(tmp_path.iterdir()) == []  # a later import writes it anew instead of keeping a truncated file
+
+
+def test_import_through_the_dataset_contract_takes_the_copy_as_source(tmp_path):
+    """``brainbench data import nsd DIR`` (the Dataset contract's import_data, options from NSD's declaration) writes
+    the same store as ``--root DIR``, the older spelling, and as import_nsd."""
+    root = write_nsd(tmp_path / "copy", subjects=[1])
+    out = CliRunner().invoke(main, ["data", "import", "nsd", str(root), "--subjects", "1", "--regions", "V4,V1", "-q"])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("nsd imported into ") and out.output.strip().endswith(str(nsd.store_dir()))
+    manifest = json.loads((nsd.store_dir() / "nsd.json").read_text())
+    assert manifest["subjects"] == {"1": {"sessions": list(range(1, SESSIONS + 1)), "regions": ["V4", "V1"]}}
+    v4 = brainbench.get_dataset("nsd").assembly("V4", ["1"])
+    assert list(v4["neuroid_id"].values) == ["S1-0-1-0", "S1-1-1-0"]
+    trials = expected_trials(root, 1, (1, 1, 0))
+    assert sorted(v4.sel(neuroid=v4["neuroid_id"] == "S1-1-1-0").values.ravel()) == pytest.approx(
+        sorted(v for _, v in trials), abs=1e-5)

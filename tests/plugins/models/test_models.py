@@ -46,7 +46,7 @@ def test_extracted_features_equal_a_manual_forward_pass():
 
 
 def test_generator_parameter_constant_matches_the_module():
-    from brainbench.plugins.models.synthetic_generator import PARAMETERS, build_module
+    from brainbench.extraction.synthetic_generator import PARAMETERS, build_module
 
     assert sum(p.numel() for p in build_module().parameters()) == PARAMETERS
 
@@ -155,3 +155,14 @@ def test_building_random_weights_and_extracting_leave_the_callers_random_state_a
     model.extract(tiny_stimulus_set(n=2), [model.layers[-1]], progress=False, cache=False)
     assert torch.equal(torch.rand(3), expected)
     assert brainbench.get_model(name, weights="random", seed=1).weights_hash() == model.weights_hash()
+
+
+def test_generator_identity_survives_its_move_into_the_core():
+    """The generator network moved from its plugin into brainbench.extraction.synthetic_generator (issue 20);
+    its module tree (the activation-cache key's and provenance's class names) and weights hash are those
+    recorded before the move, so cached features and stored scores still match it."""
+    model = brainbench.get_model("synthetic_generator")
+    assert model.code_versions()["module tree"] == (
+        "sha256:69b0079db484cf287d0f6c24064c99939bb89da3a80c34e3247a5d4a3319100b")
+    assert model.weights_hash() == "e5c07fa87965f82de2ad16f2d9d45b9982b9e7f1ba1290991961ce9329b7b9ef"
+    assert model.preprocess_fingerprint() == "61ed9581e2a99cff3560e94010455a42196e76e3bf968ce3422e46708fdc360a"

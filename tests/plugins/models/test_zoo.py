@@ -5,6 +5,7 @@ errors when weights are not cached."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,18 @@ import torch
 
 import brainbench
 from brainbench.errors import UnknownNameError, WeightsNotFoundError
-from brainbench.plugins.models.model_table import read_table
+from brainbench.extraction.model_tables import read_table as read_path
 from brainbench.registry.entries import refresh
 from brainbench.data.stimuli import StimulusSet
 from brainbench.testing import tiny_stimulus_set
 from brainbench.extraction.torchvision_compat import import_torchvision
+
+TABLES = Path(__file__).resolve().parent.parent / "plugins" / "models" / "tables"
+
+
+def read_table(source):
+    """The built-in model plugins' table of ``source`` (plugins/models/tables/<source>.csv)."""
+    return read_path(TABLES / f"{source}.csv")
 
 
 def test_listing_thousands_of_models_imports_no_model_library():

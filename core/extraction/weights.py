@@ -1,17 +1,55 @@
-"""Loading published weights from a source's own cache, with a clear error when offline."""
+"""Published weights of the model plugins: where each source library caches them, and loading them from there
+with a clear error when offline.
+
+Shared by every built-in model plugin (torchvision, timm, open_clip, Hugging Face, efficientnet_lite, the
+synthetic generator) and open to third-party ones. The cache locations are computed from the environment
+without importing torch or the source library, so listing thousands of models stays instant.
+"""
 
 from __future__ import annotations
 
+import os
 import pickle
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Callable, Sequence
+from urllib.parse import urlparse
 
 from brainbench.errors import UnknownNameError, WeightsNotFoundError
 from brainbench.data.home import OFFLINE_ENV, offline
 
-__all__ = ["hub_weights", "load_url_weights", "resolve_weights"]
+__all__ = ["hf_cache_dir", "hf_hub_root", "hub_weights", "load_url_weights", "resolve_weights", "torch_hub_checkpoint",
+           "weights_cached"]
+
+
+def torch_hub_checkpoint(url: str) -> Path:
+    """Where torch hub caches ``url`` (``$TORCH_HOME/hub/checkpoints``), computed without importing torch."""
+    home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"
+    return Path(home) / "hub" / "checkpoints" / Path(urlparse(url).path).name
+
+
+def hf_hub_root() -> Path:
+    """The Hugging Face hub cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``), read from the environment now."""
+    hub = os.environ.get("HF_HUB_CACHE")
+    if not hub:
+        hf_home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+        hub = Path(hf_home) / "hub"
+    return Path(hub)
+
+
+def hf_cache_dir(repo: str) -> Path:
+    """The Hugging Face hub cache folder of model ``repo`` (``org/name``)."""
+    return hf_hub_root() / ("models--" + repo.strip("/").replace("/", "--"))
+
+
+def weights_cached(hub: str) -> bool:
+    """Whether the weights at ``hub`` (a URL, or a Hugging Face repo id) are in their source's cache."""
+    if not hub:
+        return False
+    if hub.startswith(("http://", "https://")):
+        name = Path(urlparse(hub).path).name
+        return torch_hub_checkpoint(hub).exists() or (Path.home() / ".cache" / "clip" / name).exists()
+    return (hf_cache_dir(hub) / "snapshots").is_dir()
 
 
 def resolve_weights(model: str, requested: str | None, known: Sequence[str]) -> str:
@@ -54,10 +92,6 @@ def load_url_weights(model: str, url: str) -> Any:
 def hub_weights(model: str, hub: str, load: Callable[[], Any]) -> Any:
     """``load()`` a model whose weights the source library fetches (from the Hugging Face hub or a URL),
     in offline mode when downloads are forbidden; a failure names the cache folder to fill."""
-    import os
-
-    from .model_table import hf_cache_dir, torch_hub_checkpoint
-
     where = torch_hub_checkpoint(hub) if hub.startswith(("http://", "https://")) else hf_cache_dir(hub)
     how = (f"on a connected machine run `hf download {hub}` (or load the model once), copy {where} here "
            f"(set HF_HOME or HF_HUB_CACHE if it lives elsewhere), or score with --weights random"
