@@ -58,8 +58,8 @@ _LAZY = {
     "read_assembly": "data.netcdf",
     "write_assembly": "data.netcdf",
     "wrap": "extraction.torch_model",
-    "extract": "extraction.engine",
-    "plan_extraction": "extraction.engine",
+    "extract": "extraction.run",
+    "plan_extraction": "extraction.plan",
 }
 
 

@@ -31,7 +31,7 @@ import brainbench
 from brainbench import SplitSpec
 from brainbench.data.assembly import combine_layers, neural_assembly
 from brainbench.errors import ConfigError, MemoryBudgetError
-from brainbench.extraction.engine import MAX_BATCH, plan_extraction
+from brainbench.extraction.plan import MAX_BATCH, plan_extraction
 from brainbench.encoding.feature_stats import feature_statistics
 from brainbench.extraction.memory import device_free_memory
 from brainbench.rdm.core import DISTANCES, crossnobis, dissimilarity, noise_precision, rdms_of_responses
@@ -228,7 +228,7 @@ def wide_net():
 
 
 def test_the_batch_is_capped_by_a_small_free_memory_reading(monkeypatch):
-    from brainbench.extraction import engine as extraction
+    from brainbench.extraction import plan as extraction
 
     model, stimuli = wide_net(), tiny_stimulus_set(n=40)
     free = plan_extraction(model, stimuli, ["4"], memory_limit="8GB", device=DEVICE, cache=False)
