@@ -34,7 +34,7 @@ from brainbench.errors import ConfigError, MemoryBudgetError
 from brainbench.extraction.plan import MAX_BATCH, plan_extraction
 from brainbench.encoding.feature_stats import feature_statistics
 from brainbench.extraction.memory import device_free_memory
-from brainbench.rdm.core import DISTANCES, crossnobis, dissimilarity, noise_precision, rdms_of_responses
+from brainbench.rdm.distances import DISTANCES, crossnobis, dissimilarity, noise_precision, rdms_of_responses
 from brainbench.scoring.splits import make_splits
 from brainbench.testing import feature_assembly, tiny_stimulus_set
 
@@ -319,7 +319,7 @@ def test_pick_device_takes_cuda_and_refuses_a_gpu_that_does_not_exist():
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_every_rdm_distance_equals_the_cpu(distance, chunked, monkeypatch):
-    from brainbench.rdm import core as rdm_module
+    from brainbench.rdm import distances as rdm_module
 
     X = np.random.default_rng(3).normal(2.0, 1.0, (30, 101)).astype(np.float32)
     if chunked:

@@ -33,7 +33,7 @@ from brainbench.checks import check_choice, check_seed
 from brainbench.encoding.cka import cka
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.scoring.held_out import HeldOutGrams, HeldOutPredictions
-from brainbench.rdm.core import group_labels, subject_groups
+from brainbench.rdm.rdms import group_labels, subject_groups
 from brainbench.encoding.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
 VERSION = "1"

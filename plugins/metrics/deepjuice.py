@@ -30,7 +30,9 @@ from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm.core import compare, dissimilarity, group_labels, subject_groups, upper_triangle
+from brainbench.rdm.comparisons import compare
+from brainbench.rdm.distances import dissimilarity
+from brainbench.rdm.rdms import group_labels, subject_groups, upper_triangle
 from brainbench.extraction.reduction import ReductionSpec, fit_srp
 from brainbench.encoding.regression import eigenbasis, pearson_columns, ridge_path
 

@@ -1,7 +1,7 @@
 r"""Representational similarity analysis: the model's RDM against brain RDMs, on each split.
 
 The model RDM is computed once over all stimuli (1 - Pearson between feature vectors by
-default, :func:`brainbench.rdm.core.dissimilarity`). For each split, its sub-RDM over the training
+default, :func:`brainbench.rdm.distances.dissimilarity`). For each split, its sub-RDM over the training
 stimuli is compared with each target's sub-RDM over the same stimuli (Spearman over the upper
 triangle by default), and likewise over the test stimuli:
 
@@ -18,7 +18,7 @@ subject is computed over its neuroids with the same distance as the model's. Wit
 uses the squared Euclidean distance that crossnobis estimates without bias.
 
 Distances: correlation, cosine, euclidean, sqeuclidean, crossnobis; comparisons: spearman, pearson,
-cosine, rho_a, tau_a (:mod:`brainbench.rdm.core`).
+cosine, rho_a, tau_a (:mod:`brainbench.rdm.distances`, :mod:`brainbench.rdm.comparisons`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, split_scores
 from brainbench.registry.contracts import Metric, MetricResult
-from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutRDMs
-from brainbench.rdm.core import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
-                            upper_triangle)
+from brainbench.rdm.comparisons import check_comparison, compare
+from brainbench.rdm.distances import check_distance, dissimilarity, rdms_of_responses
+from brainbench.rdm.rdms import is_rdm_assembly, upper_triangle
 
 NAME, VERSION = "rsa", "1"
 
@@ -40,10 +40,8 @@ class RSA(Metric):
     """RDM of the features (``distance``) vs each target RDM (``comparison``), per split and part."""
 
     def __init__(self, distance: str = "correlation", comparison: str = "spearman", device: str | None = None):
-        if distance not in (*DISTANCES, "crossnobis"):
-            raise ConfigError(f"RSA distance {distance!r} is not one of {', '.join(DISTANCES)}, crossnobis")
-        if comparison not in COMPARISONS:
-            raise ConfigError(f"RSA comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
+        check_distance(distance, "RSA distance", trials=True)
+        check_comparison(comparison, "RSA comparison")
         self.card = card()
         self.distance, self.comparison, self.device = distance, comparison, device
 
