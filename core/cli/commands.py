@@ -238,7 +238,8 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
     """Score MODEL on one or more benchmarks, store and print the result."""
     from ..checks import check_count, check_level
     from ..extraction.plan import check_options
-    from ..registry.entries import describe_benchmark, get_model, list_entries
+    from ..registry.catalog import describe_benchmark
+    from ..registry.entries import get_model, list_entries
     from ..scoring.scorer import score as run_score
     from ..results.store import ResultsStore
 
@@ -406,7 +407,7 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
     from ..registry.catalog import get_leaderboard
     from ..results.leaderboards import leaderboard as build
-    from ..registry.entries import describe_benchmark
+    from ..registry.catalog import describe_benchmark
     from ..results.store import ResultsStore
 
     if plot_path:
