@@ -26,7 +26,7 @@ from timing import best_of, report  # noqa: E402
 def overhead(name, n=64, batch=32):
     import brainbench
     from brainbench.extraction.allocator import warm_heap
-    from brainbench.extraction.engine import extract
+    from brainbench.extraction.run import extract
     from brainbench.extraction.layers import first_tensor
     from brainbench.testing import tiny_stimulus_set
 
@@ -95,7 +95,8 @@ def overhead(name, n=64, batch=32):
 PEAK = textwrap.dedent("""
     import json, sys, brainbench
     from pathlib import Path
-    from brainbench.extraction.engine import extract, plan_extraction
+    from brainbench.extraction.plan import plan_extraction
+    from brainbench.extraction.run import extract
     from brainbench.testing import tiny_stimulus_set
 
     def rss(field):  # VmRSS now, or VmHWM: the peak since the last reset (this process only)
@@ -128,7 +129,7 @@ def peak_memory(n=200):
 def cache_speedup(n=64):
     import brainbench
     from brainbench.extraction.activation_cache import ActivationCache
-    from brainbench.extraction.engine import extract
+    from brainbench.extraction.run import extract
     from brainbench.testing import tiny_stimulus_set
 
     model = brainbench.get_model("efficientnet_lite0")

@@ -137,7 +137,9 @@ def bench_rsa():
     import rsatoolbox
     from scipy.stats import spearmanr
 
-    from brainbench.rdm.core import compare, dissimilarity, upper_triangle
+    from brainbench.rdm.comparisons import compare
+    from brainbench.rdm.distances import dissimilarity
+    from brainbench.rdm.rdms import upper_triangle
 
     n, p = sized(1000), sized(10000)
     rng = np.random.default_rng(1)
@@ -194,7 +196,8 @@ def bench_bootstrap():
     import rsatoolbox
 
     from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
-    from brainbench.rdm.core import dissimilarity, upper_triangle
+    from brainbench.rdm.distances import dissimilarity
+    from brainbench.rdm.rdms import upper_triangle
 
     n, q, b = sized(500), sized(2000), 1000
     rng = np.random.default_rng(3)

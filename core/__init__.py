@@ -31,7 +31,8 @@ from .errors import (
 )
 from .registry.hookspecs import hookimpl
 from .registry.plugin_manager import plugin_info, register_plugin, unregister_plugin
-from .registry.entries import describe_benchmark, get_dataset, get_metric, get_model, get_tuner, list_entries
+from .registry.catalog import describe_benchmark
+from .registry.entries import get_dataset, get_metric, get_model, get_tuner, list_entries
 
 __all__ = [
     "AssemblyError", "BenchmarkSpec", "BrainbenchError", "ConfigError", "DataFileError", "Dataset", "DatasetCard",
@@ -58,8 +59,8 @@ _LAZY = {
     "read_assembly": "data.netcdf",
     "write_assembly": "data.netcdf",
     "wrap": "extraction.torch_model",
-    "extract": "extraction.engine",
-    "plan_extraction": "extraction.engine",
+    "extract": "extraction.run",
+    "plan_extraction": "extraction.plan",
 }
 
 

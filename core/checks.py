@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 
 from .errors import ConfigError
+from .names import close_matches
 
 __all__ = ["MAX_SEED", "check_choice", "check_count", "check_level", "check_positive_numbers", "check_seed"]
 
@@ -42,10 +43,12 @@ def check_level(value: object, what: str = "confidence level") -> float:
 
 
 def check_choice(value: object, what: str, choices: Iterable[str]) -> str:
-    """``value`` if it is one of ``choices``; else an error listing them."""
+    """``value`` if it is one of ``choices``; else an error listing them, and the close matches of a string."""
     known = list(choices)
     if value not in known:
-        raise ConfigError(f"{what} {value!r} is not one of {', '.join(map(repr, known))}")
+        close = close_matches(value, known) if isinstance(value, str) and value else []
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ConfigError(f"{what} {value!r} is not one of {', '.join(map(repr, known))}{hint}")
     return str(value)
 
 

@@ -31,10 +31,10 @@ import brainbench
 from brainbench import SplitSpec
 from brainbench.data.assembly import combine_layers, neural_assembly
 from brainbench.errors import ConfigError, MemoryBudgetError
-from brainbench.extraction.engine import MAX_BATCH, plan_extraction
+from brainbench.extraction.plan import MAX_BATCH, plan_extraction
 from brainbench.encoding.feature_stats import feature_statistics
 from brainbench.extraction.memory import device_free_memory
-from brainbench.rdm.core import DISTANCES, crossnobis, dissimilarity, noise_precision, rdms_of_responses
+from brainbench.rdm.distances import DISTANCES, crossnobis, dissimilarity, noise_precision, rdms_of_responses
 from brainbench.scoring.splits import make_splits
 from brainbench.testing import feature_assembly, tiny_stimulus_set
 
@@ -228,7 +228,7 @@ def wide_net():
 
 
 def test_the_batch_is_capped_by_a_small_free_memory_reading(monkeypatch):
-    from brainbench.extraction import engine as extraction
+    from brainbench.extraction import plan as extraction
 
     model, stimuli = wide_net(), tiny_stimulus_set(n=40)
     free = plan_extraction(model, stimuli, ["4"], memory_limit="8GB", device=DEVICE, cache=False)
@@ -319,7 +319,7 @@ def test_pick_device_takes_cuda_and_refuses_a_gpu_that_does_not_exist():
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_every_rdm_distance_equals_the_cpu(distance, chunked, monkeypatch):
-    from brainbench.rdm import core as rdm_module
+    from brainbench.rdm import distances as rdm_module
 
     X = np.random.default_rng(3).normal(2.0, 1.0, (30, 101)).astype(np.float32)
     if chunked:

@@ -143,8 +143,9 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
           plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
     from ..checks import check_count, check_level
-    from ..extraction.engine import check_options
-    from ..registry.entries import describe_benchmark, get_model, list_entries
+    from ..extraction.plan import check_options
+    from ..registry.catalog import describe_benchmark
+    from ..registry.entries import get_model, list_entries
     from ..scoring.scorer import score as run_score
     from ..results.store import ResultsStore
 
@@ -312,7 +313,7 @@ def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as
     """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
     from ..registry.catalog import get_leaderboard
     from ..results.leaderboards import leaderboard as build
-    from ..registry.entries import describe_benchmark
+    from ..registry.catalog import describe_benchmark
     from ..results.store import ResultsStore
 
     if plot_path:
@@ -398,7 +399,7 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
             memory_limit: str | None, no_cache: bool, dry_run: bool, output: str | None, as_json: bool,
             quiet: bool) -> None:
     """Extract MODEL's features for a stimulus set (to the cache, and to --output as netCDF)."""
-    from ..extraction.engine import check_options, plan_extraction
+    from ..extraction.plan import check_options, plan_extraction
     from ..registry.entries import get_dataset, get_model
 
     if bool(paths) == bool(dataset):

@@ -2,10 +2,10 @@
 reductions, the activation cache, the device allocator and memory limits. Imports
 :mod:`brainbench.registry`, :mod:`brainbench.data` and the base modules.
 
-``brainbench.extraction.extract`` and the other names of :mod:`brainbench.extraction.engine` are offered
-here too (lazily: importing this package loads no torch).
+``brainbench.extraction.extract`` and the other public names of the extraction ``plan``, ``run``, ``features``
+and ``provenance`` are offered here too (lazily: importing this package loads no torch).
 """
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ["engine"])
+__getattr__, __dir__ = lazy_exports(__name__, ["plan", "run", "features", "provenance"])

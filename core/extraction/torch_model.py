@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from .engine import Features
+    from .features import Features
     from .layers import LayerInfo
     from ..data.stimuli import StimulusSet
 
@@ -91,7 +91,7 @@ class TorchModel(Model):
                       if self.modality == "image" else ["a photo of a dog on a sofa", "two trains at a station"])
             batch = torch.stack([self.preprocess(x) for x in inputs]).to(device)
         else:
-            from .engine import _batch  # stimuli of several preprocessed sizes are an error naming them
+            from .inputs import _batch  # stimuli of several preprocessed sizes are an error naming them
 
             batch = _batch(self, stimuli, stimuli.ids[:2] if len(stimuli) >= 2 else stimuli.ids * 2).to(device)
         self.module.to(device)
@@ -116,16 +116,16 @@ class TorchModel(Model):
     def preprocess_fingerprint(self) -> str:
         """Hash of the preprocessing (its description and its output on a probe image), computed on every call
         (milliseconds): a transform changed or replaced after wrapping changes it."""
-        from .engine import preprocess_fingerprint
+        from .provenance import preprocess_fingerprint
 
         return preprocess_fingerprint(self)
 
     def code_versions(self) -> dict[str, str]:
-        """The versions of the code the forward pass runs (:func:`brainbench.extraction.engine.forward_code`, found again
+        """The versions of the code the forward pass runs (:func:`brainbench.extraction.provenance.forward_code`, found again
         when the module's classes change), and the ``"module tree"``
         (:func:`brainbench.extraction.identity.module_tree`: every submodule's path, class, settings and hooks, read on
         every call), so a submodule replaced after wrapping changes them."""
-        from .engine import forward_code
+        from .provenance import forward_code
 
         classes = frozenset(type(m) for m in self.module.modules())
         if self._code is None or self._code[0] != classes:
@@ -157,7 +157,7 @@ class TorchModel(Model):
         **options: Any,
     ) -> Features:
         """Features at ``layers`` (names, globs, ``depth:LO-HI``); ``options`` go to :func:`brainbench.extract`."""
-        from .engine import extract
+        from .run import extract
 
         return extract(self, stimuli, layers, batch_size=batch_size, device=device, progress=progress, **options)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
-from .core import RDM_DIMS, rdm_assembly, upper_triangle
+from .rdms import RDM_DIMS, rdm_assembly, upper_triangle
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -33,7 +33,7 @@ def to_rsatoolbox(assembly: xr.DataArray) -> Any:
     rsatoolbox = _rsatoolbox()
     if tuple(assembly.dims) != RDM_DIMS:
         raise ConfigError(f"to_rsatoolbox takes an RDM assembly with dims {RDM_DIMS}; got {tuple(assembly.dims)} "
-                          "(for responses, build RDMs first with brainbench.rdm.core.rdms_of_responses)")
+                          "(for responses, build RDMs first with brainbench.rdm.distances.rdms_of_responses)")
     descriptors = {k: list(v.values) for k, v in assembly.coords.items() if v.dims == ("rdm",)}
     return rsatoolbox.rdm.RDMs(
         upper_triangle(np.asarray(assembly.values)),

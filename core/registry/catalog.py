@@ -1,87 +1,22 @@
-"""registry.toml: the declarative catalog of benchmarks and leaderboards, validated at load."""
+"""Benchmark ids resolved against the registry (a declared benchmark, or ``<base>-<metric>`` derived from one),
+and the leaderboards of registry.toml. Reading and validating registry.toml itself is
+:mod:`brainbench.registry.registry_file` (its names are offered here too, as before)."""
 
 from __future__ import annotations
 
-import os
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-
 from .cards import BenchmarkSpec, LeaderboardSpec
-from ..errors import ConfigError, UnknownNameError
+from .entries import get_registry
+from ..errors import UnknownNameError
 from ..names import parse_benchmark_id
+from .registry_file import CATALOG_ENV, Catalog, benchmark_spec, load_catalog
 
-__all__ = ["Catalog", "benchmark_spec", "get_benchmark", "get_leaderboard", "load_catalog"]
-
-CATALOG_ENV = "BRAINBENCH_REGISTRY"
-
-
-@dataclass(frozen=True)
-class Catalog:
-    path: str
-    benchmarks: dict[str, BenchmarkSpec]
-    leaderboards: dict[str, LeaderboardSpec]
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(entry)'}: {e['msg']}" for e in exc.errors())
-
-
-def benchmark_spec(data: BenchmarkSpec | dict[str, Any], *, source: str) -> BenchmarkSpec:
-    """Validate a benchmark entry; errors name where it came from, its key and the problem."""
-    if isinstance(data, BenchmarkSpec):
-        data = data.model_dump()
-    key = data.get("id", "?")
-    try:
-        spec = BenchmarkSpec.model_validate(data)
-        parse_benchmark_id(spec.id)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: benchmarks.{key}: {_problems(exc)}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{source}: benchmarks.{key}: {exc}") from None
-    return spec
-
-
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Read and validate registry.toml (the packaged one, or ``$BRAINBENCH_REGISTRY``, or ``path``)."""
-    path = path or os.environ.get(CATALOG_ENV)
-    if path is None:
-        ref = resources.files("brainbench") / "registry.toml"
-        text, where = ref.read_text(encoding="utf-8"), str(ref)
-    else:
-        where = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read the registry file {where}: {exc.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
-    unknown = set(raw) - {"benchmarks", "leaderboards"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown top-level tables {sorted(unknown)}; allowed: benchmarks, leaderboards")
-    benchmarks = {
-        key: benchmark_spec({**entry, "id": key}, source=where) for key, entry in raw.get("benchmarks", {}).items()
-    }
-    leaderboards = {}
-    for key, entry in raw.get("leaderboards", {}).items():
-        try:
-            leaderboards[key] = LeaderboardSpec.model_validate({**entry, "name": key})
-        except ValidationError as exc:
-            raise ConfigError(f"{where}: leaderboards.{key}: {_problems(exc)}") from None
-    return Catalog(where, benchmarks, leaderboards)
+__all__ = ["CATALOG_ENV", "Catalog", "benchmark_spec", "describe_benchmark", "get_benchmark", "get_leaderboard", "load_catalog", "metric_names",
+           "with_metric"]
 
 
 def get_benchmark(benchmark: str) -> BenchmarkSpec:
     """Resolve a benchmark id; ``<base>-<metric>`` derives from a declared base with another metric (its
     options reset, and the settings the metric's reference protocol fixes applied)."""
-    from .entries import get_registry
-
     registry = get_registry("benchmark")
     if benchmark in registry:
         return registry.get(benchmark).card
@@ -114,8 +49,6 @@ def with_metric(spec: BenchmarkSpec, metric: str) -> BenchmarkSpec:
 
 def metric_names() -> list[str]:
     """The registered metrics' names (the suffixes a benchmark id may carry)."""
-    from .entries import get_registry
-
     return [entry.name for entry in get_registry("metric").list()]
 
 
@@ -124,3 +57,20 @@ def get_leaderboard(name: str) -> LeaderboardSpec:
     if name not in leaderboards:
         raise UnknownNameError("leaderboard", name, leaderboards)
     return leaderboards[name]
+
+
+def describe_benchmark(benchmark: str) -> str:
+    """One line saying what ``benchmark`` scores against: brain data (species and recording) or a simulation,
+    then the benchmark's own description, e.g. ``cowley2023.V4: brain data (macaque, Utah array spike counts
+    (100 ms)). Macaque V4, ...``. A dataset's card says which (``DatasetCard.simulated``).
+
+    Raises :class:`~brainbench.errors.UnknownNameError` for an unknown benchmark or dataset.
+    """
+    spec = get_benchmark(benchmark)
+    card = get_registry("dataset").get(spec.dataset).card
+    if card.simulated:
+        kind = "SIMULATION, not brain data (it validates the machinery; its ranking says nothing about brains)"
+    else:
+        kind = f"brain data ({card.species}, {card.recording})"
+    text = spec.description or card.description
+    return f"{spec.id}: {kind}." + (f" {text}" if text else "")

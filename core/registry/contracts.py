@@ -259,23 +259,11 @@ class TuningResult:
     record: dict[str, Any]
 
     def register(self, name: str, *, description: str = "") -> str:
-        """Register the tuned model under ``name`` in this process (scoring, listing, leaderboards)."""
-        from .hookspecs import hookimpl
-        from .plugin_manager import register_plugin
+        """Register the tuned model under ``name`` in this process (scoring, listing, leaderboards):
+        :func:`brainbench.registry.tuning.register_tuned`."""
+        from .tuning import register_tuned
 
-        base = self.model.card
-        card = base.model_copy(update={"name": name, "weights": ["tuned"],
-                                       "description": description or f"{base.name} tuned: {self.record}"})
-        model = self.model
-        model.card, model.weights = card, "tuned"
-
-        class TunedModel:
-            @hookimpl
-            def register_models(self, register: Any) -> None:
-                register(card, lambda weights=None, seed=0: model)
-
-        register_plugin(TunedModel(), f"tuned:{name}")
-        return name
+        return register_tuned(self, name, description=description)
 
 
 class Tuner(ABC):

@@ -1,7 +1,9 @@
 """Registries of models, datasets, metrics, tuners and benchmarks, filled from the plugin hooks.
 
 Each kind is built once, on first use, by calling its ``register_*`` hook on every plugin with
-a ``register`` callback bound to that plugin, so errors can name it.
+a ``register`` callback bound to that plugin, so errors can name it; registry.toml's benchmarks
+(:mod:`brainbench.registry.registry_file`) are registered first. The plugin manager tells this module
+when plugins change (it subscribes at import), so the registries are built again on next use.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any, Generic, TypeVar
 from .cards import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard
 from ..errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 from ..names import matches, where_matches
+from .plugin_manager import get_plugin_manager, record_failure, subscribe
+from .registry_file import benchmark_spec, load_catalog
 
 __all__ = [
-    "Entry", "KINDS", "Registry", "build_all", "describe_benchmark", "get_dataset", "get_metric", "get_model", "get_registry",
+    "Entry", "KINDS", "Registry", "build_all", "get_dataset", "get_metric", "get_model", "get_registry",
     "get_tuner", "list_entries", "refresh",
 ]
 
@@ -129,19 +133,14 @@ KINDS: dict[str, tuple[str, type]] = {
 _cache: dict[str, Registry[Any]] = {}
 
 def _build(kind: str) -> Registry[Any]:
-    from .plugin_manager import get_plugin_manager, record_failure
-
     hook_name, card_type = KINDS[kind]
     registry: Registry[Any] = Registry(kind, card_type)
     if kind == "benchmark":
-        from .catalog import load_catalog
-
         for spec in load_catalog().benchmarks.values():
             registry.add(spec, None, plugin="registry.toml")
     for impl in getattr(get_plugin_manager().hook, hook_name).get_hookimpls():
         plugin = impl.plugin_name
         if kind == "benchmark":
-            from .catalog import benchmark_spec
 
             def register(spec: Any, _plugin: str = plugin) -> None:
                 registry.add(benchmark_spec(spec, source=f"plugin {_plugin!r}"), None, plugin=_plugin)
@@ -177,6 +176,18 @@ def list_entries(kind: str, include: Any = None, exclude: Any = None, where: Map
 def refresh() -> None:
     """Drop the built registries (after plugins changed)."""
     _cache.clear()
+
+
+def _on_plugins(event: str) -> None:
+    """The plugin manager's news: plugins ``"changed"`` (drop the registries), or it is about to ``"report"``
+    (build every registry, so hook-time failures are part of the report)."""
+    if event == "changed":
+        refresh()
+    elif event == "report":
+        build_all()
+
+
+subscribe(_on_plugins)
 
 
 
@@ -287,22 +298,3 @@ def get_metric(name: str, **options: Any) -> Any:
 def get_tuner(name: str, **config: Any) -> Any:
     entry = get_registry("tuner").get(name)
     return _checked("tuner", entry, entry.factory(**config), "Tuner")  # type: ignore[misc]
-
-
-def describe_benchmark(benchmark: str) -> str:
-    """One line saying what ``benchmark`` scores against: brain data (species and recording) or a simulation,
-    then the benchmark's own description, e.g. ``cowley2023.V4: brain data (macaque, Utah array spike counts
-    (100 ms)). Macaque V4, ...``. A dataset's card says which (``DatasetCard.simulated``).
-
-    Raises :class:`~brainbench.errors.UnknownNameError` for an unknown benchmark or dataset.
-    """
-    from .catalog import get_benchmark
-
-    spec = get_benchmark(benchmark)
-    card = get_registry("dataset").get(spec.dataset).card
-    if card.simulated:
-        kind = "SIMULATION, not brain data (it validates the machinery; its ranking says nothing about brains)"
-    else:
-        kind = f"brain data ({card.species}, {card.recording})"
-    text = spec.description or card.description
-    return f"{spec.id}: {kind}." + (f" {text}" if text else "")

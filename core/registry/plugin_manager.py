@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -43,6 +44,7 @@ class PluginInfo:
 
 _pm: pluggy.PluginManager | None = None
 _info: dict[str, PluginInfo] = {}
+_listeners: list[Callable[[str], None]] = []  # told of plugin changes (subscribe)
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -117,42 +119,47 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
-def register_plugin(plugin: object, name: str) -> None:
-    """Register an in-process plugin (notebooks, tests); refreshes the registries."""
-    from .entries import refresh
+def subscribe(listener: Callable[[str], None]) -> None:
+    """Call ``listener(event)`` when plugins change (``"changed"``: registered, unregistered, reset) and before
+    :func:`plugin_info` reports them (``"report"``). The registry of entries subscribes when it is imported, so
+    this module needs not import it."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
+
+def _notify(event: str) -> None:
+    for listener in list(_listeners):
+        listener(event)
+
+
+def register_plugin(plugin: object, name: str) -> None:
+    """Register an in-process plugin (notebooks, tests); the registries are built again on next use."""
     pm = get_plugin_manager()
     pm.register(plugin, name=name)
     _check_pending(pm)
     if pm.has_plugin(name):
         _info[name] = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)), hooks=_hooks_of(pm, plugin))
-    refresh()
+    _notify("changed")
 
 
 def unregister_plugin(name: str) -> None:
-    from .entries import refresh
-
     pm = get_plugin_manager()
     if pm.has_plugin(name):
         pm.unregister(name=name)
     _info.pop(name, None)
-    refresh()
+    _notify("changed")
 
 
 def plugin_info() -> list[PluginInfo]:
     """Every plugin seen: loaded, failed (with the error) or disabled."""
     get_plugin_manager()
-    from .entries import build_all
-
-    build_all()  # hook-time failures are part of the report
+    _notify("report")  # the registries run every hook: hook-time failures are part of the report
     return sorted(_info.values(), key=lambda i: i.name)
 
 
 def reset_plugins() -> None:
     """Forget loaded plugins; the next use reloads entry points (re-reads the environment)."""
     global _pm
-    from .entries import refresh
-
     _pm = None
     _info.clear()
-    refresh()
+    _notify("changed")

@@ -6,7 +6,7 @@ material of each split's test stimuli in :attr:`MetricResult.held_out <brainbenc
 - :class:`HeldOutPredictions` (encoding metrics): predicted and observed responses, scored by
   Pearson r per unit;
 - :class:`HeldOutRDMs` (RDM metrics): upper triangles of the model's and each unit's brain RDM over
-  the test stimuli, scored by an RDM comparison (:func:`brainbench.rdm.core.compare`);
+  the test stimuli, scored by an RDM comparison (:func:`brainbench.rdm.comparisons.compare`);
 - :class:`HeldOutGrams` (CKA): the features' and each unit's Gram matrix over the test stimuli, scored
   by linear CKA (:func:`brainbench.encoding.cka.cka_weighted`, the stimuli repeated ``w_i`` times).
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..data.assembly import as_numpy
 from ..encoding.cka import cka_weighted
-from ..rdm.core import compare_weighted
+from ..rdm.comparisons import compare_weighted
 
 __all__ = ["HeldOut", "HeldOutGrams", "HeldOutPredictions", "HeldOutRDMs"]
 

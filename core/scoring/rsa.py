@@ -11,7 +11,7 @@ so a layer is chosen on pairs of training stimuli and scored on pairs of held-ou
 one RDM per entry of an RDM assembly, or a neural assembly, from which one RDM per subject is computed with
 the same distance as the model's; with ``crossnobis`` the model's RDM (which has no noise) uses the squared
 Euclidean distance that crossnobis estimates without bias. Distances and comparisons are those of
-:mod:`brainbench.rdm.core`.
+:mod:`brainbench.rdm.distances` and :mod:`brainbench.rdm.comparisons`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..data.assembly import align_features, split_scores
-from ..errors import ConfigError
-from ..rdm.core import COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses, upper_triangle
+from ..rdm.comparisons import check_comparison, compare
+from ..rdm.distances import check_distance, dissimilarity, rdms_of_responses
+from ..rdm.rdms import is_rdm_assembly, upper_triangle
 from ..registry.contracts import MetricResult
 from .held_out import HeldOutRDMs
 
@@ -31,13 +32,11 @@ __all__ = ["check_rsa_options", "rsa_result"]
 
 
 def check_rsa_options(distance: str, comparison: str, metric: str = "RSA") -> None:
-    """Raise :class:`~brainbench.errors.ConfigError` naming the choices when ``distance`` is not one of
-    :data:`~brainbench.rdm.core.DISTANCES` or ``crossnobis``, or ``comparison`` not one of
-    :data:`~brainbench.rdm.core.COMPARISONS`."""
-    if distance not in (*DISTANCES, "crossnobis"):
-        raise ConfigError(f"{metric} distance {distance!r} is not one of {', '.join(DISTANCES)}, crossnobis")
-    if comparison not in COMPARISONS:
-        raise ConfigError(f"{metric} comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
+    """Raise :class:`~brainbench.errors.ConfigError` naming the choices and close matches when ``distance`` is not
+    one of :data:`~brainbench.rdm.distances.TRIAL_DISTANCES` (crossnobis included) or ``comparison`` not one of
+    :data:`~brainbench.rdm.comparisons.COMPARISONS` (the one check of each, in :mod:`brainbench.rdm`)."""
+    check_distance(distance, f"{metric} distance", trials=True)
+    check_comparison(comparison, f"{metric} comparison")
 
 
 def rsa_result(features: Any, target: Any, splits: Sequence[Any], distance: str, comparison: str,

@@ -82,7 +82,7 @@ def evaluate(
     """
     from ..registry.contracts import Model
     from ..errors import ConfigError
-    from ..extraction.engine import check_options
+    from ..extraction.plan import check_options
     from .inference import Selection
     from ..registry.entries import get_dataset, get_metric, get_model
 

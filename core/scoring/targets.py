@@ -17,7 +17,7 @@ Ceilings, per unit (the ceiling of the score the metric reports for that unit):
 - ``ncsnr`` on neuroids (NSD): sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) (Allen et al. 2022); on
   subject RDMs (RSA, eRSA), a per-voxel ceiling does not apply and the split-half RDM ceiling is used;
 - ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
-  over splits (:func:`brainbench.rdm.core.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
+  over splits (:func:`brainbench.rdm.ceilings.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
 - ``internal_consistency`` on neuroids: Brain-Score's rule, exactly: the ceiling is the mean over
   halvings of the median Spearman-Brown split-half r (:func:`brainbench.scoring.ceiling.internal_consistency`),
   and the normalised score is r^2 / ceiling (``Ceiling.power = 2``).
@@ -45,8 +45,10 @@ from ..data.assembly import average_repetitions, select, trials_by_repetition, v
 from .ceiling import (BRAINSCORE_RULE, CEILING_RULE, TRUST_RULE, internal_consistency, normalise, spearman_brown,
                       split_half_reliability, why_untrusted)
 from ..errors import AssemblyError, BrainbenchError
-from ..rdm.core import (compare, is_rdm_assembly, mean_per_subject, rdm_of_repetitions, rdms_of_responses,
-                  subject_ceilings, subject_groups, upper_triangle)
+from ..rdm.ceilings import subject_ceilings
+from ..rdm.comparisons import compare
+from ..rdm.distances import rdm_of_repetitions, rdms_of_responses
+from ..rdm.rdms import is_rdm_assembly, mean_per_subject, subject_groups, upper_triangle
 
 if TYPE_CHECKING:
     import xarray as xr

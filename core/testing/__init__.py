@@ -109,7 +109,7 @@ def check_dataset(dataset: Dataset, again: Dataset | None = None) -> None:
       card's ``n_stimuli`` where the card says;
     - the assembly validates: responses ``(presentation, neuroid)`` by :func:`brainbench.data.assembly.validate_assembly`
       against the stimulus set (NaN only for raw trials padded with a ``repetition`` coord), RDMs
-      ``(rdm, stimulus, stimulus_b)`` by :func:`brainbench.rdm.core.validate_rdms` with ids in the stimulus set;
+      ``(rdm, stimulus, stimulus_b)`` by :func:`brainbench.rdm.rdms.validate_rdms` with ids in the stimulus set;
     - the regions (and subjects, where the card lists them) in the data are on the card, and each region on the
       card is in the data: ``assembly(region)`` holds that region's responses and no other's;
     - a second load (``again``: a second instance built the same way, else this one) gives the same stimulus ids and
@@ -118,7 +118,7 @@ def check_dataset(dataset: Dataset, again: Dataset | None = None) -> None:
     Raises :class:`ContractError` naming what differs. Loading real data fetches the dataset's files (from the
     mirror, else the publisher)."""
     from ..data.assembly import validate_assembly
-    from ..rdm.core import is_rdm_assembly, validate_rdms
+    from ..rdm.rdms import is_rdm_assembly, validate_rdms
     from ..data.stimuli import StimulusSet
 
     _require(isinstance(dataset, Dataset), f"{type(dataset).__name__} is not a brainbench.Dataset")

@@ -1,7 +1,7 @@
 """Algonauts 2019 (Cichy et al. 2019), the 78-image fMRI set, as Net2Brain ships it for its tests
 (``net2brain/tests/data/``): 78 photos and, per region (EVC, IT), the RDMs of 15 subjects.
 
-Brain data are RDMs only (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.core`); stimulus ids are
+Brain data are RDMs only (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.rdms`); stimulus ids are
 the file stems ``image_01``..``image_78``, in the order of the RDMs' rows. The files and their sha256
 are listed in ``tables/algonauts2019.sha256``; in a mirror they sit under ``algonauts2019_78images/``
 as ``stimuli/image_NN.jpg`` and ``brain_rdms/fmri_<region>_RDMs.npz``.
@@ -64,7 +64,7 @@ class Algonauts2019(Dataset):
         import numpy as np
 
         from brainbench.data.files import load_array
-        from brainbench.rdm.core import rdm_assembly
+        from brainbench.rdm.rdms import rdm_assembly
 
         rdms = [load_array(self.path(f"brain_rdms/fmri_{r}_RDMs.npz"), (N_SUBJECTS, N_IMAGES, N_IMAGES), key="arr_0")
                 for r in REGIONS]

@@ -1,7 +1,7 @@
 """The 92-object set (Kriegeskorte et al. 2008, Neuron 60:1126; Kiani et al. 2007), as rsatoolbox ships
 it in ``demos/92imageData/``: the stimuli inside the supplemental .mat, and brain data as RDMs only.
 
-RDM entries (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.core`):
+RDM entries (``assembly()`` is an RDM assembly, :mod:`brainbench.rdm.rdms`):
 - region ``IT``: human IT, 4 subjects (BE, KO, SN, TI) x 2 sessions, from ``92_brainRDMs.mat``;
 - region ``mIT``: monkey IT (674 neurons), one RDM, from the supplemental data's figure-1 RDMs.
 Stimulus ids are ``obj01``..``obj92`` in the publisher's order, with the category vectors as metadata.
@@ -71,7 +71,7 @@ class Kriegeskorte2008(Dataset):
     def _assembly(self):
         from scipy.spatial.distance import squareform
 
-        from brainbench.rdm.core import rdm_assembly
+        from brainbench.rdm.rdms import rdm_assembly
 
         human = _loadmat(self.path(BRAIN))["RDMs"]  # (subject, session) structs with an RDM field
         rdms, subjects, sessions = [], [], []

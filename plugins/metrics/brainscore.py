@@ -33,7 +33,7 @@ from brainbench.checks import check_choice, check_seed
 from brainbench.encoding.cka import cka
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.scoring.held_out import HeldOutGrams, HeldOutPredictions
-from brainbench.rdm.core import group_labels, subject_groups
+from brainbench.rdm.rdms import group_labels, subject_groups
 from brainbench.encoding.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
 
 VERSION = "1"
@@ -87,13 +87,11 @@ class CrossRegressedCorrelation(Metric):
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
 
-        from brainbench.device import pick_device
+        from brainbench.encoding.align import metric_tensors
 
-        device = pick_device(self.device)
-        dtype = torch.float32 if device.startswith("mps") else torch.float64
-        X = align_features(features, target["stimulus_id"].values)
-        X = torch.from_numpy(np.asarray(X.reshape(len(X), -1), dtype=np.float32)).to(device, dtype)
-        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
+        data = metric_tensors(features, target, device=self.device)  # float32 features, float64 (MPS: float32) fits
+        device, dtype, Y = data.device, data.dtype, data.Y
+        X = data.X.to(dtype)
         train, test, predicted = [], [], []
         for split in splits:
             tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))
@@ -131,12 +129,10 @@ class CKA(Metric):
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
 
-        from brainbench.device import pick_device
+        from brainbench.encoding.align import metric_tensors
 
-        device = pick_device(self.device)
-        X = align_features(features, target["stimulus_id"].values)
-        X = torch.from_numpy(np.asarray(X.reshape(len(X), -1), dtype=np.float64)).to(device)
-        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device)
+        data = metric_tensors(features, target, device=self.device, features_dtype="float64")
+        device, X, Y = data.device, data.X, data.Y
         groups = subject_groups(target)
         masks = [torch.from_numpy(mask).to(device) for mask in groups.values()]
 

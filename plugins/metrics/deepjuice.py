@@ -29,8 +29,10 @@ from brainbench.checks import check_choice, check_count, check_positive_numbers,
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
+from brainbench.rdm.comparisons import compare
+from brainbench.rdm.distances import dissimilarity
+from brainbench.rdm.rdms import group_labels, subject_groups, upper_triangle
 from brainbench.scoring.rsa import rsa_result
-from brainbench.rdm.core import compare, dissimilarity, group_labels, subject_groups, upper_triangle
 from brainbench.extraction.reduction import ReductionSpec, fit_srp
 from brainbench.encoding.regression import eigenbasis, pearson_columns, ridge_path
 
@@ -70,20 +72,17 @@ class EncodingRegression(Metric):
         """Per split: (best alpha index, LOO predictions, test predictions, training responses, test responses)."""
         import torch
 
-        from brainbench.device import pick_device
+        from brainbench.encoding.align import metric_tensors
 
         reduced = features.attrs.get("reduction", "none")
         if reduced != "none":
             raise ConfigError(f"eReg projects the features itself (sparse random projection to {self.n_components}, "
                               f"DeepJuice's protocol); these were already reduced at extraction ({reduced}): score "
                               "without --reduce")
-        device = pick_device(self.device)
-        dtype = torch.float32 if device.startswith("mps") else getattr(torch, self.dtype)
-        X = align_features(features, target["stimulus_id"].values)
-        X = torch.from_numpy(np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)).to(device)
+        data = metric_tensors(features, target, device=self.device, dtype=self.dtype)
+        device, dtype, X, Y = data.device, data.dtype, data.X, data.Y
         projector = fit_srp(X.shape[1], ReductionSpec("srp", self.n_components, self.seed), device)
         Z = projector(X).to(dtype)
-        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
         alphas = torch.tensor(self.alphas, device=device, dtype=dtype)
         for split in splits:
             tr, te = (torch.from_numpy(index).to(device) for index in (split.train, split.test))

@@ -58,15 +58,11 @@ class RidgeEncoding(Metric):
     def __call__(self, features, target, splits) -> MetricResult:
         import torch
 
-        from brainbench.device import pick_device
+        from brainbench.encoding.align import metric_tensors
 
-        X = align_features(features, target["stimulus_id"].values)
-        device, dtype = pick_device(self.device), getattr(torch, self.dtype)
-        if device.startswith("mps") and dtype == torch.float64:  # MPS has no float64; float32 is within 5e-3
-            dtype = torch.float32
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+        data = metric_tensors(features, target, device=self.device, dtype=self.dtype)  # float32 on MPS: within 5e-3
+        device, dtype, Xt, Y = data.device, data.dtype, data.X, data.Y
         gram = (Xt @ Xt.T).to(dtype)  # one Gram matrix per layer; every split is derived from it
-        Y = torch.from_numpy(np.asarray(target.values, dtype=np.float64)).to(device, dtype)
         alphas_rel = torch.tensor(self.alphas, device=device, dtype=dtype)
         train, test, chosen, predicted = [], [], [], []
         for split in splits:

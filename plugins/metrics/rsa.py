@@ -1,7 +1,7 @@
 r"""Representational similarity analysis: the model's RDM against brain RDMs, on each split.
 
 The model RDM is computed once over all stimuli (1 - Pearson between feature vectors by
-default, :func:`brainbench.rdm.core.dissimilarity`;
+default, :func:`brainbench.rdm.distances.dissimilarity`;
 the step shared with ``crsa`` is :func:`brainbench.scoring.rsa.rsa_result`). For each split, its sub-RDM over the training
 stimuli is compared with each target's sub-RDM over the same stimuli (Spearman over the upper
 triangle by default), and likewise over the test stimuli:
@@ -19,7 +19,7 @@ subject is computed over its neuroids with the same distance as the model's. Wit
 uses the squared Euclidean distance that crossnobis estimates without bias.
 
 Distances: correlation, cosine, euclidean, sqeuclidean, crossnobis; comparisons: spearman, pearson,
-cosine, rho_a, tau_a (:mod:`brainbench.rdm.core`).
+cosine, rho_a, tau_a (:mod:`brainbench.rdm.distances`, :mod:`brainbench.rdm.comparisons`).
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from brainbench.scoring.ceiling import split_half_reliability
 from brainbench.errors import AssemblyError, DataFileError, DataWarning
 from brainbench.registry.user_datasets import import_folder
 from brainbench.data.netcdf import as_neural_assembly, read_assembly, read_stimulus_set
-from brainbench.rdm.core import crossnobis, rdm_assembly, rdms_of_responses
+from brainbench.rdm.distances import crossnobis, rdms_of_responses
+from brainbench.rdm.rdms import rdm_assembly
 from brainbench.scoring.splits import make_splits
 from brainbench.data.stimuli import StimulusSet
 from brainbench.scoring.targets import Target, ceilings

@@ -12,7 +12,7 @@ from torch import nn
 
 import brainbench
 from brainbench.extraction.allocator import mapped_array, tunable, warm_heap
-from brainbench.extraction.engine import extract
+from brainbench.extraction.run import extract
 from brainbench.testing import tiny_stimulus_set
 
 BLOCK = 64 << 20  # over glibc's largest mmap threshold: served from a fresh mapping unless the heap is warm

@@ -11,7 +11,9 @@ from torch import nn
 import brainbench
 from brainbench.extraction.activation_cache import ActivationCache
 from brainbench.errors import ConfigError, MemoryBudgetError, UnknownNameError
-from brainbench.extraction.engine import extract, forward_code, plan_extraction
+from brainbench.extraction.plan import plan_extraction
+from brainbench.extraction.provenance import forward_code
+from brainbench.extraction.run import extract
 from brainbench.testing import tiny_stimulus_set
 from brainbench.extraction.torchvision_compat import import_torchvision
 
@@ -300,7 +302,7 @@ def test_memory_limit_errors_say_what_does_not_fit():
 
 
 def test_batches_fit_a_cuda_devices_free_memory(monkeypatch):
-    from brainbench.extraction import engine as extraction
+    from brainbench.extraction import plan as extraction
     from brainbench.extraction.memory import device_free_memory
 
     assert device_free_memory("cpu") is None and device_free_memory("mps") is None  # the host's memory: the limit

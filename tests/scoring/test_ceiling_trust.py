@@ -23,7 +23,7 @@ from brainbench.cli.commands import UNTRUSTED, main
 from brainbench.registry.contracts import Dataset
 from brainbench.errors import CeilingWarning
 from brainbench.scoring.inference import compare_models
-from brainbench.rdm.core import rdm_assembly
+from brainbench.rdm.rdms import rdm_assembly
 from brainbench.results.store import ResultsStore
 from brainbench.testing import tiny_stimulus_set
 

@@ -13,7 +13,9 @@ from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.encoding.cka import cka_weighted
 from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, compare_models, paired_test
-from brainbench.rdm.core import COMPARISONS, compare, compare_weighted, dissimilarity, upper_triangle
+from brainbench.rdm.comparisons import COMPARISONS, compare, compare_weighted
+from brainbench.rdm.distances import dissimilarity
+from brainbench.rdm.rdms import upper_triangle
 from brainbench.scoring.scorer import evaluate
 from brainbench.scoring.splits import Split
 

@@ -9,7 +9,9 @@ from scipy.stats import pearsonr, rankdata, spearmanr
 
 import brainbench
 from brainbench.errors import AssemblyError
-from brainbench.rdm.core import compare, noise_ceiling, rdm_assembly, upper_triangle
+from brainbench.rdm.ceilings import noise_ceiling
+from brainbench.rdm.comparisons import compare
+from brainbench.rdm.rdms import rdm_assembly, upper_triangle
 from helpers.paths import SHARED_DATA
 
 SHARED = SHARED_DATA / "kriegeskorte2008_92images"

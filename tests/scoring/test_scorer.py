@@ -138,7 +138,7 @@ def test_another_metric_is_another_benchmark_id(plugin):
 
 def test_memory_limited_extraction_scores_the_same_and_duplicates_once(generator_results):
     reference = generator_results["synthetic.late"]
-    from brainbench.extraction.engine import plan_extraction
+    from brainbench.extraction.plan import plan_extraction
 
     model = brainbench.get_model("synthetic_generator")
     stimuli = brainbench.get_dataset("synthetic").stimulus_set()

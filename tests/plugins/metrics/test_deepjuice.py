@@ -78,7 +78,7 @@ def test_ereg_and_ersa_equal_the_sklearn_pipeline():
 
 def test_crsa_equals_scipy_on_each_half():
     X, Y, features, target, splits = problem(seed=1)
-    from brainbench.rdm.core import rdms_of_responses
+    from brainbench.rdm.distances import rdms_of_responses
 
     result = CRSA()(features, rdms_of_responses(target), splits)
     for part, index in (("train", splits[0].train), ("test", splits[0].test)):

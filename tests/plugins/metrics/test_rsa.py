@@ -16,7 +16,9 @@ from brainbench.data.assembly import neural_assembly
 from brainbench.registry.contracts import Dataset
 from brainbench.errors import BrainbenchError, CeilingWarning
 from brainbench.plugins.metrics.rsa import RSA
-from brainbench.rdm.core import dissimilarity, noise_ceiling, rdm_assembly
+from brainbench.rdm.ceilings import noise_ceiling
+from brainbench.rdm.distances import dissimilarity
+from brainbench.rdm.rdms import rdm_assembly
 from brainbench.scoring.splits import make_splits
 from brainbench.testing import tiny_stimulus_set
 from helpers.paths import SHARED_DATA
