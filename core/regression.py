@@ -31,13 +31,14 @@ O(pq) a step instead of O(n(p+q)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_path",
-           "ridge_predictions"]
+__all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "pearson_columns", "pls_fit_predict", "ridge_kfold",
+           "ridge_operators", "ridge_path", "ridge_predictions"]
 
 BATCH_BYTES = 2**28
 PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults
@@ -114,16 +115,147 @@ def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Ten
     return torch.cat(best), torch.cat(loo, 1), torch.cat(test, 1)
 
 
+def ridge_operators(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    r"""Prediction operators ``(a, m, n)``, one per alpha: the test predictions at alpha ``a`` are ``P[a] @ Y`` for
+    training responses ``Y`` (n, q), with :math:`P_a = T\,\mathrm{diag}(1/(\lambda+\alpha_a))\,U^\top
+    (I - \tfrac1n 11^\top) + \tfrac1n 11^\top` (module docstring; the centring of Y and its mean folded in. For a
+    basis of centred features the centring is exact algebra, U's columns being orthogonal to 1; it keeps rounding
+    in a near-null direction from carrying the mean). Forming them costs ``a m r n``, against ``r n q`` for
+    :math:`U^\top Y` and ``a m r q`` for the products that use it: with many targets, predictions at every alpha
+    cost ``a m n q`` and nothing else."""
+    M = (T[None] / (lam[None, :] + alphas[:, None])[:, None, :]) @ U.T  # (a, m, n)
+    return M - M.mean(2, keepdim=True) + 1.0 / U.shape[0]
+
+
+def _by_alpha(chosen: torch.Tensor, n_alphas: int) -> tuple[torch.Tensor, list[tuple[int, slice]]]:
+    """Targets ordered by their alpha index (a stable sort) and, per alpha chosen, its block of that order."""
+    import torch
+
+    order = torch.argsort(chosen, stable=True)
+    counts = torch.bincount(chosen, minlength=n_alphas).tolist()
+    starts = [sum(counts[:a]) for a in range(n_alphas)]
+    return order, [(a, slice(starts[a], starts[a] + counts[a])) for a in range(n_alphas) if counts[a]]
+
+
+def _at_chosen(P: torch.Tensor, Y_sorted: torch.Tensor, blocks: list[tuple[int, slice]]) -> torch.Tensor:
+    """``P[a] @ Y`` for each block of targets (:func:`_by_alpha`, columns of ``Y_sorted`` in that order): one
+    product per alpha chosen, ``m n q`` in all."""
+    import torch
+
+    parts = [P[a] @ Y_sorted[:, cols] for a, cols in blocks]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+
 def ridge_predictions(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor,
                       chosen: torch.Tensor | None = None) -> torch.Tensor:
     """Test predictions from the training eigenbasis: at every alpha ``(a, m, q)``, or at each target's alpha index
-    ``chosen`` (q,) ``(m, q)`` (module docstring); one decomposition serves all of them."""
-    y_mean = Y.mean(0)
-    UtY = U.T @ (Y - y_mean)  # (r, q)
-    inverse = 1.0 / (lam[None, :] + alphas[:, None])  # (a, r)
+    ``chosen`` (q,) ``(m, q)`` (module docstring); one decomposition serves all of them, through
+    :func:`ridge_operators`."""
+    import torch
+
+    P = ridge_operators(lam, U, T, alphas)
     if chosen is not None:
-        return T @ (inverse[chosen].T * UtY) + y_mean
-    return T @ (inverse[:, :, None] * UtY[None]) + y_mean
+        order, blocks = _by_alpha(chosen, len(alphas))
+        predicted = _at_chosen(P, Y.index_select(1, order), blocks)
+        return predicted.new_empty(predicted.shape).index_copy_(1, order, predicted)
+    return (P.reshape(-1, P.shape[2]) @ Y).reshape(len(alphas), P.shape[1], Y.shape[1])
+
+
+def _gamma(k: int, dtype: torch.dtype) -> float:
+    r"""Higham's :math:`\gamma_k = k u / (1 - k u)`, u the unit roundoff of ``dtype``: the relative bound on the
+    rounding error of a sum or inner product of k terms (Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    Lemma 3.1)."""
+    import torch
+
+    u = torch.finfo(dtype).eps / 2
+    return k * u / (1 - k * u)
+
+
+def _fold_errors(P: torch.Tensor, Y_fit: torch.Tensor, Y_out: torch.Tensor) -> torch.Tensor:
+    """Squared held-out error ``(a, q)`` of one fold's operators ``P`` (a, m, n_fit): every alpha's residuals
+    ``P[a] @ Y_fit - Y_out`` as one matrix product, in the dtype of the inputs."""
+    a, m, n_fit = P.shape
+    residual = (P.reshape(a * m, n_fit) @ Y_fit).reshape(a, m, -1)
+    residual -= Y_out
+    return (residual * residual).sum(1)
+
+
+def _error_interval(error: torch.Tensor, p_norm: torch.Tensor, y_norm: torch.Tensor, n_fit: int, m: int,
+                    low: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Interval ``(lower, upper)`` (a, q) that holds the exact squared error of a fold whose :func:`_fold_errors`
+    ``error`` was computed in ``low`` precision from float64 operators and responses. Casting, the product and the
+    subtraction give :math:`|\hat r - r| \le \gamma_{n_{fit}+3}\,(|P_a|\,|y_{fit}| + |y_{out}|) +
+    2u|\hat r|` elementwise (Higham, eq. 3.13), so in norm :math:`\lVert\hat r - r\rVert \le \beta =
+    \gamma_{n_{fit}+3}(\lVert P_a\rVert_F + 1)\lVert y\rVert + 2u\lVert\hat r\rVert` (``p_norm``: the
+    Frobenius norms, ``y_norm``: each target's norm over every training row); the sum of m squares adds
+    :math:`\gamma_m` relative, and :math:`\lVert r\rVert \in [\lVert\hat r\rVert - \beta,
+    \lVert\hat r\rVert + \beta]`."""
+    u, gamma_m = _gamma(1, low), _gamma(m, low)
+    norm = error.sqrt()
+    beta = _gamma(n_fit + 3, low) * (p_norm[:, None] + 1) * y_norm[None, :] + 2 * u * norm
+    return (norm * (1 - gamma_m) - beta).clamp_min(0) ** 2, (norm * (1 + gamma_m) + beta) ** 2
+
+
+def _unproven(chosen: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Indices of the targets whose chosen alpha's upper bound is not below every other alpha's lower bound."""
+    import torch
+
+    rivals = lower.clone()
+    rivals[chosen, torch.arange(len(chosen), device=chosen.device)] = torch.inf
+    return torch.nonzero(upper.gather(0, chosen[None])[0] >= rivals.min(0).values).flatten()
+
+
+def ridge_kfold(bases: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                folds: Sequence[tuple[torch.Tensor, torch.Tensor]], Y: torch.Tensor, alphas: torch.Tensor, *,
+                fast: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-target alpha index ``(q,)`` with the lowest squared error summed over k folds (the first alpha on
+    ties), and the out-of-fold predictions ``(n, q)`` at it. ``folds`` are ``(fit, out)`` row indices into the
+    training responses ``Y`` (n, q); ``bases[f]`` is :func:`kernel_eigenbasis` (or :func:`eigenbasis`) of fold f
+    with the ``out`` stimuli as its test rows; alphas are absolute. One decomposition per fold serves every alpha;
+    per fold the held-out residuals of every alpha are one matrix product :math:`[P_a]_a Y_{fit} - Y_{out}`
+    (:func:`ridge_operators`), ``a m n q`` in all, and :math:`U^\top Y` is never formed.
+
+    ``fast`` (float64 ``Y``): that product, nearly all of the work, runs in float32, and each target's errors get a
+    rounding interval (:func:`_error_interval`); a target whose float32 choice the intervals do not prove (its
+    alpha's upper bound is not below every other alpha's lower bound, each widened by float64's own rounding,
+    :math:`64 n u_{64}` relative) is recomputed in float64. The chosen alphas are therefore float64's, and the
+    predictions at them are computed in float64. ``fast=False``, or float32 ``Y``: all in ``Y``'s dtype. Memory:
+    targets in batches of ``BATCH_BYTES`` (``alphas x held-out stimuli x batch``)."""
+    import torch
+
+    n, q = Y.shape
+    low = torch.float32 if fast and Y.dtype == torch.float64 else Y.dtype
+    operators = [ridge_operators(*basis, alphas) for basis in bases]
+    cheap = [(P.to(low), P.flatten(1).norm(dim=1)) for P in operators]
+    batch = max(1, BATCH_BYTES // (len(alphas) * max(len(out) for _, out in folds) * Y.element_size()))
+    best = torch.empty(q, dtype=torch.long, device=Y.device)
+    for start in range(0, q, batch):
+        Yb = Y[:, start:start + batch]
+        Y_low = Yb.to(low)
+        y_norm = Yb.norm(dim=0)
+        total = torch.zeros((len(alphas), Yb.shape[1]), dtype=Y.dtype, device=Y.device)
+        lower, upper = total.clone(), total.clone()
+        for (P_low, p_norm), (fit, out) in zip(cheap, folds, strict=True):
+            error = _fold_errors(P_low, Y_low[fit], Y_low[out]).to(Y.dtype)
+            total += error
+            if low != Y.dtype:
+                bounds = _error_interval(error, p_norm, y_norm, len(fit), len(out), low)
+                lower += bounds[0]
+                upper += bounds[1]
+        chosen = total.argmin(0)
+        if low != Y.dtype:
+            slack = 64 * n * _gamma(1, Y.dtype) * total  # float64's own rounding: its near-ties go to float64 too
+            unproven = _unproven(chosen, lower - slack, upper + slack)
+            if len(unproven):
+                exact = sum(_fold_errors(P, Yb[fit][:, unproven], Yb[out][:, unproven])
+                            for P, (fit, out) in zip(operators, folds, strict=True))
+                chosen[unproven] = exact.argmin(0)
+        best[start:start + batch] = chosen
+    order, blocks = _by_alpha(best, len(alphas))
+    Y_sorted, out_of_fold = Y.index_select(1, order), torch.empty_like(Y)
+    for P, (fit, out) in zip(operators, folds, strict=True):
+        out_of_fold[out] = _at_chosen(P, Y_sorted[fit], blocks)
+    return best, torch.empty_like(Y).index_copy_(1, order, out_of_fold)
 
 
 def least_squares(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
