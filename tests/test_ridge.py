@@ -243,3 +243,41 @@ def test_float32_error_intervals_hold_the_float64_errors():
     assert bool((lower <= exact).all()) and bool((exact <= upper).all())
     assert float(((upper - lower) / exact).max()) < 1e-3
     assert float(((error - exact).abs() / exact).max()) > 1e-9  # float32 did round: the interval has work to do
+
+
+def straightforward_loo_maps(X, alphas):
+    """Per alpha, the LOO residual map (n, n) by refitting without each stimulus (closed-form dual ridge on the
+    other n - 1, features centred on them), and the quadratic forms Q_a with squared LOO error y^T Q_a y."""
+    n = len(X)
+    maps = []
+    for alpha in alphas:
+        L = np.zeros((n, n))
+        for i in range(n):
+            rest = np.delete(np.arange(n), i)
+            mu = X[rest].mean(0)
+            K, k = (X[rest] - mu) @ (X[rest] - mu).T, (X[i] - mu) @ (X[rest] - mu).T
+            L[i, rest] = k @ np.linalg.solve(K + alpha * np.eye(n - 1), np.eye(n - 1) - 1 / (n - 1)) + 1 / (n - 1)
+        maps.append((np.eye(n) - L).T @ (np.eye(n) - L))
+    return np.stack(maps)
+
+
+def test_loo_fast_path_chooses_float64_alphas_near_ties_included():
+    """ridge_path's float32 LOO product ("mse") with rounding intervals and a float64 recheck chooses the alphas
+    of the refit-per-stimulus formula, eight near-ties (relative gaps 1e-9..1e-6) included, and its LOO and test
+    predictions equal the float64 path's to 1e-9 relative."""
+    X, Y = data(45, 120, 20, seed=8)
+    Xtr, Xte, Ytr = X[:40], X[40:], Y[:40]
+    alphas = np.array([0.3, 3.0]) * np.trace(Xtr @ Xtr.T) / 40
+    maps = straightforward_loo_maps(Xtr, alphas)
+    ties = near_ties(maps, Ytr[:, 0], Ytr[:, -1], [-1e-6, 1e-6, -1e-7, 1e-7, -1e-8, 1e-8, -1e-9, 1e-9])
+    Ytr = np.concatenate([Ytr, ties], 1)
+    errors = np.einsum("in,anm,im->ai", Ytr.T, maps, Ytr.T)
+    assert set(errors.argmin(0)[:20]) == {0, 1}  # both alphas chosen by some random targets
+    mu = Xtr.mean(0)
+    basis = eigenbasis(torch.from_numpy(Xtr - mu), torch.from_numpy(Xte - mu))
+    fast = ridge_path(*basis, torch.from_numpy(Ytr), torch.from_numpy(alphas))
+    slow = ridge_path(*basis, torch.from_numpy(Ytr), torch.from_numpy(alphas), fast=False)
+    np.testing.assert_array_equal(fast[0].numpy(), errors.argmin(0))
+    np.testing.assert_array_equal(slow[0].numpy(), errors.argmin(0))
+    for a, b in zip(fast[1:], slow[1:], strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-9 * np.abs(Ytr).max())
