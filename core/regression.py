@@ -41,6 +41,7 @@ __all__ = ["eigenbasis", "kernel_eigenbasis", "least_squares", "loo_operators", 
            "ridge_kfold", "ridge_operators", "ridge_path", "ridge_predictions"]
 
 BATCH_BYTES = 2**28
+OPERATOR_BYTES = 2**30  # ridge_path's LOO operators (alphas x n x n) above this: the eigenbasis form
 PLS_TOL, PLS_MAX_ITER = 1e-6, 500  # PLSRegression's defaults
 
 
@@ -88,10 +89,12 @@ def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Ten
     worse), so the chosen alphas are float64's, and the predictions at them are computed in float64. For
     ``"pearson"`` the bound on r (:math:`2\beta/\lVert\hat p_c\rVert`) proved almost no choice on the eReg
     benchmark (9,544 of 9,586 neuroids unproven), so that criterion computes in float64.
-    ``per_target=False`` keeps the eigenbasis form, in ``Y``'s dtype."""
-    if per_target:
-        return _ridge_path_per_target(lam, U, T, Y, alphas, criterion, fast)
+    ``per_target=False``, or operators over ``OPERATOR_BYTES`` (1 GiB; n above 4,380 at 7 alphas in float64), keep
+    the eigenbasis form in ``Y``'s dtype: :math:`U^\top Y` and an ``(a, n, r)`` scaled copy of U per batch."""
     import torch
+
+    if per_target and len(alphas) * Y.shape[0] ** 2 * Y.element_size() <= OPERATOR_BYTES:
+        return _ridge_path_per_target(lam, U, T, Y, alphas, criterion, fast)
 
     n, q = Y.shape
     y_mean = Y.mean(0)
@@ -107,13 +110,21 @@ def ridge_path(lam: torch.Tensor, U: torch.Tensor, T: torch.Tensor, Y: torch.Ten
         fitted = (U[None] * shrink[:, None, :]) @ UtY  # (a, n, b), centred: one matrix product per alpha
         return Yb, UtY, (Yb - fitted) / (1 - leverage.T[:, :, None])
 
-    # first pass: the alpha with the lowest squared LOO error summed over all targets
-    shared = sum((residuals(cols)[2] ** 2).sum((1, 2)) for cols in batches).argmin()
+    shared = None
+    if not per_target:  # first pass: the alpha with the lowest squared LOO error summed over all targets
+        shared = sum((residuals(cols)[2] ** 2).sum((1, 2)) for cols in batches).argmin()
     best, loo, test = [], [], []
     for cols in batches:
         Yb, UtY, resid = residuals(cols)
-        chosen = shared.repeat(Yb.shape[1])
-        loo.append(Yb - resid[shared] + y_mean[cols])
+        if shared is not None:
+            chosen = shared.repeat(Yb.shape[1])
+        elif criterion == "mse":
+            chosen = (resid**2).mean(1).argmin(0)
+        else:
+            r = torch.nan_to_num(pearson_columns_batched(Yb - resid, Yb), nan=-torch.inf)
+            chosen = r.argmax(0)
+        index = torch.arange(Yb.shape[1], device=Y.device)
+        loo.append(Yb - resid[chosen, :, index].T + y_mean[cols])
         test.append(T @ (inverse[chosen].T * UtY) + y_mean[cols])
         best.append(chosen)
     return torch.cat(best), torch.cat(loo, 1), torch.cat(test, 1)
