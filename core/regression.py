@@ -169,7 +169,7 @@ def _ridge_path_per_target(lam, U, T, Y, alphas, criterion, fast):
     import torch
 
     n, q = Y.shape
-    low = torch.float32 if fast and criterion == "mse" and Y.dtype == torch.float64 else Y.dtype
+    low = _low_precision(Y, fast and criterion == "mse")
     L = loo_operators(lam, U, alphas)
     L_low, l_norm = L.to(low).reshape(-1, n), L.flatten(1).norm(dim=1)
     batch = max(1, BATCH_BYTES // (len(alphas) * n * Y.element_size()))
@@ -275,6 +275,17 @@ def _gamma(k: int, dtype: torch.dtype) -> float:
     return k * u / (1 - k * u)
 
 
+def _low_precision(Y: torch.Tensor, fast: bool) -> torch.dtype:
+    """float32 for the bulk product when ``fast`` and ``Y`` is float64, and float32 products are true float32
+    (``torch.get_float32_matmul_precision() == "highest"``: TF32 or bfloat16 products would void the rounding
+    bounds); else ``Y``'s own dtype."""
+    import torch
+
+    if fast and Y.dtype == torch.float64 and torch.get_float32_matmul_precision() == "highest":
+        return torch.float32
+    return Y.dtype
+
+
 def _fold_errors(P: torch.Tensor, Y_fit: torch.Tensor, Y_out: torch.Tensor) -> torch.Tensor:
     """Squared held-out error ``(a, q)`` of one fold's operators ``P`` (a, m, n_fit): every alpha's residuals
     ``P[a] @ Y_fit - Y_out`` as one matrix product, in the dtype of the inputs."""
@@ -323,12 +334,13 @@ def ridge_kfold(bases: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     rounding interval (:func:`_error_interval`); a target whose float32 choice the intervals do not prove (its
     alpha's upper bound is not below every other alpha's lower bound, each widened by float64's own rounding,
     :math:`64 n u_{64}` relative) is recomputed in float64. The chosen alphas are therefore float64's, and the
-    predictions at them are computed in float64. ``fast=False``, or float32 ``Y``: all in ``Y``'s dtype. Memory:
-    targets in batches of ``BATCH_BYTES`` (``alphas x held-out stimuli x batch``)."""
+    predictions at them are computed in float64. ``fast=False``, float32 ``Y``, or float32 products allowed to
+    round coarser (:func:`_low_precision`): all in ``Y``'s dtype. Memory: the operators of every fold
+    (``k a m n_fit``, in float64 and float32), and targets in batches of ``BATCH_BYTES`` (``a m batch``)."""
     import torch
 
     n, q = Y.shape
-    low = torch.float32 if fast and Y.dtype == torch.float64 else Y.dtype
+    low = _low_precision(Y, fast)
     operators = [ridge_operators(*basis, alphas) for basis in bases]
     cheap = [(P.to(low), P.flatten(1).norm(dim=1)) for P in operators]
     batch = max(1, BATCH_BYTES // (len(alphas) * max(len(out) for _, out in folds) * Y.element_size()))

@@ -281,3 +281,16 @@ def test_loo_fast_path_chooses_float64_alphas_near_ties_included():
     np.testing.assert_array_equal(slow[0].numpy(), errors.argmin(0))
     for a, b in zip(fast[1:], slow[1:], strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-9 * np.abs(Ytr).max())
+
+
+def test_float32_products_that_round_coarser_turn_the_fast_path_off(monkeypatch):
+    """With TF32/bfloat16 matmuls allowed (set_float32_matmul_precision below "highest") the float32 bounds do
+    not hold, so ridge_kfold and ridge_path compute in float64 as with fast=False."""
+    import brainbench.regression as regression
+
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "medium")
+    assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float64), True) == torch.float64
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "highest")
+    assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float64), True) == torch.float32
+    assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float64), False) == torch.float64
+    assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float32), True) == torch.float32
