@@ -188,11 +188,13 @@ def _ridge_path_per_target(lam, U, T, Y, alphas, criterion, fast):
             lower = (norm - beta).clamp_min(0) ** 2 * (1 - slack)
             upper = (norm + beta) ** 2 * (1 + slack)
             chosen = _recheck(chosen, lower, upper, L, Yb, criterion)
+        chosen[(Yb == Yb[:1]).all(0)] = 0  # a constant target: every alpha predicts it exactly, the first wins
         best[start:start + batch] = chosen
     order, blocks = _by_alpha(best, len(alphas))
     Y_sorted = Y.index_select(1, order)
     loo = _at_chosen(L, Y_sorted, blocks)
-    test = torch.cat([ridge_operators(lam, U, T, alphas[a:a + 1])[0] @ Y_sorted[:, cols] for a, cols in blocks], 1)
+    test = torch.cat([ridge_operators(lam, U, T, alphas[a:a + 1])[0] @ Y_sorted[:, cols] for a, cols in blocks]
+                     or [T.new_empty((T.shape[0], 0))], 1)
     return best, loo.new_empty(loo.shape).index_copy_(1, order, loo), test.new_empty(test.shape).index_copy_(1, order, test)
 
 
@@ -246,7 +248,7 @@ def _at_chosen(P: torch.Tensor, Y_sorted: torch.Tensor, blocks: list[tuple[int, 
     product per alpha chosen, ``m n q`` in all."""
     import torch
 
-    parts = [P[a] @ Y_sorted[:, cols] for a, cols in blocks]
+    parts = [P[a] @ Y_sorted[:, cols] for a, cols in blocks] or [P.new_empty((P.shape[1], 0))]
     return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
@@ -366,6 +368,7 @@ def ridge_kfold(bases: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
                 exact = sum(_fold_errors(P, Yb[fit][:, unproven], Yb[out][:, unproven])
                             for P, (fit, out) in zip(operators, folds, strict=True))
                 chosen[unproven] = exact.argmin(0)
+        chosen[(Yb == Yb[:1]).all(0)] = 0  # a constant target: every alpha predicts it exactly, the first wins
         best[start:start + batch] = chosen
     order, blocks = _by_alpha(best, len(alphas))
     Y_sorted, out_of_fold = Y.index_select(1, order), torch.empty_like(Y)

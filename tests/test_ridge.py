@@ -294,3 +294,18 @@ def test_float32_products_that_round_coarser_turn_the_fast_path_off(monkeypatch)
     assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float64), True) == torch.float32
     assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float64), False) == torch.float64
     assert regression._low_precision(torch.zeros(2, 2, dtype=torch.float32), True) == torch.float32
+
+
+@pytest.mark.parametrize("cv", ["loo", 4])
+def test_a_constant_neuroid_takes_the_first_alpha_and_is_predicted_exactly(cv):
+    """Every alpha predicts a constant neuroid exactly (a tie the first alpha wins, as before the float32
+    product, which would otherwise pick by rounding noise); its predictions are the constant."""
+    X, Y = data(48, 90, 3, seed=10)
+    Y[:, 1] = 2.5
+    ids = [f"s{i}" for i in range(48)]
+    target = neural_assembly(Y, stimulus_id=ids, neuroid_id=list("abc"), region="r", subject="a")
+    splits = make_splits(SplitSpec(n_splits=3, seed=0), 48)
+    result = RidgeEncoding(cv=cv)(wrap_features(X, ids), target, splits)
+    assert (result.extra["alpha"].values[:, 1] == ALPHAS[0]).all()
+    for predicted in result.held_out.predicted:
+        np.testing.assert_allclose(predicted[:, 1], 2.5, rtol=1e-12)
