@@ -195,7 +195,8 @@ def _ridge_path_per_target(lam, U, T, Y, alphas, criterion, fast):
     loo = _at_chosen(L, Y_sorted, blocks)
     test = torch.cat([ridge_operators(lam, U, T, alphas[a:a + 1])[0] @ Y_sorted[:, cols] for a, cols in blocks]
                      or [T.new_empty((T.shape[0], 0))], 1)
-    return best, loo.new_empty(loo.shape).index_copy_(1, order, loo), test.new_empty(test.shape).index_copy_(1, order, test)
+    loo, test = (part.new_empty(part.shape).index_copy_(1, order, part) for part in (loo, test))
+    return best, loo, test
 
 
 def _recheck(chosen: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, L: torch.Tensor, Y: torch.Tensor,
