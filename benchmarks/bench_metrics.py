@@ -68,8 +68,9 @@ def bench_ereg():
                      lambda: RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Ztr, Ytr).alpha_,
                      "sklearn RidgeCV(alpha_per_target=True)")
     relative = f"{len(ALPHAS)} alphas {ALPHAS[0]:.3g}..{ALPHAS[-1]:.3g}"
-    config("brainbench ridge_path", "one eigh of the training kernel, every alpha; GCV", "torch", Ztr.dtype, relative,
-           "efficient leave-one-out")
+    config("brainbench ridge_path", "one eigh of the training kernel, every alpha; GCV as one product of LOO operators "
+           "with the neuroids, in float32 with rounding bounds, float64 where they do not prove the choice", "torch",
+           Ztr.dtype, relative, "efficient leave-one-out")
     config("sklearn RidgeCV", "its default gcv_mode=None: eigh of the Gram matrix when n < p, every alpha", "numpy",
            Ztr.dtype, relative, "efficient leave-one-out")
     print(f"  identical chosen alphas: {agreement(np.asarray(ALPHAS)[best], ref)}")
@@ -102,8 +103,9 @@ def bench_ereg():
         return alphas[best].numpy()
 
     grid = f"{len(alphas)} alphas {float(alphas[0]):.3g}..{float(alphas[-1]):.3g} (absolute)"
-    config("brainbench RidgeEncoding._kfold", "one eigh of each fold's centred kernel, every alpha", "torch",
-           Ztr.dtype, grid, "KFold(5, shuffle=True, random_state=0)")
+    config("brainbench RidgeEncoding._kfold", "one eigh of each fold's centred kernel, every alpha; held-out residuals "
+           "as one product of prediction operators with the neuroids, in float32 with rounding bounds, float64 where "
+           "they do not prove the choice", "torch", Ztr.dtype, grid, "KFold(5, shuffle=True, random_state=0)")
     mine, him = race("  same protocol (5-fold CV, intercept, squared error)", ours_kfold,
                      lambda: HimalayaRidgeCV(alphas=alphas.numpy(), cv=folds, fit_intercept=True).fit(Ztr, Ytr).best_alphas_,
                      "himalaya RidgeCV (the same folds)")

@@ -29,7 +29,7 @@ from brainbench.checks import check_choice, check_positive_numbers, check_seed
 from brainbench.registry.contracts import Metric, MetricResult
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions
-from brainbench.encoding.regression import (RIDGE_ALPHAS, kernel_eigenbasis, pearson_columns, ridge_path,
+from brainbench.encoding.regression import (RIDGE_ALPHAS, kernel_eigenbasis, pearson_columns, ridge_kfold, ridge_path,
                                             ridge_predictions)
 
 NAME, VERSION = "ridge", "1"
@@ -92,17 +92,13 @@ class RidgeEncoding(Metric):
         import torch
         from sklearn.model_selection import KFold
 
-        folds = [(tr[torch.from_numpy(f).to(tr.device)], torch.from_numpy(o).to(tr.device))
+        folds = [(torch.from_numpy(f).to(tr.device), torch.from_numpy(o).to(tr.device))
                  for f, o in KFold(self.cv, shuffle=True, random_state=self.seed).split(np.zeros(len(tr)))]
-        bases, error = [], torch.zeros((len(alphas), Y.shape[1]), dtype=Y.dtype, device=Y.device)
+        bases = []
         for fit, out in folds:  # one eigendecomposition per fold, every alpha
-            centred = _centred(gram, fit)
-            bases.append(kernel_eigenbasis(centred[fit], centred[tr[out]]))
-            error += ((ridge_predictions(*bases[-1], Y[fit], alphas) - Y[tr[out]]) ** 2).sum(1)
-        best = error.argmin(0)
-        out_of_fold = torch.empty_like(Y[tr])
-        for (fit, out), basis in zip(folds, bases, strict=True):
-            out_of_fold[out] = ridge_predictions(*basis, Y[fit], alphas, best)
+            centred = _centred(gram, tr[fit])
+            bases.append(kernel_eigenbasis(centred[tr[fit]], centred[tr[out]]))
+        best, out_of_fold = ridge_kfold(bases, folds, Y[tr], alphas)
         return best, out_of_fold
 
 

@@ -129,3 +129,18 @@ def test_pls_deflates_its_own_copy_and_leaves_the_inputs_as_they_were():
     ref = PLSRegression(n_components=6, scale=False).fit(X[:60], Y[:60]).predict(X[60:])
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(pls_fit_predict(X_train, Y_train, X_test, 6).numpy(), ours)  # and again, the same
+
+
+@pytest.mark.parametrize("criterion", ["mse", "pearson"])
+def test_loo_operators_and_the_eigenbasis_form_agree(monkeypatch, criterion):
+    """Above OPERATOR_BYTES ridge_path keeps the eigenbasis form: the same alphas and predictions (1e-9)."""
+    X, Y = data(70, 40, 12, seed=9)
+    alphas = np.logspace(-1, 4, 6)
+    operators = fit(X[:60], Y[:60], X[60:], alphas, criterion)
+    monkeypatch.setattr(regression, "OPERATOR_BYTES", 0)
+    eigenbasis_form = fit(X[:60], Y[:60], X[60:], alphas, criterion)
+    np.testing.assert_array_equal(operators[0], eigenbasis_form[0])
+    for a, b in zip(operators[1:], eigenbasis_form[1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(Y).max())
+    ref = RidgeCV(alphas=alphas, alpha_per_target=True, scoring=pearson_scorer if criterion == "pearson" else None)
+    np.testing.assert_array_equal(alphas[eigenbasis_form[0]], ref.fit(X[:60], Y[:60]).alpha_)
