@@ -48,6 +48,27 @@ def _model_sample() -> list[tuple[str, str | None]]:
     return [(name, None) for name in real] + randoms
 
 
+def _builtin_plugins() -> list[str]:
+    """Entry-point names of the plugins this distribution ships (brainbench.plugins.*)."""
+    from importlib.metadata import entry_points
+
+    return sorted(ep.name for ep in entry_points(group="brainbench") if ep.value.startswith("brainbench.plugins."))
+
+
+def test_every_builtin_plugin_loads():
+    """A built-in plugin that fails to import only drops out of the registry (fault isolation), so the sweeps
+    below would silently check less: every built-in entry point must load, with its hooks."""
+    from brainbench import plugin_info
+
+    builtins = _builtin_plugins()
+    assert len(builtins) >= 18  # pyproject.toml's [project.entry-points.brainbench]
+    status = {info.name: info for info in plugin_info()}
+    broken = {name: (status[name].status, status[name].error) if name in status else ("missing", None)
+              for name in builtins if name not in status or status[name].status != "loaded"}
+    assert not broken, f"built-in plugins that did not load: {broken}"
+    assert all(status[name].hooks for name in builtins)
+
+
 MODELS = _model_sample()
 METRICS = [name for name in brainbench.list_metrics() if name not in EXCLUDE_METRICS]
 DATASETS = [name for name in brainbench.list_datasets() if name not in EXCLUDE_DATASETS]
