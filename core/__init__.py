@@ -50,7 +50,7 @@ _install_moved()  # old module paths (brainbench.assembly, ...) still import, wi
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
 _LAZY = {
     "score": "scoring.scorer",
-    "compare_models": "scoring.inference",
+    "compare_models": "scoring.compare",
     "ScoreResult": "results.result",
     "ResultsStore": "results.store",
     "leaderboard": "results.leaderboards",

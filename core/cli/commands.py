@@ -324,7 +324,8 @@ def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, 
                 quiet: bool) -> None:
     """Does MODEL_A beat MODEL_B on a benchmark? Scores both and tests the difference (paired bootstrap over
     stimuli and subjects, and a permutation test)."""
-    from ..scoring.inference import compare_models, describe
+    from ..scoring.compare import compare_models
+    from ..scoring.inference import describe
     from ..results.store import ResultsStore
 
     with warnings.catch_warnings():
