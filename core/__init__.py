@@ -42,7 +42,7 @@ __all__ = [
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
     "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
-    "describe_benchmark",
+    "describe_benchmark", "ExtractionOptions",
 ]
 
 _install_moved()  # old module paths (brainbench.assembly, ...) still import, with a DeprecationWarning
@@ -60,6 +60,7 @@ _LAZY = {
     "wrap": "extraction.torch_model",
     "extract": "extraction.engine",
     "plan_extraction": "extraction.engine",
+    "ExtractionOptions": "extraction.options",
 }
 
 

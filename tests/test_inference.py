@@ -15,7 +15,7 @@ from brainbench.encoding.cka import cka_weighted
 from brainbench.scoring.compare import compare_models
 from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, paired_test
 from brainbench.rdm.core import COMPARISONS, compare, compare_weighted, dissimilarity, upper_triangle
-from brainbench.scoring.scorer import evaluate
+from brainbench.scoring.scorer import score_with_selection as evaluate
 from brainbench.scoring.splits import Split
 
 

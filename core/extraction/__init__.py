@@ -8,4 +8,4 @@ here too (lazily: importing this package loads no torch).
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ["engine"])
+__getattr__, __dir__ = lazy_exports(__name__, ["options", "engine"])

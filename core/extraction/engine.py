@@ -36,10 +36,10 @@ import numpy as np
 from .activation_cache import ActivationCache
 from .allocator import mapped_array, warm_heap
 from ..device import pick_device, seeded
-from ..checks import check_choice, check_count, check_seed
 from ..errors import BrainbenchError, ConfigError, MemoryBudgetError, UnknownNameError
 from .layers import LayerInfo, first_tensor, select_layers
-from .memory import default_memory_limit, device_free_memory, format_bytes, parse_memory
+from .memory import default_memory_limit, device_free_memory, format_bytes
+from .options import TOKEN_MODES, ExtractionOptions
 from ..progress import progress as progress_bar
 from .reduction import Projector, ReductionSpec, fit_indices, fit_pca, fit_srp
 
@@ -50,9 +50,9 @@ if TYPE_CHECKING:
     from ..data.stimuli import StimulusSet
     from .torch_model import TorchModel
 
-__all__ = ["TOKEN_MODES", "ExtractionPlan", "Features", "LayerPlan", "check_options", "extract", "plan_extraction"]
+__all__ = ["TOKEN_MODES", "ExtractionOptions", "ExtractionPlan", "Features", "LayerPlan", "check_options", "extract",
+           "plan_extraction"]
 
-TOKEN_MODES = ("all", "cls", "mean")
 MAX_BATCH = 64
 STORED_ITEMSIZE = 4  # features are stored as float32
 HEADROOM = 0.05  # of the memory limit, kept out of the plan
@@ -234,15 +234,11 @@ def _sizes_error(model: TorchModel, stimuli: StimulusSet) -> ConfigError:
 def check_options(*, tokens: str = "all", reduce: str | ReductionSpec | None = None,
                   memory_limit: str | int | None = None, batch_size: int | None = None,
                   seed: int = 0) -> tuple[ReductionSpec | None, int | None]:
-    """The extraction options a user passes, checked before any work: the reduction and the memory limit in
-    bytes (None: the default). Raises ConfigError for a token mode not in TOKEN_MODES, a batch size < 1, a
-    seed outside 0..2**32-1, a reduction that is not srp:K or pca:K[/N], or a memory limit that is not a size."""
-    check_choice(tokens, "token mode", TOKEN_MODES)
-    if batch_size is not None:
-        check_count(batch_size, "batch size", hint="leave it out to fit batches to the memory limit")
-    seed = check_seed(seed)
-    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
-    return reduction, (parse_memory(memory_limit) if memory_limit is not None else None)
+    """The reduction and the memory limit in bytes (None: the default) of these options, checked as
+    :class:`~brainbench.extraction.options.ExtractionOptions` checks them (kept for callers of brainbench 0.1)."""
+    options = ExtractionOptions(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size,
+                                seed=seed)
+    return options.reduction(), options.memory_bytes()
 
 
 def plan_extraction(
@@ -250,30 +246,29 @@ def plan_extraction(
     stimuli: StimulusSet,
     layers: Sequence[str] | None = None,
     *,
-    tokens: str = "all",
-    reduce: str | ReductionSpec | None = None,
-    memory_limit: str | int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    cache: bool | ActivationCache = True,
-    seed: int | None = None,
+    options: ExtractionOptions | None = None,
+    **keywords: Any,
 ) -> ExtractionPlan:
     """Trace, resolve layers, consult the cache and group the rest into passes; runs no extraction.
 
-    ``layers`` is a list of specs (or one spec as a string). Raises ConfigError for options out of range
-    (token mode, batch size < 1, a seed outside 0..2**32-1, stimuli of several preprocessed sizes),
-    UnknownNameError for a layer the model does not have, and MemoryBudgetError where the limit is too small."""
+    ``layers`` is a list of specs (or one spec as a string). ``options`` is an
+    :class:`~brainbench.extraction.options.ExtractionOptions` (whose docstring lists every option), or the options
+    come as keywords (``tokens="cls", memory_limit="2GB"``), which replace the fields of ``options``. Raises
+    ConfigError for an unknown option or one out of range (token mode, batch size < 1, a seed outside
+    0..2**32-1, ...) and for stimuli of several preprocessed sizes, UnknownNameError for a layer the model does not
+    have, and MemoryBudgetError where the limit is too small."""
     from ..data.stimuli import StimulusSet
 
     if not isinstance(stimuli, StimulusSet):
         raise ConfigError(f"stimuli must be a brainbench.StimulusSet, not {type(stimuli).__name__}; build one with "
                           "StimulusSet.from_files, from_arrays or from_texts")
     layers = [layers] if isinstance(layers, str) else layers
-    seed = model.seed if seed is None else seed
-    reduction, limit = check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size,
-                                     seed=seed)
+    options = ExtractionOptions.of(options, **keywords)
+    tokens, batch_size, cache = options.tokens, options.batch_size, options.cache
+    seed = model.seed if options.seed is None else options.seed
+    reduction, limit = options.reduction(seed), options.memory_bytes()
     limit = default_memory_limit() if limit is None else limit
-    device = pick_device(device)
+    device = pick_device(options.device)
     n = len(stimuli)
     if n == 0:
         raise ConfigError("the stimulus set is empty: there is nothing to extract")
@@ -453,14 +448,14 @@ def extract(
     layers: Sequence[str] | None = None,
     *,
     progress: bool = True,
-    **options: Any,
+    options: ExtractionOptions | None = None,
+    **keywords: Any,
 ) -> Features:
     """Features of ``stimuli`` at ``layers`` of ``model`` (see the module docstring for the steps).
 
-    ``options`` are :func:`plan_extraction`'s: ``tokens``, ``reduce``, ``memory_limit``, ``batch_size``,
-    ``device``, ``cache`` and ``seed``.
+    ``options`` and ``keywords`` are :func:`plan_extraction`'s (:class:`~brainbench.extraction.options.ExtractionOptions`).
     """
-    plan = plan_extraction(model, stimuli, layers, **options)
+    plan = plan_extraction(model, stimuli, layers, options=options, **keywords)
     store = plan.cache
     by_name = {p.name: p for p in plan.layers}
     arrays: dict[str, Any] = {p.name: store.read(p.key) for p in plan.layers if p.cached}  # type: ignore[union-attr]

@@ -73,8 +73,9 @@ class Model(ABC):
         **options: Any,
     ) -> Mapping[str, xr.DataArray]:
         """Features of ``stimuli`` at ``layers`` (default: :attr:`default_layers`), one assembly per layer,
-        in forward order. ``options`` are the extraction engine's (``tokens``, ``reduce``, ``memory_limit``,
-        ``cache``, ``seed``); a model that cannot honour one raises :class:`~brainbench.ConfigError`."""
+        in forward order. The scorer passes ``batch_size`` and ``device``, and as ``options`` the other fields of
+        :class:`~brainbench.ExtractionOptions` set away from their defaults (``options.keywords()``); a model that
+        cannot honour one raises :class:`~brainbench.ConfigError`."""
 
     @abstractmethod
     def weights_hash(self) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..results.result import PairedComparison
 from .inference import _check, paired_test, with_interval
-from .scorer import evaluate
+from .scorer import score_with_selection
 
 if TYPE_CHECKING:
     from ..registry.contracts import Model
@@ -30,7 +30,7 @@ def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *
     _check(n_boot, level, n_perm)
     scored = []
     for model in (model_a, model_b):
-        result, selection = evaluate(model, benchmark, **options)
+        result, selection = score_with_selection(model, benchmark, **options)
         scored.append((with_interval(result, selection, n_boot=n_boot, level=level), selection))
     (result_a, sel_a), (result_b, sel_b) = scored
     seed = result_a.provenance.split_seed  # the benchmark's: the same for both
