@@ -15,7 +15,7 @@ from ._moved import install as _install_moved
 from ._version import __version__
 from .registry.cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
 from .registry.catalog import get_benchmark, get_leaderboard, load_catalog
-from .registry.contracts import Dataset, Metric, MetricResult, Model, ModelMetric, Tuner, TuningResult
+from .registry.contracts import Dataset, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner, TuningResult
 from .errors import (
     AssemblyError,
     BrainbenchError,
@@ -42,7 +42,7 @@ __all__ = [
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
     "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
-    "describe_benchmark", "ExtractionOptions",
+    "describe_benchmark", "ExtractionOptions", "MetricTarget",
 ]
 
 _install_moved()  # old module paths (brainbench.assembly, ...) still import, with a DeprecationWarning

@@ -27,7 +27,7 @@ import numpy as np
 
 from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, split_scores
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutRDMs
 from brainbench.rdm.core import (COMPARISONS, DISTANCES, compare, dissimilarity, is_rdm_assembly, rdms_of_responses,
@@ -46,6 +46,11 @@ class RSA(Metric):
             raise ConfigError(f"RSA comparison {comparison!r} is not one of {', '.join(COMPARISONS)}")
         self.card = card()
         self.distance, self.comparison, self.device = distance, comparison, device
+
+    @property
+    def target(self) -> MetricTarget:
+        """One RDM per subject, computed with this metric's distance (or a dataset's RDMs), compared with its comparison."""
+        return MetricTarget("rdms", "rdm", self.distance, self.comparison)
 
     def __call__(self, features, target, splits) -> MetricResult:
         targets = target if is_rdm_assembly(target) else rdms_of_responses(target, self.distance)
