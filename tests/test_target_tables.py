@@ -106,3 +106,12 @@ def test_every_declarable_ceiling_rule_has_a_function_and_an_unknown_one_is_name
     assert np.mean(split_half.reliability[subjects == "s1"]) == pytest.approx(0.8, abs=0.05)
     assert np.mean(split_half.reliability[subjects == "s2"]) == pytest.approx(0.5, abs=0.05)
     np.testing.assert_allclose(split_half.per_unit, np.sqrt(np.clip(split_half.reliability, 0, None)))
+
+
+def test_check_metric_refuses_a_target_that_is_not_a_metric_target():
+    from brainbench.testing import ContractError, check_metric
+
+    metric = brainbench.get_metric("ridge")
+    metric.target = "rdms"
+    with pytest.raises(ContractError, match=r"metric.target must be a brainbench.MetricTarget .*not str"):
+        check_metric(metric)
