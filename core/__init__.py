@@ -15,7 +15,7 @@ from ._moved import install as _install_moved
 from ._version import __version__
 from .registry.cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
 from .registry.catalog import get_benchmark, get_leaderboard, load_catalog
-from .registry.contracts import Dataset, Metric, MetricResult, Model, ModelMetric, Tuner, TuningResult
+from .registry.contracts import Dataset, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner, TuningResult
 from .errors import (
     AssemblyError,
     BrainbenchError,
@@ -43,7 +43,7 @@ __all__ = [
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
     "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
-    "describe_benchmark",
+    "describe_benchmark", "ExtractionOptions", "MetricTarget",
 ]
 
 _install_moved()  # old module paths (brainbench.assembly, ...) still import, with a DeprecationWarning
@@ -51,7 +51,7 @@ _install_moved()  # old module paths (brainbench.assembly, ...) still import, wi
 # Heavier pieces (xarray, pandas, SQLAlchemy, torch) load on first access.
 _LAZY = {
     "score": "scoring.scorer",
-    "compare_models": "scoring.inference",
+    "compare_models": "scoring.compare",
     "ScoreResult": "results.result",
     "ResultsStore": "results.store",
     "leaderboard": "results.leaderboards",
@@ -61,6 +61,7 @@ _LAZY = {
     "wrap": "extraction.torch_model",
     "extract": "extraction.run",
     "plan_extraction": "extraction.plan",
+    "ExtractionOptions": "extraction.options",
 }
 
 

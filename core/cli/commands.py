@@ -37,7 +37,8 @@ HEADERS = {"training_data": "data", "input_size": "size", "parameters": "params"
 
 
 def extraction_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The extraction engine's options, shared by ``score`` and ``extract``."""
+    """The extraction engine's options, shared by ``score`` and ``extract`` (with ``--batch-size`` and ``--device``,
+    which each command declares itself); :func:`_extraction_options` turns them into the options object."""
     options = [
         click.option("--tokens", type=click.Choice(["all", "cls", "mean"]), default="all", show_default=True,
                      help="transformer token layers: every token, the CLS token, or the mean over patch tokens"),
@@ -48,6 +49,16 @@ def extraction_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _extraction_options(*, tokens: str, reduce: str | None, memory_limit: str | None, no_cache: bool,
+                        batch_size: int | None, device: str | None, seed: int | None = None) -> Any:
+    """The :class:`~brainbench.extraction.options.ExtractionOptions` of the flags of :func:`extraction_options`,
+    checked (ConfigError) before any work."""
+    from ..extraction.options import ExtractionOptions
+
+    return ExtractionOptions.of(tokens=tokens, reduce=reduce, memory_limit=memory_limit, cache=not no_cache,
+                                batch_size=batch_size, device=device, seed=seed)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,8 +153,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
           memory_limit: str | None, no_cache: bool, db: str | None, no_store: bool,
           plot_path: str | None, bootstrap: int, level: float, as_json: bool, quiet: bool) -> None:
     """Score MODEL on one or more benchmarks, store and print the result."""
-    from ..checks import check_count, check_level
-    from ..extraction.plan import check_options
+    from ..checks import check_count, check_level, check_seed
     from ..registry.catalog import describe_benchmark
     from ..registry.entries import get_model, list_entries
     from ..scoring.scorer import score as run_score
@@ -154,7 +164,9 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
     if bootstrap:
         check_count(bootstrap, "--bootstrap", minimum=2, hint="0 for no interval; 1000 is usual")
     check_level(level, "--level")
-    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
+    check_seed(seed)
+    options = _extraction_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, no_cache=no_cache,
+                                  batch_size=batch_size, device=device)  # the seed is the model's (--seed)
     ids: list[str] = []
     for pattern in benchmarks:
         found = [e.name for e in list_entries("benchmark", pattern)] if any(c in pattern for c in "*?[") else [pattern]
@@ -168,9 +180,7 @@ def score(model: str, benchmarks: tuple[str, ...], metric: str | None, weights: 
         with warnings.catch_warnings():  # the result's notes are printed with it
             warnings.simplefilter("ignore", CeilingWarning)
             result = run_score(model_obj, benchmark, metric=metric, layers=layers.split(",") if layers else None,
-                               device=device, batch_size=batch_size, progress=not quiet, store=store, tokens=tokens,
-                               reduce=reduce, memory_limit=memory_limit, cache=not no_cache, bootstrap=bootstrap,
-                               level=level)
+                               progress=not quiet, store=store, options=options, bootstrap=bootstrap, level=level)
         results.append(result)
         if not as_json:
             console().print(describe_benchmark(benchmark), highlight=False)
@@ -231,7 +241,8 @@ def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, 
                 quiet: bool) -> None:
     """Does MODEL_A beat MODEL_B on a benchmark? Scores both and tests the difference (paired bootstrap over
     stimuli and subjects, and a permutation test)."""
-    from ..scoring.inference import compare_models, describe
+    from ..scoring.compare import compare_models
+    from ..scoring.inference import describe
     from ..results.store import ResultsStore
 
     with warnings.catch_warnings():
@@ -399,23 +410,22 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
             memory_limit: str | None, no_cache: bool, dry_run: bool, output: str | None, as_json: bool,
             quiet: bool) -> None:
     """Extract MODEL's features for a stimulus set (to the cache, and to --output as netCDF)."""
-    from ..extraction.plan import check_options, plan_extraction
+    from ..extraction.plan import plan_extraction
     from ..registry.entries import get_dataset, get_model
 
     if bool(paths) == bool(dataset):
         raise ConfigError("give the stimuli either as --stimuli files/folders or as --dataset NAME")
     if output and not dry_run:
         folder_to_write(output, "--output")
-    check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, seed=seed)
+    options = _extraction_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, no_cache=no_cache,
+                                  batch_size=batch_size, device=device, seed=seed)
     stimuli = get_dataset(dataset).stimulus_set() if dataset else _stimuli_from_paths(paths)
     model_obj = get_model(model, weights=weights, seed=seed)
-    options = dict(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size, device=device,
-                   cache=not no_cache, seed=seed)
     selected = layers.split(",") if layers else None
     if dry_run:
-        plan = plan_extraction(model_obj, stimuli, selected, **options)
+        plan = plan_extraction(model_obj, stimuli, selected, options=options)
     else:
-        features = model_obj.extract(stimuli, selected, progress=not quiet, **options)
+        features = model_obj.extract(stimuli, selected, progress=not quiet, options=options)
         plan = features.plan
     if as_json:
         click.echo(json.dumps({"summary": plan.summary(), "layers": plan.rows(), "passes": plan.passes,

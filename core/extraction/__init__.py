@@ -8,4 +8,4 @@ and ``provenance`` are offered here too (lazily: importing this package loads no
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ["plan", "run", "features", "provenance"])
+__getattr__, __dir__ = lazy_exports(__name__, ["options", "plan", "run", "features", "provenance"])

@@ -21,20 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from .activation_cache import ActivationCache
 from ..device import pick_device, seeded
-from ..checks import check_choice, check_count, check_seed
 from ..errors import BrainbenchError, ConfigError, MemoryBudgetError
 from .inputs import _batch, _forward_error
 from .layers import LayerInfo, select_layers
-from .memory import default_memory_limit, device_free_memory, format_bytes, parse_memory
+from .memory import default_memory_limit, device_free_memory, format_bytes
+from .options import TOKEN_MODES, ExtractionOptions
 from .reduction import ReductionSpec, fit_indices
 
 if TYPE_CHECKING:
     from ..data.stimuli import StimulusSet
     from .torch_model import TorchModel
 
-__all__ = ["TOKEN_MODES", "ExtractionPlan", "LayerPlan", "check_options", "plan_extraction"]
+__all__ = ["TOKEN_MODES", "ExtractionOptions", "ExtractionPlan", "LayerPlan", "check_options", "plan_extraction"]
 
-TOKEN_MODES = ("all", "cls", "mean")
 MAX_BATCH = 64
 STORED_ITEMSIZE = 4  # features are stored as float32
 HEADROOM = 0.05  # of the memory limit, kept out of the plan
@@ -130,15 +129,11 @@ def _stored_units(info: LayerInfo, tokens: str, reduction: ReductionSpec | None)
 def check_options(*, tokens: str = "all", reduce: str | ReductionSpec | None = None,
                   memory_limit: str | int | None = None, batch_size: int | None = None,
                   seed: int = 0) -> tuple[ReductionSpec | None, int | None]:
-    """The extraction options a user passes, checked before any work: the reduction and the memory limit in
-    bytes (None: the default). Raises ConfigError for a token mode not in TOKEN_MODES, a batch size < 1, a
-    seed outside 0..2**32-1, a reduction that is not srp:K or pca:K[/N], or a memory limit that is not a size."""
-    check_choice(tokens, "token mode", TOKEN_MODES)
-    if batch_size is not None:
-        check_count(batch_size, "batch size", hint="leave it out to fit batches to the memory limit")
-    seed = check_seed(seed)
-    reduction = ReductionSpec.parse(reduce, seed=seed) if isinstance(reduce, str) else reduce
-    return reduction, (parse_memory(memory_limit) if memory_limit is not None else None)
+    """The reduction and the memory limit in bytes (None: the default) of these options, checked as
+    :class:`~brainbench.extraction.options.ExtractionOptions` checks them (kept for callers of brainbench 0.1)."""
+    options = ExtractionOptions(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size,
+                                seed=seed)
+    return options.reduction(), options.memory_bytes()
 
 
 def plan_extraction(
@@ -146,30 +141,29 @@ def plan_extraction(
     stimuli: StimulusSet,
     layers: Sequence[str] | None = None,
     *,
-    tokens: str = "all",
-    reduce: str | ReductionSpec | None = None,
-    memory_limit: str | int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    cache: bool | ActivationCache = True,
-    seed: int | None = None,
+    options: ExtractionOptions | None = None,
+    **keywords: Any,
 ) -> ExtractionPlan:
     """Trace, resolve layers, consult the cache and group the rest into passes; runs no extraction.
 
-    ``layers`` is a list of specs (or one spec as a string). Raises ConfigError for options out of range
-    (token mode, batch size < 1, a seed outside 0..2**32-1, stimuli of several preprocessed sizes),
-    UnknownNameError for a layer the model does not have, and MemoryBudgetError where the limit is too small."""
+    ``layers`` is a list of specs (or one spec as a string). ``options`` is an
+    :class:`~brainbench.extraction.options.ExtractionOptions` (whose docstring lists every option), or the options
+    come as keywords (``tokens="cls", memory_limit="2GB"``), which replace the fields of ``options``. Raises
+    ConfigError for an unknown option or one out of range (token mode, batch size < 1, a seed outside
+    0..2**32-1, ...) and for stimuli of several preprocessed sizes, UnknownNameError for a layer the model does not
+    have, and MemoryBudgetError where the limit is too small."""
     from ..data.stimuli import StimulusSet
 
     if not isinstance(stimuli, StimulusSet):
         raise ConfigError(f"stimuli must be a brainbench.StimulusSet, not {type(stimuli).__name__}; build one with "
                           "StimulusSet.from_files, from_arrays or from_texts")
     layers = [layers] if isinstance(layers, str) else layers
-    seed = model.seed if seed is None else seed
-    reduction, limit = check_options(tokens=tokens, reduce=reduce, memory_limit=memory_limit, batch_size=batch_size,
-                                     seed=seed)
+    options = ExtractionOptions.of(options, **keywords)
+    tokens, batch_size, cache = options.tokens, options.batch_size, options.cache
+    seed = model.seed if options.seed is None else options.seed
+    reduction, limit = options.reduction(seed), options.memory_bytes()
     limit = default_memory_limit() if limit is None else limit
-    device = pick_device(device)
+    device = pick_device(options.device)
     n = len(stimuli)
     if n == 0:
         raise ConfigError("the stimulus set is empty: there is nothing to extract")

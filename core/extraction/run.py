@@ -22,6 +22,7 @@ from ..errors import BrainbenchError, MemoryBudgetError
 from .features import Features
 from .inputs import _batch, _forward_error
 from .layers import first_tensor
+from .options import ExtractionOptions
 from .plan import MAX_BATCH, ExtractionPlan, LayerPlan, _raw_units, plan_extraction
 from ..progress import progress as progress_bar
 from .reduction import Projector, fit_indices, fit_pca, fit_srp
@@ -41,14 +42,14 @@ def extract(
     layers: Sequence[str] | None = None,
     *,
     progress: bool = True,
-    **options: Any,
+    options: ExtractionOptions | None = None,
+    **keywords: Any,
 ) -> Features:
     """Features of ``stimuli`` at ``layers`` of ``model`` (see the module docstring for the steps).
 
-    ``options`` are :func:`plan_extraction`'s: ``tokens``, ``reduce``, ``memory_limit``, ``batch_size``,
-    ``device``, ``cache`` and ``seed``.
+    ``options`` and ``keywords`` are :func:`plan_extraction`'s (:class:`~brainbench.extraction.options.ExtractionOptions`).
     """
-    plan = plan_extraction(model, stimuli, layers, **options)
+    plan = plan_extraction(model, stimuli, layers, options=options, **keywords)
     store = plan.cache
     by_name = {p.name: p for p in plan.layers}
     arrays: dict[str, Any] = {p.name: store.read(p.key) for p in plan.layers if p.cached}  # type: ignore[union-attr]

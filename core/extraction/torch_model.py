@@ -156,7 +156,8 @@ class TorchModel(Model):
         progress: bool = True,
         **options: Any,
     ) -> Features:
-        """Features at ``layers`` (names, globs, ``depth:LO-HI``); ``options`` go to :func:`brainbench.extract`."""
+        """Features at ``layers`` (names, globs, ``depth:LO-HI``); ``options`` (an ``options=``
+        :class:`~brainbench.ExtractionOptions`, or its fields as keywords) go to :func:`brainbench.extract`."""
         from .run import extract
 
         return extract(self, stimuli, layers, batch_size=batch_size, device=device, progress=progress, **options)

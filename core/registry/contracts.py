@@ -6,6 +6,7 @@ libraries (torch, xarray) are only named in annotations, never imported here.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from ..scoring.splits import Split
     from ..data.stimuli import StimulusSet
 
-__all__ = ["Dataset", "ImportOption", "Metric", "MetricResult", "Model", "ModelMetric", "Tuner", "TuningResult"]
+__all__ = ["KIND_TARGETS", "Dataset", "ImportOption", "Metric", "MetricResult", "MetricTarget", "Model", "ModelMetric",
+           "Tuner", "TuningResult"]
 
 
 class Model(ABC):
@@ -73,8 +75,9 @@ class Model(ABC):
         **options: Any,
     ) -> Mapping[str, xr.DataArray]:
         """Features of ``stimuli`` at ``layers`` (default: :attr:`default_layers`), one assembly per layer,
-        in forward order. ``options`` are the extraction engine's (``tokens``, ``reduce``, ``memory_limit``,
-        ``cache``, ``seed``); a model that cannot honour one raises :class:`~brainbench.ConfigError`."""
+        in forward order. The scorer passes ``batch_size`` and ``device``, and as ``options`` the other fields of
+        :class:`~brainbench.ExtractionOptions` set away from their defaults (``options.keywords()``); a model that
+        cannot honour one raises :class:`~brainbench.ConfigError`."""
 
     @abstractmethod
     def weights_hash(self) -> str:
@@ -233,10 +236,47 @@ class MetricResult:
     held_out: HeldOut | None = None
 
 
+@dataclass(frozen=True)
+class MetricTarget:
+    """What a metric scores, which the scorer prepares for it (:mod:`brainbench.scoring.targets`).
+
+    ``form``: ``"responses"`` (the repeat-averaged ``(presentation, neuroid)`` responses) or ``"rdms"`` (one RDM per
+    subject: computed from the responses with ``distance``, or a dataset's RDMs as they are). ``unit``: what the
+    metric scores one by one and the scorer averages per subject: ``"neuroid"``, ``"rdm"`` (a subject's RDM) or
+    ``"subject"`` (a whole population, e.g. CKA; no ceiling). ``distance`` and ``comparison`` are the RDM distance and
+    comparison (:mod:`brainbench.rdm.distances`, :mod:`brainbench.rdm.comparisons`) the target and its RDM ceilings use."""
+
+    form: Literal["responses", "rdms"] = "responses"
+    unit: Literal["neuroid", "rdm", "subject"] = "neuroid"
+    distance: str = "correlation"
+    comparison: str = "spearman"
+
+
+# What a metric that declares no target scores, by its card's kind (MetricCard.kind).
+KIND_TARGETS: dict[str, MetricTarget] = {
+    "encoding": MetricTarget("responses", "neuroid"),
+    "rsa": MetricTarget("rdms", "rdm"),
+    "encoding_rsa": MetricTarget("responses", "rdm"),  # predicts responses, then scores one RDM per subject
+    "population": MetricTarget("responses", "subject"),
+}
+
+
 class Metric(ABC):
-    """Features x target x splits -> per-split scores (see :class:`MetricResult`)."""
+    """Features x target x splits -> per-split scores (see :class:`MetricResult`).
+
+    A metric declares what it scores as :attr:`target` (a :class:`MetricTarget`, as a class attribute or a
+    property); one that does not is given its card kind's (:data:`KIND_TARGETS`)."""
 
     card: MetricCard
+
+    @property
+    def target(self) -> MetricTarget:
+        """What this metric scores. The default, for metrics that declare none: :data:`KIND_TARGETS` of the card's
+        kind, with the metric's ``distance`` and ``comparison`` attributes where it has them (as metrics written
+        for brainbench 0.1 said them)."""
+        base = KIND_TARGETS.get(self.card.kind, MetricTarget())
+        return dataclasses.replace(base, distance=getattr(self, "distance", base.distance),
+                                   comparison=getattr(self, "comparison", base.comparison))
 
     @abstractmethod
     def __call__(self, features: xr.DataArray, target: xr.DataArray, splits: Sequence[Split]) -> MetricResult: ...

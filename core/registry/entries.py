@@ -131,6 +131,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "benchmark": ("register_benchmarks", BenchmarkSpec),
 }
 _cache: dict[str, Registry[Any]] = {}
+_building: set[str] = set()  # kinds whose registry is being built (their hooks are running)
 
 def _build(kind: str) -> Registry[Any]:
     hook_name, card_type = KINDS[kind]
@@ -163,7 +164,15 @@ def get_registry(kind: str) -> Registry[Any]:
     if kind not in KINDS:
         raise UnknownNameError("kind", kind, KINDS)
     if kind not in _cache:
-        _cache[kind] = _build(kind)
+        if kind in _building:  # a plugin's register hook asked for the registry being built: it would recurse
+            raise PluginError(f"a plugin asked for the {kind} registry while registering {kind}s (for example, "
+                              f"it built a {kind} inside its register hook to read its card); register the card and "
+                              f"a factory, and build the {kind} only when the factory is called")
+        _building.add(kind)
+        try:
+            _cache[kind] = _build(kind)
+        finally:
+            _building.discard(kind)
     return _cache[kind]
 
 def build_all() -> None:

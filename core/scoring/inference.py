@@ -35,11 +35,9 @@ from .held_out import HeldOut, HeldOutPredictions
 from ..results.result import Interval, PairedComparison
 
 if TYPE_CHECKING:
-    from ..registry.contracts import Model
     from ..results.result import ScoreResult
-    from ..results.store import ResultsStore
 
-__all__ = ["Selection", "bootstrap_interval", "compare_models", "describe", "paired_test", "with_interval"]
+__all__ = ["Selection", "bootstrap_interval", "describe", "paired_test", "with_interval"]
 
 REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once (memory: this x units)
 
@@ -202,33 +200,6 @@ def _sign_flip(d: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
     return float(((np.abs(signs @ d / len(d)) >= observed).sum() + 1) / (n_perm + 1))
 
 
-def compare_models(model_a: str | Model, model_b: str | Model, benchmark: str, *, n_boot: int = 1000,
-                   n_perm: int = 1000, level: float = 0.95, store: ResultsStore | None = None,
-                   **options: Any) -> tuple[PairedComparison, ScoreResult, ScoreResult]:
-    """Score both models on ``benchmark`` (``options`` as :func:`brainbench.score`'s) and test the difference of
-    their (raw) scores; each score carries its own bootstrap interval. The comparison's notes include the
-    ceiling's (e.g. why there is no normalised score). Stores both scores when ``store`` is given.
-    ``n_boot`` (>= 2), ``n_perm`` (>= 1) and ``level`` (0 < level < 1) are checked before either model is scored."""
-    from .scorer import evaluate
-
-    _check(n_boot, level, n_perm)
-    scored = []
-    for model in (model_a, model_b):
-        result, selection = evaluate(model, benchmark, **options)
-        scored.append((with_interval(result, selection, n_boot=n_boot, level=level), selection))
-    (result_a, sel_a), (result_b, sel_b) = scored
-    seed = result_a.provenance.split_seed  # the benchmark's: the same for both
-    test = paired_test(sel_a, sel_b, n_boot=n_boot, n_perm=n_perm, level=level, seed=seed)
-    # the ceiling is the benchmark's, the same for both: why their normalised scores are missing, said once
-    test["notes"] = list(dict.fromkeys(sel_a.ceiling_notes + sel_b.ceiling_notes + test["notes"]))
-    comparison = PairedComparison(benchmark=result_a.benchmark, metric=result_a.metric, model_a=result_a.model,
-                                  model_b=result_b.model, score_a=result_a.raw, score_b=result_b.raw, **test)
-    if store is not None:
-        store.add(result_a)
-        store.add(result_b)
-    return comparison, result_a, result_b
-
-
 def describe(comparison: PairedComparison) -> str:
     """One line a paper could quote."""
     p_perm = "" if comparison.p_permutation is None else (
@@ -237,3 +208,19 @@ def describe(comparison: PairedComparison) -> str:
     return (f"{comparison.model_a} - {comparison.model_b} on {comparison.benchmark}: {comparison.difference:+.4f} "
             f"[{ci.level:.0%} CI {ci.low:+.4f}, {ci.high:+.4f}], paired bootstrap p = {comparison.p_bootstrap:.3g}"
             f"{p_perm}")
+
+
+def __getattr__(name: str) -> Any:
+    """``compare_models`` moved to :mod:`brainbench.scoring.compare` (it scores models; this module only tests
+    scores): the old name still imports from here, with a DeprecationWarning, until brainbench 0.3."""
+    if name == "compare_models":
+        import warnings
+
+        from .._moved import REMOVED_IN
+        from .compare import compare_models
+
+        warnings.warn(f"brainbench.scoring.inference.compare_models moved to brainbench.scoring.compare.compare_models "
+                      f"(or brainbench.compare_models); the old name goes in brainbench {REMOVED_IN}",
+                      DeprecationWarning, stacklevel=2)
+        return compare_models
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,74 +1,48 @@
-"""What a benchmark scores against, and its ceiling: the scorer's view of a dataset's assembly.
+"""What a benchmark scores against: the scorer's view of a dataset's assembly, shaped as the metric declares.
 
-A target has *units*, the things a metric scores one by one and the scorer averages per subject:
-- encoding metrics on a neural assembly: the repeat-averaged responses; a unit is a neuroid;
-- RSA on a neural assembly: one RDM per subject, over its neuroids; a unit is a subject's RDM;
-- RSA on an RDM assembly (brain data that exists only as RDMs): a subject's entries (e.g. sessions)
-  averaged into one RDM; a unit is a subject's RDM;
-- encoding RSA (eRSA) on a neural assembly: the repeat-averaged responses, which the metric predicts and
-  turns into one RDM per subject; a unit is a subject's RDM.
-- population metrics (CKA) on a neural assembly: the repeat-averaged responses; a unit is a subject
-  (no ceiling).
+A metric declares what it scores (:attr:`brainbench.Metric.target`, a :class:`~brainbench.MetricTarget`: the form of
+its target and its units), and :func:`prepare_target` shapes the dataset's assembly for it through a table
+(:data:`PREPARE`, keyed by the assembly's form and the metric's):
+- responses for a metric of responses (encoding, eRSA, CKA): the repeat-averaged responses; a unit is a neuroid
+  (encoding), a subject's RDM (eRSA predicts responses and turns them into one RDM per subject) or a subject
+  (population metrics such as CKA, no ceiling);
+- responses for a metric of RDMs (RSA): one RDM per subject, over its neuroids, with the metric's distance; a unit
+  is a subject's RDM;
+- RDMs for a metric of RDMs (brain data that exists only as RDMs): a subject's entries (e.g. sessions) averaged
+  into one RDM; a unit is a subject's RDM;
+- RDMs for a metric of responses: an error (BrainbenchError) saying to use an RSA metric.
 
-Ceilings, per unit (the ceiling of the score the metric reports for that unit):
-- ``split_half`` on neuroids: sqrt of the Spearman-Brown split-half reliability (:mod:`brainbench.scoring.ceiling`);
-- ``split_half`` on subject RDMs: sqrt of the Spearman-Brown corrected comparison of the RDMs of two
-  halves of the repetitions, on each split's test stimuli, averaged over splits;
-- ``ncsnr`` on neuroids (NSD): sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i) (Allen et al. 2022); on
-  subject RDMs (RSA, eRSA), a per-voxel ceiling does not apply and the split-half RDM ceiling is used;
-- ``nili`` on subject RDMs: the upper bound c(D_s, mean_t D_t) on each split's test stimuli, averaged
-  over splits (:func:`brainbench.rdm.ceilings.subject_ceilings`); the lower (leave-one-subject-out) bound is kept.
-- ``internal_consistency`` on neuroids: Brain-Score's rule, exactly: the ceiling is the mean over
-  halvings of the median Spearman-Brown split-half r (:func:`brainbench.scoring.ceiling.internal_consistency`),
-  and the normalised score is r^2 / ceiling (``Ceiling.power = 2``).
+The ceilings of these targets are computed by the rules of :mod:`brainbench.scoring.ceiling` (``ceilings`` and
+``Ceiling`` are offered here too, where brainbench 0.1 had them).
 
 ``subjects = "pooled"`` scores every subject's neuroids as one population (subject ``"pooled"``), as
 Brain-Score does: one median over all neuroids, one ceiling.
-
-Every rule's ceiling divides a score only where it is trusted (:func:`brainbench.scoring.ceiling.why_untrusted`, one
-threshold for all, :data:`brainbench.scoring.ceiling.MIN_RELIABILITY`): per subject, from the subject's units'
-reliabilities (split-half reliability or NC per neuroid, the split-half reliability of the subject's RDM, or its
-lower Nili bound); a subject whose ceiling is not trusted keeps its raw score and ceiling and has no normalised
-score, and then neither has the benchmark (:meth:`Ceiling.apply`). Nili bounds are the group's: no subject
-is normalised unless all subjects' lower bounds, taken together, are trusted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.assembly import average_repetitions, select, trials_by_repetition, validate_assembly
-from .ceiling import (BRAINSCORE_RULE, CEILING_RULE, TRUST_RULE, internal_consistency, normalise, spearman_brown,
-                      split_half_reliability, why_untrusted)
+from ..data.assembly import average_repetitions, select, validate_assembly
 from ..errors import AssemblyError, BrainbenchError
-from ..rdm.ceilings import subject_ceilings
-from ..rdm.comparisons import compare
-from ..rdm.distances import rdm_of_repetitions, rdms_of_responses
-from ..rdm.rdms import is_rdm_assembly, mean_per_subject, subject_groups, upper_triangle
+from ..rdm.distances import rdms_of_responses
+from ..rdm.rdms import is_rdm_assembly, mean_per_subject
+from .ceiling import Ceiling, ceilings
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from ..registry.cards import BenchmarkSpec
-    from ..registry.contracts import Dataset
-    from .splits import Split
     from ..data.stimuli import StimulusSet
+    from ..registry.cards import BenchmarkSpec
+    from ..registry.contracts import Dataset, Metric, MetricTarget
 
-__all__ = ["POOLED", "Ceiling", "Target", "ceilings", "prepare_target"]
+__all__ = ["POOLED", "PREPARE", "Ceiling", "Target", "ceilings", "prepare_target"]
 
 POOLED = "pooled"  # the one subject of a benchmark with subjects = "pooled"
-
-RSA_SPLIT_HALF_RULE = ("v2: RSA on responses: normalised = r / sqrt(Spearman-Brown split-half reliability of the subject's "
-                       "RDM on each split's test stimuli, mean over splits), per subject; " + TRUST_RULE)
-NILI_RULE = ("v2: RDM targets: normalised = r / upper noise-ceiling bound (Nili et al. 2014: subject RDM vs the mean of "
-             "all subjects, on each split's test stimuli, mean over splits), per subject; the lower bound is kept and is "
-             "the reliability the trust rule reads; " + TRUST_RULE)
-NCSNR_RULE = ("v2: NSD: normalised = r / sqrt(NC), NC = ncsnr^2 / (ncsnr^2 + mean over images of 1/trials averaged), "
-              "per subject: mean r / mean ceiling over voxels; " + TRUST_RULE)
 
 
 @dataclass
@@ -84,69 +58,42 @@ class Target:
     comparison: str = "spearman"
 
 
-@dataclass
-class Ceiling:
-    """Per-unit ceilings of the reported score (``None`` without one), the rule, and what to tell the user.
-
-    A subject's normalised score is raw^power / ceiling, its ceiling its units' ceilings aggregated as
-    its score is, or, given ``per_halving`` (Brain-Score's rule), the mean over halvings of the median;
-    it exists only where the ceiling is trusted (:meth:`apply`). ``reliability`` holds the per-unit
-    reliabilities the trust rule reads (for Nili bounds, the lower bounds), named by ``measure``."""
-
-    per_unit: np.ndarray | None = None
-    rule: str = "none"
-    lower: np.ndarray | None = None  # Nili lower bounds
-    reliability: np.ndarray | None = None  # split-half reliability (or NC) per unit, unclipped
-    notes: list[str] = field(default_factory=list)
-    per_halving: np.ndarray | None = None  # (halving, unit)
-    power: int = 1
-    measure: str = "split-half reliability"  # what ``reliability`` (or ``lower``) holds, for the user
-    shared: bool = False  # the units' reliabilities are one group's (Nili bounds): a subject needs the group trusted
-
-    def of(self, units: np.ndarray, aggregate: Callable[[np.ndarray], float]) -> float | None:
-        """The ceiling of the subject whose units are ``units`` (a mask or indices)."""
-        if self.per_halving is not None:
-            return float(np.mean(np.median(self.per_halving[:, units], axis=1)))
-        return None if self.per_unit is None else float(aggregate(self.per_unit[units]))
-
-    def apply(self, raw: float, units: np.ndarray, aggregate: Callable[[np.ndarray], float],
-              unit_name: str = "neuroids") -> tuple[float | None, float | None, str | None]:
-        """(ceiling, normalised, why there is no normalised score) of the subject whose units are ``units`` and
-        whose score is ``raw``: normalised = raw^power / ceiling where :func:`~brainbench.scoring.ceiling.why_untrusted`
-        trusts the ceiling, else ``None`` and the reason; ``(None, None, None)`` without a ceiling."""
-        ceiling = self.of(units, aggregate)
-        if self.per_unit is None and self.per_halving is None:
-            return None, None, None
-        evidence = self.reliability if self.reliability is not None else self.lower
-        if evidence is None:  # a rule that keeps no reliabilities: its ceilings are what it rests on
-            evidence = self.per_unit
-        why = None
-        if self.shared:  # every subject's bound depends on the others: the group first
-            group = why_untrusted(float(np.mean(self.per_unit)), evidence, measure=self.measure, units=unit_name)
-            why = group and f"the subjects barely agree: {group}"
-        why = why or why_untrusted(ceiling, evidence[units], measure=self.measure, units=unit_name)
-        return ceiling, None if why else normalise(raw, ceiling, self.power), why
-
-
-def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Any) -> Target:
-    """Select the benchmark's region and subjects, validate, and shape the target for ``metric``."""
+def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, metric: Metric) -> Target:
+    """Select the benchmark's region and subjects, validate, and shape the target as ``metric`` declares
+    (:attr:`brainbench.Metric.target`), by :data:`PREPARE` of the assembly's form and the metric's."""
+    declared = metric.target
     subjects = None if spec.subjects in ("all", POOLED) else spec.subjects
     assembly = dataset.assembly(spec.region, subjects)
-    rsa = metric.card.kind == "rsa"
-    options = {"distance": getattr(metric, "distance", "correlation"), "comparison": getattr(metric, "comparison", "spearman")}
-    if is_rdm_assembly(assembly):
-        if not rsa:
-            raise BrainbenchError(
-                f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only (no responses), which metric {spec.metric!r} "
-                f"(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
-            )
-        if spec.subjects == POOLED:
-            raise BrainbenchError(f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only, whose subjects cannot be "
-                                  "pooled into one population; declare subjects = \"all\"")
-        rdms = mean_per_subject(select(assembly, spec.region, subjects))
-        ids = [str(s) for s in rdms["stimulus_id"].values]
-        _check_known(spec, ids, stimuli)
-        return Target(rdms, ids, "rdm", _split_column(spec, ids, stimuli, None), **options)
+    source = "rdms" if is_rdm_assembly(assembly) else "responses"
+    return PREPARE[source, declared.form](spec, assembly, subjects, stimuli, metric, declared)
+
+
+def _rdms_as_given(spec: BenchmarkSpec, assembly: xr.DataArray, subjects: Any, stimuli: StimulusSet, metric: Metric,
+                   declared: MetricTarget) -> Target:
+    """A dataset's RDMs for a metric of RDMs: each subject's entries (e.g. sessions) averaged into one RDM."""
+    if spec.subjects == POOLED:
+        raise BrainbenchError(f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only, whose subjects cannot be "
+                              "pooled into one population; declare subjects = \"all\"")
+    rdms = mean_per_subject(select(assembly, spec.region, subjects))
+    ids = [str(s) for s in rdms["stimulus_id"].values]
+    _check_known(spec, ids, stimuli)
+    return Target(rdms, ids, "rdm", _split_column(spec, ids, stimuli, None), distance=declared.distance,
+                  comparison=declared.comparison)
+
+
+def _rdms_for_responses_metric(spec: BenchmarkSpec, assembly: xr.DataArray, subjects: Any, stimuli: StimulusSet,
+                               metric: Metric, declared: MetricTarget) -> Target:
+    """A dataset's RDMs for a metric of responses: nothing to score (BrainbenchError naming what would)."""
+    raise BrainbenchError(
+        f"benchmark {spec.id}: dataset {spec.dataset} has RDMs only (no responses), which metric {spec.metric!r} "
+        f"(kind {metric.card.kind}) cannot score; use an RSA metric, e.g. --metric rsa"
+    )
+
+
+def _trials(spec: BenchmarkSpec, assembly: xr.DataArray, subjects: Any,
+            stimuli: StimulusSet) -> tuple[xr.DataArray, xr.DataArray, list[str], np.ndarray | None]:
+    """The benchmark's trials (subjects pooled where asked), validated; their repeat average, its stimulus ids, and
+    the column the split protocol reads."""
     trials = select(assembly, spec.region, subjects)
     if spec.subjects == POOLED:
         trials = trials.assign_coords(subject=("neuroid", np.full(trials.sizes["neuroid"], POOLED)))
@@ -155,104 +102,31 @@ def prepare_target(spec: BenchmarkSpec, dataset: Dataset, stimuli: StimulusSet, 
     if not np.isfinite(averaged.values).all():
         raise AssemblyError(f"benchmark {spec.id}: some neuroids have no finite response for some stimuli after averaging trials")
     ids = [str(s) for s in averaged["stimulus_id"].values]
-    column = _split_column(spec, ids, stimuli, averaged)
-    if rsa:
-        return Target(rdms_of_responses(trials, options["distance"]), ids, "rdm", column, trials, **options)
-    units = {"encoding_rsa": "rdm", "population": "subject"}.get(metric.card.kind, "neuroid")  # what is scored
-    return Target(averaged, ids, units, column, trials, **options)
+    return trials, averaged, ids, _split_column(spec, ids, stimuli, averaged)
 
 
-def ceilings(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
-    """The benchmark's ceiling for each unit of ``target`` (see the module docstring)."""
-    if spec.ceiling == "none":
-        return Ceiling()
-    if target.unit_dim == "subject":
-        raise BrainbenchError(f"benchmark {spec.id}: metric {spec.metric!r} scores whole subjects, for which brainbench has "
-                              f"no {spec.ceiling!r} ceiling; declare ceiling = \"none\"")
-    if spec.ceiling == "ncsnr" and target.unit_dim == "neuroid":
-        return _ncsnr(spec, target)
-    if spec.ceiling == "nili":
-        if target.trials is not None:
-            raise BrainbenchError(f"benchmark {spec.id}: the 'nili' ceiling is for RDM targets; use 'split_half' for responses")
-        return _nili(spec, target, splits)
-    if target.trials is None or "repetition" not in target.trials.coords:
-        raise BrainbenchError(
-            f"benchmark {spec.id} asks for a split-half ceiling, but its assembly has no repeated trials; "
-            "declare ceiling = \"none\" (or \"nili\" for RDMs of several subjects) in its registry entry"
-        )
-    _, by_rep = trials_by_repetition(target.trials)
-    if spec.ceiling == "internal_consistency":
-        if target.unit_dim != "neuroid":
-            raise BrainbenchError(f"benchmark {spec.id}: the 'internal_consistency' ceiling is Brain-Score's, for encoding "
-                                  f"metrics scored per neuroid; metric {spec.metric!r} scores {target.unit_dim}s")
-        halvings = internal_consistency(by_rep)
-        per_neuroid = halvings.mean(0)
-        return Ceiling(per_neuroid, BRAINSCORE_RULE, reliability=per_neuroid, per_halving=halvings, power=2,
-                       measure="Spearman-Brown split-half r (mean over halvings)")
-    if target.unit_dim == "neuroid":
-        reliability = split_half_reliability(by_rep, seed=spec.splits.seed)
-        return Ceiling(_root(reliability), CEILING_RULE, reliability=reliability)
-    rho = _rdm_reliability(by_rep, target, splits, spec.splits.seed)
-    return Ceiling(_root(rho), RSA_SPLIT_HALF_RULE, reliability=rho, measure="split-half reliability of the RDM")
+def _responses(spec: BenchmarkSpec, assembly: xr.DataArray, subjects: Any, stimuli: StimulusSet, metric: Metric,
+               declared: MetricTarget) -> Target:
+    """Responses for a metric of responses: the repeat-averaged responses, scored per the declared unit."""
+    trials, averaged, ids, column = _trials(spec, assembly, subjects, stimuli)
+    return Target(averaged, ids, declared.unit, column, trials, declared.distance, declared.comparison)
 
 
-def _root(reliability: np.ndarray) -> np.ndarray:
-    """The ceiling of r per unit, sqrt(reliability): 0 where the reliability is negative or not a number (a unit
-    without variance), so one such unit lowers a subject's ceiling instead of making it NaN."""
-    return np.sqrt(np.clip(np.nan_to_num(reliability, nan=0.0), 0, None))
+def _rdms_of_responses(spec: BenchmarkSpec, assembly: xr.DataArray, subjects: Any, stimuli: StimulusSet,
+                       metric: Metric, declared: MetricTarget) -> Target:
+    """Responses for a metric of RDMs: one RDM per subject over its neuroids, with the metric's distance."""
+    trials, _, ids, column = _trials(spec, assembly, subjects, stimuli)
+    return Target(rdms_of_responses(trials, declared.distance), ids, "rdm", column, trials, declared.distance,
+                  declared.comparison)
 
 
-def _ncsnr(spec: BenchmarkSpec, target: Target) -> Ceiling:
-    """NSD's noise ceiling per voxel: NC = ncsnr^2 / (ncsnr^2 + mean_i 1/n_i), n_i the trials averaged for image i."""
-    if target.trials is None or "ncsnr" not in target.trials.coords:
-        raise BrainbenchError(f"benchmark {spec.id}: the 'ncsnr' ceiling needs an 'ncsnr' coord on the neuroids (NSD)")
-    if "repetition" in target.trials.coords:
-        _, by_rep = trials_by_repetition(target.trials)
-        n = np.isfinite(by_rep).sum(0).astype(float)  # (stimulus, neuroid)
-    else:
-        n = np.ones(target.data.shape)
-    mean_inverse = (1 / n).mean(0)
-    snr2 = np.asarray(target.trials["ncsnr"].values, dtype=float) ** 2
-    nc = snr2 / (snr2 + mean_inverse)
-    return Ceiling(np.sqrt(nc), NCSNR_RULE, reliability=nc, measure="noise ceiling NC")
-
-
-def _nili(spec: BenchmarkSpec, target: Target, splits: Sequence[Split]) -> Ceiling:
-    values = target.data.values
-    if len(values) < 2:
-        raise BrainbenchError(
-            f"benchmark {spec.id}: a noise ceiling across subjects needs at least 2 subjects' RDMs, and this one has "
-            f"{len(values)}; declare ceiling = \"none\""
-        )
-    bounds = [subject_ceilings(values[:, s.test][:, :, s.test], target.comparison) for s in splits]
-    lower, upper = (np.mean([b[i] for b in bounds], axis=0) for i in (0, 1))
-    return Ceiling(upper, NILI_RULE, lower=lower, shared=True,
-                   measure="lower noise-ceiling bounds (agreement with the other subjects' mean RDM)")
-
-
-def _rdm_reliability(by_rep: np.ndarray, target: Target, splits: Sequence[Split], seed: int, n_halvings: int = 10) -> np.ndarray:
-    """Spearman-Brown split-half reliability of each subject's RDM on the test stimuli, mean over splits and halvings.
-
-    ``by_rep`` is ``(repetition, stimulus, neuroid)`` in the order of the trials' first appearance, which is the
-    target's stimulus order (:func:`brainbench.data.assembly.average_repetitions` keeps first-seen order)."""
-    n_reps = by_rep.shape[0]
-    needed = 4 if target.distance == "crossnobis" else 2  # a crossnobis RDM per half needs 2 repetitions
-    if n_reps < needed:
-        raise AssemblyError(f"split-half reliability of {target.distance} RDMs needs at least {needed} repetitions; "
-                            f"the data have {n_reps}")
-    groups = subject_groups(target.trials)  # the units of target.data, in the same (first-seen) order
-    rng = np.random.default_rng(seed)
-    rhos = np.zeros((n_halvings, len(splits), len(groups)))
-    with np.errstate(invalid="ignore"):
-        for h in range(n_halvings):
-            perm = rng.permutation(n_reps)
-            halves = by_rep[perm[: n_reps // 2]], by_rep[perm[n_reps // 2:]]
-            for u, cols in enumerate(groups.values()):
-                a, b = (rdm_of_repetitions(half[:, :, cols], target.distance) for half in halves)
-                for k, split in enumerate(splits):
-                    sub = np.ix_(split.test, split.test)
-                    rhos[h, k, u] = compare(upper_triangle(a[sub]), upper_triangle(b[sub]), target.comparison)
-    return spearman_brown(rhos).mean((0, 1))
+# (the assembly's form, the form the metric declares) -> how the target is prepared
+PREPARE: dict[tuple[str, str], Callable[..., Target]] = {
+    ("responses", "responses"): _responses,
+    ("responses", "rdms"): _rdms_of_responses,
+    ("rdms", "rdms"): _rdms_as_given,
+    ("rdms", "responses"): _rdms_for_responses_metric,
+}
 
 
 def _check_known(spec: BenchmarkSpec, ids: list[str], stimuli: StimulusSet) -> None:

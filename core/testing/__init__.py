@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..registry.cards import DatasetCard, MetricCard, ModelCard
-from ..registry.contracts import Dataset, Metric, Model
+from ..registry.contracts import Dataset, Metric, MetricTarget, Model
 from ..errors import BrainbenchError
 
 __all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set", "tiny_text_set"]
@@ -181,8 +181,9 @@ def feature_assembly(values: np.ndarray, stimulus_ids: Sequence[str], layer: str
 
 def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed: int = 0) -> None:
     """On data with a known answer (``n_stimuli`` x ``n_neuroids`` responses generated from 20 latent features plus
-    noise, one region and subject, 3-fold splits): the card validates; train and test scores have dims ``(split,
-    unit)`` (unit: ``neuroid``, or ``rdm``/``subject`` by the card's ``kind``) and are finite; the generating features
+    noise, one region and subject, 3-fold splits): the card validates; ``metric.target`` is a
+    :class:`~brainbench.MetricTarget`; train and test scores have dims ``(split, unit)`` (unit: the target's, one
+    per neuroid, else one for the subject) and are finite; the generating features
     beat unrelated ones (in the direction of ``higher_is_better``); a second call gives the same scores. Raises
     :class:`ContractError` naming what broke."""
     import xarray as xr
@@ -208,8 +209,10 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
     splits = make_splits(SplitSpec(kind="kfold", n_splits=3, seed=seed), n_stimuli)
     good = metric(features(latent), target, splits)
     bad = metric(features(rng.standard_normal((n_stimuli, 20))), target, splits)
-    unit, n_units = {"rsa": ("rdm", 1), "encoding_rsa": ("rdm", 1), "population": ("subject", 1)}.get(
-        metric.card.kind, ("neuroid", n_neuroids))  # the target is one subject
+    _require(isinstance(metric.target, MetricTarget), f"metric.target must be a brainbench.MetricTarget (what the metric "
+             f"scores), not {type(metric.target).__name__}")
+    unit = metric.target.unit  # the units it scores one by one; the target here is one subject
+    n_units = n_neuroids if unit == "neuroid" else 1
     for name, result in (("train", good.train), ("test", good.test)):
         _require(result.dims == ("split", unit), f"{name} scores have dims {result.dims}, expected ('split', '{unit}')")
         _require(result.shape == (len(splits), n_units), f"{name} scores have shape {result.shape}")

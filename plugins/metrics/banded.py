@@ -32,7 +32,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_positive_numbers, check_seed
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions
 from brainbench.encoding.regression import RIDGE_ALPHAS, pearson_columns
@@ -61,6 +61,8 @@ def bands_of(features) -> dict[str, np.ndarray]:
 
 class BandedRidge(Metric):
     """himalaya's banded ridge per split, Pearson r per neuroid on held-out stimuli."""
+
+    target = MetricTarget("responses", "neuroid")
 
     def __init__(self, alphas: Sequence[float] = RIDGE_ALPHAS, n_iter: int = 20, cv: int = 5, seed: int = 0,
                  device: str | None = None):

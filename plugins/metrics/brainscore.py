@@ -31,7 +31,7 @@ from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, as_numpy, split_scores
 from brainbench.checks import check_choice, check_seed
 from brainbench.encoding.cka import cka
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.scoring.held_out import HeldOutGrams, HeldOutPredictions
 from brainbench.rdm.rdms import group_labels, subject_groups
 from brainbench.encoding.regression import eigenbasis, least_squares, pearson_columns, pls_fit_predict, ridge_path
@@ -77,6 +77,8 @@ REGRESSIONS: dict[str, tuple[Callable, str]] = {
 class CrossRegressedCorrelation(Metric):
     """Brain-Score's regression -> Pearson r per neuroid on held-out stimuli; train score by inner 3-fold CV."""
 
+    target = MetricTarget("responses", "neuroid")
+
     def __init__(self, regression: str, device: str | None = None, seed: int = 0):
         check_choice(regression, "Brain-Score regression", REGRESSIONS)
         seed = check_seed(seed, f"{regression} seed")
@@ -121,6 +123,8 @@ def linear_cka(X, Y, unbiased: bool = True) -> float:
 
 class CKA(Metric):
     """Linear CKA between the features and each subject's responses, on each split's training and test stimuli."""
+
+    target = MetricTarget("responses", "subject")  # one score per subject's population: no ceiling
 
     def __init__(self, unbiased: bool = True, device: str | None = None):
         self.unbiased, self.device = unbiased, device

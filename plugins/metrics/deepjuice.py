@@ -26,7 +26,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_choice, check_count, check_positive_numbers, check_seed
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.rdm.comparisons import compare
@@ -48,6 +48,7 @@ class CRSA(Metric):
     (:func:`brainbench.scoring.rsa.rsa_result`, as the ``rsa`` metric with these two settings)."""
 
     distance, comparison = "correlation", "pearson"
+    target = MetricTarget("rdms", "rdm", distance, comparison)
 
     def __init__(self, device: str | None = None):
         self.card = crsa_card()
@@ -59,6 +60,8 @@ class CRSA(Metric):
 
 class EncodingRegression(Metric):
     """eReg: SRP to 5920 dimensions, standardise, ridge with one alpha per neuroid by LOO Pearson r."""
+
+    target = MetricTarget("responses", "neuroid")
 
     def __init__(self, alphas: Sequence[float] = ALPHAS, n_components: int = JL_DIM, seed: int = 0,
                  device: str | None = None, dtype: str = "float64"):
@@ -110,6 +113,7 @@ class EncodingRSA(Metric):
     """eRSA: RDMs of each subject's eReg predictions vs its brain RDMs, per half, by Pearson r."""
 
     distance, comparison = "correlation", "pearson"
+    target = MetricTarget("responses", "rdm", distance, comparison)  # predicts responses, scores a subject's RDM
 
     def __init__(self, **encoding: Any):
         self.encoding = EncodingRegression(**encoding)

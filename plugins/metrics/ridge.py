@@ -26,7 +26,7 @@ import numpy as np
 from brainbench import MetricCard, hookimpl
 from brainbench.data.assembly import align_features, split_scores
 from brainbench.checks import check_choice, check_positive_numbers, check_seed
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions
 from brainbench.encoding.regression import (RIDGE_ALPHAS, kernel_eigenbasis, pearson_columns, ridge_kfold, ridge_path,
@@ -45,6 +45,8 @@ def _centred(gram, fit):
 
 class RidgeEncoding(Metric):
     """Ridge regression from features to each neuroid, scored by held-out Pearson r."""
+
+    target = MetricTarget("responses", "neuroid")
 
     def __init__(self, alphas: Sequence[float] = ALPHAS, cv: int | str = "loo", seed: int = 0,
                  device: str | None = None, dtype: str = "float64"):

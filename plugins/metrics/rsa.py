@@ -25,7 +25,7 @@ cosine, rho_a, tau_a (:mod:`brainbench.rdm.distances`, :mod:`brainbench.rdm.comp
 from __future__ import annotations
 
 from brainbench import MetricCard, hookimpl
-from brainbench.registry.contracts import Metric, MetricResult
+from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.scoring.rsa import check_rsa_options, rsa_result
 
 NAME, VERSION = "rsa", "1"
@@ -39,6 +39,11 @@ class RSA(Metric):
         check_rsa_options(distance, comparison)
         self.card = card()
         self.distance, self.comparison, self.device = distance, comparison, device
+
+    @property
+    def target(self) -> MetricTarget:
+        """One RDM per subject, computed with this metric's distance (or a dataset's RDMs), compared with its comparison."""
+        return MetricTarget("rdms", "rdm", self.distance, self.comparison)
 
     def __call__(self, features, target, splits) -> MetricResult:
         return rsa_result(features, target, splits, self.distance, self.comparison, self.device)

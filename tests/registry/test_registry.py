@@ -144,3 +144,23 @@ def test_filters_reach_the_fields_a_plugin_adds_to_its_cards():
     assert registry.unmatched({"species": "hum*", "source": "l?b"}) == {"species": ["macaque"]}
     with pytest.raises(brainbench.UnknownNameError, match="'specie'. Did you mean 'species'"):
         registry.list(where={"specie": "macaque"})
+
+
+def test_a_plugin_asking_for_the_registry_it_is_registering_into_gets_a_clear_error(plugin):
+    """Building a dataset inside register_datasets (to read its card) asks for the dataset registry while it is
+    being built: that plugin fails with a PluginError saying so, instead of recursing until a RecursionError is
+    blamed on whichever plugin's hook happens to be deepest; the other plugins keep their datasets."""
+    from brainbench import DatasetCard, hookimpl, plugin_info
+
+    class Eager:
+        @hookimpl
+        def register_datasets(self, register):
+            brainbench.get_dataset("synthetic")  # too early: the registry is being built
+            register(DatasetCard(name="eager", species="none", recording="-", regions=["x"]), object)
+
+    plugin(Eager(), "eager-plugin")
+    assert "eager" not in brainbench.list_datasets() and "synthetic" in brainbench.list_datasets()
+    status = {info.name: info for info in plugin_info()}
+    assert status["eager-plugin"].status == "failed"
+    assert "asked for the dataset registry while registering datasets" in status["eager-plugin"].error
+    assert all(status[name].status == "loaded" for name in ("imported", "synthetic", "nsd"))

@@ -22,7 +22,7 @@ from brainbench.scoring.ceiling import MIN_RELIABILITY, split_half_reliability, 
 from brainbench.cli.commands import UNTRUSTED, main
 from brainbench.registry.contracts import Dataset
 from brainbench.errors import CeilingWarning
-from brainbench.scoring.inference import compare_models
+from brainbench.scoring.compare import compare_models
 from brainbench.rdm.rdms import rdm_assembly
 from brainbench.results.store import ResultsStore
 from brainbench.testing import tiny_stimulus_set

@@ -12,11 +12,12 @@ import brainbench
 from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.encoding.cka import cka_weighted
-from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, compare_models, paired_test
+from brainbench.scoring.compare import compare_models
+from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, paired_test
 from brainbench.rdm.comparisons import COMPARISONS, compare, compare_weighted
 from brainbench.rdm.distances import dissimilarity
 from brainbench.rdm.rdms import upper_triangle
-from brainbench.scoring.scorer import evaluate
+from brainbench.scoring.scorer import score_with_selection as evaluate
 from brainbench.scoring.splits import Split
 
 
@@ -220,3 +221,21 @@ def test_compare_models_scores_both_and_stores_them(tmp_path):
     assert (comparison.model_a, comparison.model_b) == ("synthetic_generator", "synthetic_generator[random]")
     assert comparison.difference == pytest.approx(a.raw - b.raw) and comparison.p_bootstrap < 0.05
     assert a.interval is not None and b.interval is not None and len(store.rows()) == 2
+
+
+def test_inference_is_statistics_only_and_the_old_compare_name_still_imports():
+    """compare_models scores models, so it lives in scoring.compare; scoring.inference imports no scorer, and its old
+    name for compare_models is the moved function, with a DeprecationWarning naming the new place."""
+    import ast
+    from pathlib import Path
+
+    import brainbench.scoring.inference as inference
+
+    tree = ast.parse(Path(inference.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "scorer" not in imported  # only the lazy __getattr__ below names scoring.compare
+    with pytest.warns(DeprecationWarning, match=r"brainbench\.scoring\.compare\.compare_models"):
+        old = inference.compare_models
+    assert old is compare_models is brainbench.compare_models
+    with pytest.raises(AttributeError, match="no_such_name"):
+        inference.no_such_name  # noqa: B018

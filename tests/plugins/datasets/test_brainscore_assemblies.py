@@ -115,7 +115,7 @@ def test_brainscores_pls_benchmark_pools_animals_and_normalises_r_squared(store,
                       "dataset": "mh_pls"})
 
     plugin(P(), "mh-pls")
-    result, selection = brainbench.scoring.scorer.evaluate("synthetic_generator", "mh_pls.IT-pls", progress=False, layers=["block1"])
+    result, selection = brainbench.scoring.scorer.score_with_selection("synthetic_generator", "mh_pls.IT-pls", progress=False, layers=["block1"])
     assert list(result.subjects) == ["pooled"] and result.subjects["pooled"].n_neuroids == 4
     assert any("pooled into one population" in note for note in result.notes)
 

@@ -106,7 +106,10 @@ class TwoSubjects(Dataset):
     def __init__(self):
         self.card = DatasetCard(name="twosubjects", species="none", recording="synthetic", regions=["all"],
                                 needs_download=False)
-        self.synthetic = brainbench.get_dataset("synthetic")
+
+    @property
+    def synthetic(self):  # not in __init__: the fixture builds one to read its card while datasets register
+        return brainbench.get_dataset("synthetic")
 
     def stimulus_set(self):
         return self.synthetic.stimulus_set()
