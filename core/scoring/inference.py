@@ -37,13 +37,13 @@ from ..results.result import Interval, PairedComparison
 if TYPE_CHECKING:
     from ..results.result import ScoreResult
 
-__all__ = ["Selection", "bootstrap_interval", "describe", "paired_test", "with_interval"]
+__all__ = ["ResamplingBasis", "bootstrap_interval", "describe", "paired_test", "with_interval"]
 
 REPLICATES_PER_PASS = 64  # bootstrap or permutation replicates rescored at once (memory: this x units)
 
 
 @dataclass
-class Selection:
+class ResamplingBasis:
     """What a score is computed from: per subject, the chosen layer's held-out data for the subject's units,
     the subject's raw score and ceiling (normalised = raw^ceiling_power / ceiling; ``None`` where the score has no
     normalised value: no ceiling, or one that is not trusted, as ``ceiling_notes`` say), and how units are aggregated."""
@@ -118,7 +118,7 @@ def _fits(replicates: int, n_stimuli: int, what: str, option: str) -> None:
                                 f"{limit // (8 * n_stimuli)} ({option}; 1000 is usual)")
 
 
-def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+def bootstrap_interval(selection: ResamplingBasis, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
     """Percentile bootstrap interval of the raw (and normalised) score (module docstring)."""
     _check(n_boot, level)
     weights, picks = _draws(selection.n_stimuli, len(selection.subjects), n_boot, seed)
@@ -136,13 +136,13 @@ def bootstrap_interval(selection: Selection, *, n_boot: int = 1000, level: float
                     n_boot=n_boot, over="stimuli and subjects" if picks is not None else "stimuli", seed=seed)
 
 
-def with_interval(result: ScoreResult, selection: Selection, *, n_boot: int = 1000, level: float = 0.95) -> ScoreResult:
+def with_interval(result: ScoreResult, selection: ResamplingBasis, *, n_boot: int = 1000, level: float = 0.95) -> ScoreResult:
     """``result`` with its bootstrap interval, drawn with the benchmark's split seed."""
     interval = bootstrap_interval(selection, n_boot=n_boot, level=level, seed=result.provenance.split_seed)
     return result.model_copy(update={"interval": interval})
 
 
-def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int = 1000, level: float = 0.95,
+def paired_test(a: ResamplingBasis, b: ResamplingBasis, *, n_boot: int = 1000, n_perm: int = 1000, level: float = 0.95,
                 seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap and permutation test of ``a``'s score minus ``b``'s (module docstring): the difference, its
     interval and p-values, as the fields of :class:`~brainbench.results.result.PairedComparison`."""
@@ -177,7 +177,7 @@ def paired_test(a: Selection, b: Selection, *, n_boot: int = 1000, n_perm: int =
             "permutation": permutation, "n_permutations": n_perm if permutation else 0, "notes": notes}
 
 
-def _exchanged_differences(a: Selection, b: Selection, swaps: np.ndarray) -> np.ndarray:
+def _exchanged_differences(a: ResamplingBasis, b: ResamplingBasis, swaps: np.ndarray) -> np.ndarray:
     """Score differences (P,) after exchanging the two models' predictions on the stimuli where ``swaps`` is 1."""
     out = np.empty(len(swaps))
     for start in range(0, len(swaps), REPLICATES_PER_PASS):
@@ -211,8 +211,18 @@ def describe(comparison: PairedComparison) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """``compare_models`` moved to :mod:`brainbench.scoring.compare` (it scores models; this module only tests
-    scores): the old name still imports from here, with a DeprecationWarning, until brainbench 0.3."""
+    """Old names, with a DeprecationWarning until brainbench 0.3: ``compare_models`` moved to
+    :mod:`brainbench.scoring.compare` (it scores models; this module only tests scores), and ``Selection`` is
+    :class:`ResamplingBasis`."""
+    if name == "Selection":  # renamed in brainbench 0.2: the name did not say what it holds
+        import warnings
+
+        from .._moved import REMOVED_IN
+
+        warnings.warn(f"brainbench.scoring.inference.Selection is now ResamplingBasis (what bootstrap intervals and "
+                      f"paired tests resample); the old name goes in brainbench {REMOVED_IN}", DeprecationWarning,
+                      stacklevel=2)
+        return ResamplingBasis
     if name == "compare_models":
         import warnings
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..registry.cards import BenchmarkSpec
     from ..registry.contracts import Dataset, Metric, MetricResult, Model
     from ..results.store import ResultsStore
-    from .inference import Selection
+    from .inference import ResamplingBasis
     from .splits import Split
     from .targets import Ceiling, Target
 
@@ -71,8 +71,8 @@ def score_with_selection(
     progress: bool = True,
     options: ExtractionOptions | None = None,
     **extraction: object,
-) -> tuple[ScoreResult, Selection]:
-    """The score of ``model`` on ``benchmark``, and the :class:`~brainbench.scoring.inference.Selection` (the chosen layers'
+) -> tuple[ScoreResult, ResamplingBasis]:
+    """The score of ``model`` on ``benchmark``, and the :class:`~brainbench.scoring.inference.ResamplingBasis` (the chosen layers'
     held-out data) that intervals and paired tests resample: :func:`score` without the interval and the store
     (``evaluate`` is its old name).
 
@@ -312,14 +312,14 @@ def _provenance(model: Model, seed: int, spec: BenchmarkSpec, metric: Metric, st
 
 
 def _selection(spec: BenchmarkSpec, scored: _Subjects, chosen: dict[str, str], per_layer: dict[str, MetricResult],
-               ceiling: Ceiling, ceiling_notes: list[str], result: ScoreResult, n_stimuli: int) -> Selection:
+               ceiling: Ceiling, ceiling_notes: list[str], result: ScoreResult, n_stimuli: int) -> ResamplingBasis:
     """What intervals and paired tests resample: each subject's chosen layer's held-out data for its units, its raw
     score and (where the score has a normalised value) its ceiling."""
-    from .inference import Selection
+    from .inference import ResamplingBasis
 
     subjects = scored.scores
     held_out = {subject: per_layer[layer].held_out for subject, layer in chosen.items()}
-    return Selection(
+    return ResamplingBasis(
         metric=spec.metric, benchmark=spec.id, subjects=list(subjects),
         held_out=[None if held_out[s] is None else held_out[s].units(scored.subjects_of == s) for s in subjects],
         raw=np.array([s.raw for s in subjects.values()]),

@@ -13,7 +13,7 @@ from brainbench.errors import ConfigError
 from brainbench.scoring.held_out import HeldOutPredictions, HeldOutRDMs
 from brainbench.encoding.cka import cka_weighted
 from brainbench.scoring.compare import compare_models
-from brainbench.scoring.inference import Selection, _sign_flip, bootstrap_interval, paired_test
+from brainbench.scoring.inference import ResamplingBasis, _sign_flip, bootstrap_interval, paired_test
 from brainbench.rdm.comparisons import COMPARISONS, compare, compare_weighted
 from brainbench.rdm.distances import dissimilarity
 from brainbench.rdm.rdms import upper_triangle
@@ -124,7 +124,7 @@ def test_score_carries_its_interval_through_json():
 
 
 def test_a_metric_without_held_out_data_says_it_has_no_interval():
-    selection = Selection(metric="mine", benchmark="b", subjects=["s"], held_out=[None], raw=np.zeros(1), ceiling=None,
+    selection = ResamplingBasis(metric="mine", benchmark="b", subjects=["s"], held_out=[None], raw=np.zeros(1), ceiling=None,
                           aggregate="mean", n_stimuli=10)
     with pytest.raises(ConfigError, match="'mine' keeps no held-out data"):
         bootstrap_interval(selection, n_boot=50)
@@ -179,7 +179,7 @@ def test_cka_scores_have_intervals_and_paired_tests_over_subjects():
         features = brainbench.testing.feature_assembly(values, target["stimulus_id"].values)
         result = CKA()(features, target, splits)
         masks = [result.test["subject"].values == s for s in ("a", "b", "c")]
-        return Selection(metric="cka", benchmark="b", subjects=["a", "b", "c"], held_out=[result.held_out.units(m) for m in masks],
+        return ResamplingBasis(metric="cka", benchmark="b", subjects=["a", "b", "c"], held_out=[result.held_out.units(m) for m in masks],
                          raw=np.array([result.test.values[:, m].mean() for m in masks]), ceiling=None, aggregate="mean",
                          n_stimuli=120)
 
@@ -237,5 +237,7 @@ def test_inference_is_statistics_only_and_the_old_compare_name_still_imports():
     with pytest.warns(DeprecationWarning, match=r"brainbench\.scoring\.compare\.compare_models"):
         old = inference.compare_models
     assert old is compare_models is brainbench.compare_models
+    with pytest.warns(DeprecationWarning, match=r"Selection is now ResamplingBasis"):
+        assert inference.Selection is ResamplingBasis
     with pytest.raises(AttributeError, match="no_such_name"):
         inference.no_such_name  # noqa: B018
