@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import re
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.data.assembly import align_features, as_numpy, split_scores
+from brainbench.data.assembly import as_numpy, split_scores
 from brainbench.checks import check_choice, check_seed
 from brainbench.encoding.cka import cka
 from brainbench.registry.contracts import Metric, MetricResult, MetricTarget

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from brainbench import MetricCard, hookimpl
-from brainbench.data.assembly import align_features, split_scores
+from brainbench.data.assembly import split_scores
 from brainbench.checks import check_choice, check_count, check_positive_numbers, check_seed
 from brainbench.registry.contracts import Metric, MetricResult, MetricTarget
 from brainbench.errors import ConfigError
