@@ -131,11 +131,12 @@ KINDS: dict[str, tuple[str, type]] = {
     "benchmark": ("register_benchmarks", BenchmarkSpec),
 }
 _cache: dict[str, Registry[Any]] = {}
-_building: set[str] = set()  # kinds whose registry is being built (their hooks are running)
+_building: dict[str, Registry[Any]] = {}  # registries being built (their hooks are running), as built so far
 
 def _build(kind: str) -> Registry[Any]:
     hook_name, card_type = KINDS[kind]
     registry: Registry[Any] = Registry(kind, card_type)
+    _building[kind] = registry  # a hook that reads this kind's registry sees registry.toml and the plugins before it
     if kind == "benchmark":
         for spec in load_catalog().benchmarks.values():
             registry.add(spec, None, plugin="registry.toml")
@@ -160,19 +161,20 @@ def _build(kind: str) -> Registry[Any]:
     return registry
 
 def get_registry(kind: str) -> Registry[Any]:
-    """The registry of one kind ("model", "dataset", "metric", "tuner", "benchmark")."""
+    """The registry of one kind ("model", "dataset", "metric", "tuner", "benchmark").
+
+    Asked from a plugin's register hook of the same kind (a benchmark derived from a declared one, a dataset
+    reading another's card), it is the registry as built so far: registry.toml's benchmarks, then the plugins
+    whose hooks ran before (entry points in load order, then in-process plugins), never a recursive rebuild."""
     if kind not in KINDS:
         raise UnknownNameError("kind", kind, KINDS)
+    if kind in _building:  # asked from a register hook of this kind: what is registered so far
+        return _building[kind]
     if kind not in _cache:
-        if kind in _building:  # a plugin's register hook asked for the registry being built: it would recurse
-            raise PluginError(f"a plugin asked for the {kind} registry while registering {kind}s (for example, "
-                              f"it built a {kind} inside its register hook to read its card); register the card and "
-                              f"a factory, and build the {kind} only when the factory is called")
-        _building.add(kind)
         try:
             _cache[kind] = _build(kind)
         finally:
-            _building.discard(kind)
+            _building.pop(kind, None)
     return _cache[kind]
 
 def build_all() -> None:

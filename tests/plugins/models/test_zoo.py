@@ -18,8 +18,9 @@ from brainbench.registry.entries import refresh
 from brainbench.data.stimuli import StimulusSet
 from brainbench.testing import tiny_stimulus_set
 from brainbench.extraction.torchvision_compat import import_torchvision
+from helpers.paths import REPO
 
-TABLES = Path(__file__).resolve().parent.parent / "plugins" / "models" / "tables"
+TABLES = REPO / "plugins" / "models" / "tables"
 
 
 def read_table(source):
