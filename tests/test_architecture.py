@@ -22,7 +22,7 @@ PLUGINS = REPO / "plugins"
 LAYERS = [
     {"api", "testing"},  # api: core/__init__.py (the public names) and core/__main__.py (python -m brainbench)
     {"cli"},
-    {"scoring"},
+    {"scoring", "interpret"},
     {"extraction", "rdm", "encoding", "results"},
     {"registry"},
     {"data"},
