@@ -1,0 +1,65 @@
+"""Image distances for II: LPIPS pairs equal the lpips package's own forward (random AlexNet trunk offline), the
+uncalibrated LPIPS recipe equals lpips' ``lpips=False`` baseline on the same trunk's features, images out of range
+are refused, and the real trunk's absence offline is a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from brainbench.errors import ConfigError, WeightsNotFoundError
+from brainbench.extraction.torchvision_compat import import_torchvision
+from brainbench.interpret.index import interpretability_index
+from brainbench.interpret.perceptual import LPIPSDistance, check_image_range, feature_distance
+
+import_torchvision()
+lpips = pytest.importorskip("lpips")
+
+
+def _images(n=6, size=32, seed=0):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_lpips_pairs_equal_the_packages_forward_pair_by_pair():
+    images = _images()
+    ours = LPIPSDistance(images, random_trunk=True, seed=3, batch_size=4)
+    a, b = np.array([0, 1, 2, 3, 4, 0, 5]), np.array([1, 2, 3, 4, 5, 5, 2])
+    got = ours(a, b)
+    torch.manual_seed(3)
+    reference = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).eval()
+    with torch.no_grad():
+        want = [float(reference(images[i:i + 1], images[j:j + 1], normalize=True)) for i, j in zip(a, b)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    ii, mean_distance = interpretability_index(np.array([[0, 1, 2]]), ours)
+    assert mean_distance[0] == pytest.approx(np.mean([want[0], want[1], ours(np.array([0]), np.array([2]))[0]]))
+
+
+def test_the_lpips_recipe_equals_lpips_without_its_calibration():
+    images = _images(4)
+    torch.manual_seed(0)
+    baseline = lpips.LPIPS(net="alex", version="0.1", lpips=False, pnet_rand=True, verbose=False).eval()
+    x0, x1 = images[:2] * 2 - 1, images[2:] * 2 - 1
+    with torch.no_grad():
+        want = baseline(x0, x1).reshape(-1)
+        f0 = baseline.net.forward(baseline.scaling_layer(x0))
+        f1 = baseline.net.forward(baseline.scaling_layer(x1))
+        got = feature_distance(list(f0), list(f1))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_images_outside_lpips_range_are_refused():
+    with pytest.raises(ConfigError, match=r"must lie in \[0, 1\].*span \[0, 255\]"):
+        check_image_range(np.linspace(0, 255, 48).reshape(1, 3, 4, 4), normalize=True)
+    with pytest.raises(ConfigError, match=r"must lie in \[-1, 1\]"):
+        check_image_range(torch.full((1, 3, 4, 4), 1.5), normalize=False)
+    with pytest.raises(ConfigError, match=r"\(n, 3, height, width\)"):
+        check_image_range(np.zeros((3, 4, 4)), normalize=True)
+    assert check_image_range(torch.full((1, 3, 2, 2), -1.0), normalize=False).min() == -1
+
+
+def test_a_missing_alexnet_trunk_offline_names_the_file_and_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("BRAINBENCH_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth.*" + str(tmp_path)):
+        LPIPSDistance(_images(2))
