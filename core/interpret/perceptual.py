@@ -32,7 +32,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ALEXNET_URL", "LPIPSDistance", "check_image_range", "feature_distance"]
+__all__ = ["ALEXNET_URL", "LPIPSDistance", "ModelFeatureDistance", "check_image_range", "feature_distance"]
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"  # torchvision AlexNet_Weights.IMAGENET1K_V1
 EPS = 1e-10  # LPIPS' normalize_tensor
@@ -131,3 +131,59 @@ def _load_alexnet_trunk(model: Any) -> None:
             if hasattr(module, "weight") and module.weight is not None:
                 module.weight.data.copy_(state[f"features.{index}.weight"])
                 module.bias.data.copy_(state[f"features.{index}.bias"])
+
+
+class ModelFeatureDistance:
+    """The uncalibrated LPIPS recipe (:func:`feature_distance`) over feature maps of a brainbench torch model's
+    ``layers``, e.g. ``brainbench.get_model("efficientnet_lite0")`` (ImageNet weights that work offline): a
+    perceptual distance named for its trunk, ``"feature distance (efficientnet_lite0: layers ...)"``, where LPIPS'
+    AlexNet is unavailable. Called like :class:`LPIPSDistance`: ``distance(a, b)`` for index arrays into ``images``.
+
+    ``images``: the probe set, ``(n, 3, H, W)`` in [0, 1]; each goes through the model's own preprocessing (as a
+    PIL image) once, and its layers' ``(C, H, W)`` maps are kept, so memory is n x the layers' sizes (float32).
+    Raises ConfigError for images out of range, a layer the model does not have (close matches), or a layer whose
+    output is not a ``(C, H, W)`` map.
+    """
+
+    def __init__(self, model: Any, layers: Sequence[str], images: Any, *, device: str | None = None,
+                 batch_size: int = 32):
+        import torch
+        from PIL import Image
+
+        from ..errors import UnknownNameError
+
+        pixels = check_image_range(images, normalize=True)
+        names = dict(model.module.named_modules())
+        for layer in layers:
+            if layer not in names:
+                raise UnknownNameError(f"layer of {model.label}", layer, [n for n in names if n])
+        self.name = f"feature distance ({model.label}: layers {', '.join(layers)})"
+        self.device = pick_device(device)
+        module = model.module.eval().to(self.device)
+        captured: dict[str, torch.Tensor] = {}
+        hooks = [names[layer].register_forward_hook(
+            lambda _m, _i, out, layer=layer: captured.__setitem__(layer, out)) for layer in layers]
+        maps: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+        try:
+            with torch.no_grad():
+                for start in range(0, len(pixels), check_count(batch_size, "batch size")):
+                    chunk = pixels[start:start + batch_size]
+                    pil = [Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)) for img in chunk]
+                    module(torch.stack([model.preprocess(p) for p in pil]).to(self.device))
+                    for layer in layers:
+                        out = captured[layer]
+                        if not isinstance(out, torch.Tensor) or out.ndim != 4:
+                            raise ConfigError(f"layer {layer!r} of {model.label} gives "
+                                              f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}, "
+                                              "not (batch, channels, height, width) maps; pick convolutional layers")
+                        maps[layer].append(out.float().cpu())
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self.maps = [torch.cat(maps[layer]) for layer in layers]
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        import torch
+
+        ia, ib = torch.from_numpy(np.asarray(a, dtype=np.int64)), torch.from_numpy(np.asarray(b, dtype=np.int64))
+        return feature_distance([m[ia] for m in self.maps], [m[ib] for m in self.maps]).double().numpy()

@@ -11,7 +11,7 @@ import torch
 from brainbench.errors import ConfigError, WeightsNotFoundError
 from brainbench.extraction.torchvision_compat import import_torchvision
 from brainbench.interpret.index import interpretability_index
-from brainbench.interpret.perceptual import LPIPSDistance, check_image_range, feature_distance
+from brainbench.interpret.perceptual import LPIPSDistance, ModelFeatureDistance, check_image_range, feature_distance
 
 import_torchvision()
 lpips = pytest.importorskip("lpips")
@@ -63,3 +63,49 @@ def test_a_missing_alexnet_trunk_offline_names_the_file_and_where_it_was_looked_
     monkeypatch.setenv("BRAINBENCH_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth.*" + str(tmp_path)):
         LPIPSDistance(_images(2))
+
+
+def _tiny_model():
+    import brainbench
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 5, 3), torch.nn.Flatten())
+
+    def preprocess(image):
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
+
+    return brainbench.wrap(net, preprocess, name="tiny"), net
+
+
+def test_model_feature_distance_is_the_recipe_on_the_models_own_maps():
+    model, net = _tiny_model()
+    images = _images(5, 12)
+    distance = ModelFeatureDistance(model, ["0", "2"], images, batch_size=2)
+    a, b = np.array([0, 1, 3]), np.array([4, 2, 3])
+    pixels = (images * 255).round() / 255  # through 8-bit PIL images and the model's preprocessing
+    with torch.no_grad():
+        first = net[0](pixels)
+        second = net[2](net[1](first))
+    want = feature_distance([first[a], second[a]], [first[b], second[b]]).numpy()
+    np.testing.assert_allclose(distance(a, b), want, rtol=1e-5, atol=1e-7)
+    assert distance(np.array([3]), np.array([3]))[0] == 0 and distance.name == "feature distance (tiny: layers 0, 2)"
+    with pytest.raises(ConfigError, match="not \\(batch, channels, height, width\\) maps"):
+        ModelFeatureDistance(model, ["3"], images)
+    with pytest.raises(Exception, match="layer of tiny"):
+        ModelFeatureDistance(model, ["9"], images)
+
+
+def test_efficientnet_lite0_feature_distance_puts_a_noised_copy_nearer_than_other_images():
+    import brainbench
+
+    try:
+        model = brainbench.get_model("efficientnet_lite0")
+    except WeightsNotFoundError:
+        pytest.skip("efficientnet_lite0's offline weights are not installed")
+    base = _images(4, 64, seed=5)
+    noisy = (base + 0.03 * torch.randn(base.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    distance = ModelFeatureDistance(model, ["_blocks.2", "_blocks.5"], torch.cat([base, noisy]))
+    own = distance(np.arange(4), np.arange(4) + 4)  # each image against its noised copy
+    other = distance(np.array([0, 1, 2, 3]), np.array([5, 6, 7, 4]))  # against another image's copy
+    assert (own < other).all() and (own > 0).all()
+    np.testing.assert_allclose(distance(np.array([1, 6]), np.array([6, 1])), distance(np.array([6, 1]), np.array([1, 6])))
