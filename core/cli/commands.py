@@ -487,3 +487,57 @@ def _print_plan(plan: Any) -> None:
 
 
 main.add_command(data)
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model or package.module:factory")
+@click.option("--layer", "-l", required=True, help="the layer whose units to measure")
+@click.option("--probe", "-p", "paths", multiple=True, required=True, type=click.Path(exists=True),
+              help="the probe set: image files or folders of images (repeatable), or one stimulus table")
+@click.option("-k", "k", default=9, show_default=True, help="top images per unit (II averages their k(k-1)/2 pairs)")
+@click.option("--distance", default="lpips", show_default=True,
+              help="lpips (AlexNet v0.1; its trunk must be cached offline) or efficientnet_lite0 (offline weights)")
+@click.option("--readout", default="mean", show_default=True, help="a channel's spatial mean, its centre, or all units")
+@click.option("--units", default=None, help="unit indices, comma-separated (default: all)")
+@click.option("--n-units", default=None, type=int, help="a seeded sample of this many units")
+@click.option("--baseline-sets", default=100, show_default=True, help="random k-image sets of the baseline")
+@click.option("--image-size", default=64, show_default=True, help="side of the images the distance compares")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seeds the unit sample and the baseline's sets")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--json", "as_json", is_flag=True, help="per-unit values as JSON")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@handle_errors
+def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: str, readout: str, units: str | None,
+              n_units: int | None, baseline_sets: int, image_size: int, weights: str | None, seed: int,
+              device: str | None, as_json: bool, quiet: bool) -> None:
+    """The interpretability index (II, Klindt et al. 2023) of LAYER's units on a probe set, with its baseline."""
+    from ..interpret.measure import measure_interpretability
+    from ..registry.entries import get_model
+
+    chosen = None
+    if units is not None:
+        try:
+            chosen = [int(u) for u in units.split(",")]
+        except ValueError:
+            raise ConfigError(f"--units takes whole numbers separated by commas; got {units!r}") from None
+    result = measure_interpretability(get_model(model, weights=weights, seed=seed), _stimuli_from_paths(paths), layer,
+                                      k=k, distance=distance, image_size=image_size, baseline_sets=baseline_sets,
+                                      seed=seed, readout=readout, units=chosen, n_units=n_units, device=device,
+                                      progress=not quiet)
+    if as_json:
+        click.echo(json.dumps({
+            "model": result.top.model, "layer": result.top.layer, "readout": result.top.readout, "k": result.k,
+            "distance": result.distance, "ii_mean": result.mean, "ii_sd": result.sd,
+            "baseline_mean": result.baseline.mean, "baseline_sd": result.baseline.sd,
+            "units": [{"unit": int(u), "ii": float(v), "mean_distance": float(d), "normalised": float(z),
+                       "top_images": ids}
+                      for u, v, d, z, ids in zip(result.top.units, result.ii, result.mean_distance, result.normalised,
+                                                 result.top.stimulus_ids, strict=True)]}, indent=2))
+        return
+    click.echo(result.summary())
+    rows = [[int(u), f"{v:.4f}", f"{d:.4f}", f"{z:+.2f}", ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")]
+            for u, v, d, z, ids in zip(result.top.units, result.ii, result.mean_distance, result.normalised,
+                                       result.top.stimulus_ids, strict=True)]
+    console().print(rich_table(f"II of {len(rows)} units", ["unit", "II", "mean distance", "normalised", "top images"],
+                               rows))

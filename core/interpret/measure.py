@@ -11,7 +11,9 @@ cache offline), ``"efficientnet_lite0"`` (:class:`~.perceptual.ModelFeatureDista
 ``efficientnet_lite0``'s ``_blocks.1``, ``_blocks.3``, ``_blocks.5``, ``_blocks.10``: offline ImageNet weights),
 or any callable ``distance(a, b)`` over index arrays into the probe set with a ``name`` attribute. Images reach the
 distance as ``image_size`` x ``image_size`` RGB in [0, 1] (the probe images resized, whatever the scored model's own
-preprocessing is).
+preprocessing is). II's scale follows the distance's: LPIPS distances are mostly below 1, the feature distance
+sums four layers of values in [0, 4], so its II is often negative; compare models and layers under one distance,
+or through the normalised index.
 """
 
 from __future__ import annotations
