@@ -505,12 +505,14 @@ main.add_command(data)
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seeds the unit sample and the baseline's sets")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--grid", "grid_path", default=None, type=click.Path(),
+              help="also write the units' MEI grid (top images, best first) to this .png")
 @click.option("--json", "as_json", is_flag=True, help="per-unit values as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: str, readout: str, units: str | None,
               n_units: int | None, baseline_sets: int, image_size: int, weights: str | None, seed: int,
-              device: str | None, as_json: bool, quiet: bool) -> None:
+              device: str | None, grid_path: str | None, as_json: bool, quiet: bool) -> None:
     """The interpretability index (II, Klindt et al. 2023) of LAYER's units on a probe set, with its baseline."""
     from ..interpret.measure import measure_interpretability
     from ..registry.entries import get_model
@@ -521,10 +523,17 @@ def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: 
             chosen = [int(u) for u in units.split(",")]
         except ValueError:
             raise ConfigError(f"--units takes whole numbers separated by commas; got {units!r}") from None
-    result = measure_interpretability(get_model(model, weights=weights, seed=seed), _stimuli_from_paths(paths), layer,
+    if grid_path is not None:
+        file_to_write(grid_path, "--grid", {"png": "Portable Network Graphics"})
+    stimuli = _stimuli_from_paths(paths)
+    result = measure_interpretability(get_model(model, weights=weights, seed=seed), stimuli, layer,
                                       k=k, distance=distance, image_size=image_size, baseline_sets=baseline_sets,
                                       seed=seed, readout=readout, units=chosen, n_units=n_units, device=device,
                                       progress=not quiet)
+    if grid_path is not None:
+        from ..interpret.grid import mei_grid
+
+        mei_grid(result.top, stimuli, grid_path)
     if as_json:
         click.echo(json.dumps({
             "model": result.top.model, "layer": result.top.layer, "readout": result.top.readout, "k": result.k,

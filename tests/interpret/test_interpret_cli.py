@@ -37,8 +37,18 @@ def test_interpret_prints_ii_with_its_baseline_and_json_per_unit(probe):
     assert data["ii_mean"] == pytest.approx(ii.mean())
     assert all(len(u["top_images"]) == 3 and all(len(s) == 3 and s.isdigit() for s in u["top_images"])
                for u in data["units"])  # ids as written: "007", never 7
-    table = CliRunner().invoke(main, args)
+    grid = probe.parent / "grid.png"
+    table = CliRunner().invoke(main, [*args, "--grid", str(grid)])
     assert table.exit_code == 0 and "random-set baseline" in table.output and "II of 4 units" in table.output
+    from brainbench.interpret.grid import CAPTION, GAP, LABEL
+
+    assert Image.open(grid).size == (LABEL + 3 * (96 + GAP), 4 * (96 + CAPTION + GAP))  # 4 units x their 3 MEIs
+
+
+def test_interpret_refuses_a_grid_it_cannot_write_before_any_work(probe):
+    result = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
+                                       str(probe), "--grid", str(probe.parent / "grid.jpg"), "-q"])
+    assert result.exit_code == 2 and "--grid" in result.output and not (probe.parent / "grid.jpg").exists()
 
 
 def test_interpret_bad_units_is_a_usage_error(probe):
