@@ -76,20 +76,21 @@ def probe_images(stimuli: Any, size: int = 64) -> Any:
     return torch.from_numpy(np.stack(arrays) / 255).permute(0, 3, 1, 2).contiguous()
 
 
-def _distance(distance: str | Callable[..., Any], images: Any, device: str | None) -> tuple[Callable[..., Any], str]:
+def _distance(distance: str | Callable[..., Any], stimuli: Any, image_size: int,
+              device: str | None) -> tuple[Callable[..., Any], str]:
+    """The distance and its name; the probe images are read (and resized) only for the built-in distances."""
     if callable(distance):
         return distance, str(getattr(distance, "name", getattr(distance, "__name__", "custom distance")))
+    images = probe_images(stimuli, image_size)
     if distance == "lpips":
         from .perceptual import LPIPSDistance
 
         return LPIPSDistance(images, device=device), "LPIPS (AlexNet, v0.1)"
-    if distance == "efficientnet_lite0":
-        from ..registry.entries import get_model
-        from .perceptual import ModelFeatureDistance
+    from ..registry.entries import get_model
+    from .perceptual import ModelFeatureDistance
 
-        measured = ModelFeatureDistance(get_model("efficientnet_lite0"), list(FEATURE_LAYERS), images, device=device)
-        return measured, measured.name
-    raise ConfigError(f"distance {distance!r} is not one of {', '.join(DISTANCES)} or a callable distance(a, b)")
+    measured = ModelFeatureDistance(get_model("efficientnet_lite0"), list(FEATURE_LAYERS), images, device=device)
+    return measured, measured.name
 
 
 def measure_interpretability(model: Any, stimuli: Any, layer: str, *, k: int = 9,
@@ -103,9 +104,11 @@ def measure_interpretability(model: Any, stimuli: Any, layer: str, *, k: int = 9
     draws the baseline's ``baseline_sets`` random sets; ``options`` are extraction options. Errors: those of
     :func:`~.units.unit_top_images`, k < 2, an unknown distance, LPIPS' trunk missing offline."""
     k = check_count(k, "k (images per unit)", minimum=2, hint="II compares pairs of a unit's images")
+    if not callable(distance) and distance not in DISTANCES:  # before any extraction
+        raise ConfigError(f"distance {distance!r} is not one of {', '.join(DISTANCES)} or a callable distance(a, b)")
     top = unit_top_images(model, stimuli, layer, k, readout=readout, units=units, n_units=n_units, seed=seed,
                           progress=progress, device=device, **options)
-    measured, name = _distance(distance, probe_images(stimuli, image_size), device)
+    measured, name = _distance(distance, stimuli, image_size, device)
     ii, mean_distance = interpretability_index(top.indices, measured)
     baseline = random_set_baseline(len(stimuli), k, measured, n_sets=baseline_sets, seed=seed)
     return InterpretabilityResult(distance=name, k=k, top=top, ii=ii, mean_distance=mean_distance, baseline=baseline,

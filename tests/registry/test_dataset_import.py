@@ -49,8 +49,12 @@ class Tally(Dataset):
         (folder / "tally.json").write_text(json.dumps(values))
         return folder
 
-    def stimulus_set(self):
-        raise NotImplementedError
+    def stimulus_set(self):  # the imported ids as one-line captions
+        from brainbench.data.downloads import dataset_dir
+        from brainbench.data.stimuli import StimulusSet
+
+        ids = list(json.loads((dataset_dir("tally") / "tally.json").read_text()))
+        return StimulusSet.from_texts([f"stimulus {sid}" for sid in ids], ids)
 
     def assembly(self, region=None, subjects=None):
         from brainbench.data.assembly import neural_assembly
