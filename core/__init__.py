@@ -13,9 +13,11 @@ from typing import Any
 
 from ._moved import install as _install_moved
 from ._version import __version__
-from .registry.cards import BenchmarkSpec, DatasetCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec, TunerCard
+from .registry.cards import (BenchmarkSpec, DatasetCard, ImageDistanceCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec,
+                             TunerCard)
 from .registry.catalog import get_benchmark, get_leaderboard, load_catalog
-from .registry.contracts import Dataset, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner, TuningResult
+from .registry.contracts import (Dataset, ImageDistance, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner,
+                                 TuningResult)
 from .errors import (
     AssemblyError,
     BrainbenchError,
@@ -32,7 +34,7 @@ from .errors import (
 from .registry.hookspecs import hookimpl
 from .registry.plugin_manager import plugin_info, register_plugin, unregister_plugin
 from .registry.catalog import describe_benchmark
-from .registry.entries import get_dataset, get_metric, get_model, get_tuner, list_entries
+from .registry.entries import get_dataset, get_image_distance, get_metric, get_model, get_tuner, list_entries
 
 __all__ = [
     "AssemblyError", "BenchmarkSpec", "BrainbenchError", "ConfigError", "DataFileError", "Dataset", "DatasetCard",
@@ -43,7 +45,8 @@ __all__ = [
     "leaderboard", "list_benchmarks", "list_datasets", "list_metrics", "list_models", "list_tuners",
     "load_catalog", "plugin_info", "read_assembly", "register_plugin", "score", "unregister_plugin",
     "write_assembly", "ResultsStore", "wrap", "extract", "plan_extraction", "MemoryBudgetError", "compare_models",
-    "describe_benchmark", "ExtractionOptions", "MetricTarget",
+    "describe_benchmark", "ExtractionOptions", "MetricTarget", "ImageDistance", "ImageDistanceCard",
+    "get_image_distance", "list_image_distances", "measure_interpretability",
 ]
 
 _install_moved()  # old module paths (brainbench.assembly, ...) still import, with a DeprecationWarning
@@ -62,6 +65,7 @@ _LAZY = {
     "extract": "extraction.run",
     "plan_extraction": "extraction.plan",
     "ExtractionOptions": "extraction.options",
+    "measure_interpretability": "interpret.measure",
 }
 
 
@@ -93,3 +97,4 @@ list_datasets = _lister("dataset")
 list_metrics = _lister("metric")
 list_tuners = _lister("tuner")
 list_benchmarks = _lister("benchmark")
+list_image_distances = _lister("image_distance")

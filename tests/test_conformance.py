@@ -1,7 +1,8 @@
 """Conformance: the contract checks of ``brainbench.testing`` over everything registered, as timm's tests run over
 ``list_models()``.
 
-- every registered metric (:func:`check_metric`);
+- every registered metric (:func:`check_metric`, or :func:`check_model_metric` for a model-only one) and image
+  distance (:func:`check_image_distance`);
 - every registered dataset (:func:`check_dataset`) whose data is here offline: built in (no download), or every
   declared file in the mirror (``BRAINBENCH_MIRROR``, ../shared/data, set by conftest.py) or the data home; datasets
   whose data is not public here run on small copies in their real formats (``REAL_FORMAT_COPIES``); any other is
@@ -26,7 +27,8 @@ import pytest
 import brainbench
 from brainbench import hookimpl
 from brainbench.registry.entries import get_registry
-from brainbench.testing import ContractError, check_dataset, check_metric, check_model
+from brainbench.testing import (ContractError, check_dataset, check_image_distance, check_metric, check_model,
+                                check_model_metric)
 
 # name -> reason (timm style): items the sweep leaves out. Empty: everything registered conforms.
 EXCLUDE_METRICS: dict[str, str] = {}
@@ -93,9 +95,56 @@ def test_model_conforms(name, weights, brainbench_stimuli):
     check_model(model, None if getattr(model, "modality", "image") == "text" else brainbench_stimuli)
 
 
+MODEL_METRIC_OPTIONS = {"ii": {"distance": "efficientnet_lite0-perceptual", "k": 3, "baseline_sets": 5, "image_size": 32}}
+
+
 @pytest.mark.parametrize("name", METRICS)
 def test_metric_conforms(name):
-    check_metric(brainbench.get_metric(name))
+    from brainbench.registry.contracts import ModelMetric
+
+    metric = brainbench.get_metric(name, **MODEL_METRIC_OPTIONS.get(name, {}))
+    if isinstance(metric, ModelMetric):
+        check_model_metric(metric)
+    else:
+        check_metric(metric)
+
+
+@pytest.mark.parametrize("name", brainbench.list_image_distances())
+def test_image_distance_conforms(name):
+    entry = get_registry("image_distance").get(name)
+    try:
+        check_image_distance(entry.factory)
+    except brainbench.WeightsNotFoundError as exc:
+        assert not entry.card.offline_weights, f"{name} says it runs offline, yet: {exc}"
+        pytest.skip(f"{name}'s weights are not here offline: {exc}")
+
+
+def test_the_contract_checks_catch_a_broken_distance_and_model_metric():
+    from brainbench.testing import ContractError
+
+    class Diagonal(brainbench.ImageDistance):  # counts an image against itself as distance 1
+        name = "broken"
+
+        def __init__(self, images):
+            if images.max() > 1:
+                raise brainbench.ConfigError("out of range")
+
+        def __call__(self, a, b):
+            return np.ones(len(a))
+
+    with pytest.raises(ContractError, match="against itself must be at distance 0"):
+        check_image_distance(Diagonal)
+
+    class Drifting(brainbench.ModelMetric):
+        card = brainbench.MetricCard(name="drift", version="1", kind="model_only")
+        calls = 0
+
+        def __call__(self, model, stimuli, layers):
+            self.calls += 1
+            return {layer: float(self.calls) for layer in layers}
+
+    with pytest.raises(ContractError, match="not deterministic"):
+        check_model_metric(Drifting())
 
 
 # Datasets: which are here offline, and small real-format copies of those that are not.

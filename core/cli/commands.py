@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the work failed (bad data, missing weights, store error
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Callable
@@ -22,13 +23,15 @@ from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "main"]
 
 UNTRUSTED = "none: ceiling untrusted"  # a normalised cell whose ceiling was too unreliable to divide the score
-KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark"}
+KIND_NAMES = {"models": "model", "datasets": "dataset", "metrics": "metric", "tuners": "tuner", "benchmarks": "benchmark",
+              "image-distances": "image_distance"}
 LIST_COLUMNS = {
     "model": ["source", "architecture", "task", "training_data", "input_size", "parameters", "offline_weights"],
     "dataset": ["species", "recording", "regions", "subjects", "needs_download"],
     "metric": ["version", "kind", "description"],
     "tuner": ["version", "description"],
     "benchmark": ["dataset", "region", "metric", "ceiling", "version"],
+    "image_distance": ["version", "offline_weights", "description"],
 }
 
 
@@ -75,7 +78,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 @handle_errors
 def list_cmd(kind: str, patterns: tuple[str, ...], exclude: tuple[str, ...], where: tuple[str, ...], as_json: bool) -> None:
-    """List registered KIND (models, datasets, metrics, tuners, benchmarks)."""
+    """List registered KIND (models, datasets, metrics, tuners, benchmarks, image-distances)."""
     from ..names import parse_where
     from ..registry.entries import list_entries
 
@@ -269,14 +272,37 @@ def compare_cmd(model_a: str, model_b: str, benchmark: str, metric: str | None, 
 @click.option("--benchmark", "-b", "benchmarks", multiple=True, help="benchmark pattern (repeatable)")
 @click.option("--all", "all_rows", is_flag=True, help="every stored row, not only the newest per model x benchmark")
 @click.option("--id", "row_id", type=int, default=None, help="print one stored result in full (JSON)")
+@click.option("--ii", "interpretability", is_flag=True,
+              help="stored interpretability indices (brainbench interpret) instead of scores")
+@click.option("--layer", "-l", "layers", multiple=True, help="with --ii: layer pattern (repeatable)")
 @click.option("--db", default=None, help="results database URL")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool, row_id: int | None, db: str | None, as_json: bool) -> None:
+def results(models: tuple[str, ...], benchmarks: tuple[str, ...], all_rows: bool, row_id: int | None,
+            interpretability: bool, layers: tuple[str, ...], db: str | None, as_json: bool) -> None:
     """Query stored results."""
-    from ..results.store import SUMMARY, ResultsStore
+    from ..results.store import II_SUMMARY, SUMMARY, ResultsStore
 
     store = ResultsStore(db)
+    if layers and not interpretability:
+        raise ConfigError("--layer filters stored II results: add --ii (scores are filtered by --model and --benchmark)")
+    if interpretability:
+        if benchmarks:
+            raise ConfigError("II results have no benchmark: filter them by --model and --layer")
+        if row_id is not None:
+            click.echo(store.get_interpretability(row_id).to_json(indent=2))
+            return
+        found = store.interpretability_rows(models or None, layers or None, latest=not all_rows)
+        if not found and (models or layers):
+            raise ConfigError(f"no stored II result matches model {' or '.join(models) or '*'} and layer "
+                              f"{' or '.join(layers) or '*'}; list them all with `brainbench results --ii`")
+        if as_json:
+            click.echo(json.dumps(found, indent=2))
+            return
+        console().print(rich_table(f"{len(found)} II results in {store.url}", list(II_SUMMARY),
+                                   [[f"{r[c]:.4f}" if isinstance(r[c], float) else r[c] for c in II_SUMMARY]
+                                    for r in found]))
+        return
     if row_id is not None:
         click.echo(store.get(row_id).to_json(indent=2))
         return
@@ -496,7 +522,8 @@ main.add_command(data)
               help="the probe set: image files or folders of images (repeatable), or one stimulus table")
 @click.option("-k", "k", default=9, show_default=True, help="top images per unit (II averages their k(k-1)/2 pairs)")
 @click.option("--distance", default="lpips", show_default=True,
-              help="lpips (AlexNet v0.1; its trunk must be cached offline) or efficientnet_lite0 (offline weights)")
+              help="a registered image distance (brainbench list image-distances): lpips (AlexNet v0.1; its trunk "
+                   "must be cached offline) or efficientnet_lite0-perceptual (offline weights)")
 @click.option("--readout", default="mean", show_default=True, help="a channel's spatial mean, its centre, or all units")
 @click.option("--units", default=None, help="unit indices, comma-separated (default: all)")
 @click.option("--n-units", default=None, type=int, help="a seeded sample of this many units")
@@ -507,15 +534,20 @@ main.add_command(data)
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
 @click.option("--grid", "grid_path", default=None, type=click.Path(),
               help="also write the units' MEI grid (top images, best first) to this .png")
+@click.option("--db", default=None, help="results database URL (default: $BRAINBENCH_DB or the data home)")
+@click.option("--no-store", is_flag=True, help="do not store the result")
 @click.option("--json", "as_json", is_flag=True, help="per-unit values as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: str, readout: str, units: str | None,
               n_units: int | None, baseline_sets: int, image_size: int, weights: str | None, seed: int,
-              device: str | None, grid_path: str | None, as_json: bool, quiet: bool) -> None:
-    """The interpretability index (II, Klindt et al. 2023) of LAYER's units on a probe set, with its baseline."""
+              device: str | None, grid_path: str | None, db: str | None, no_store: bool, as_json: bool,
+              quiet: bool) -> None:
+    """The interpretability index (II, Klindt et al. 2023) of LAYER's units on a probe set, with its baseline;
+    stored in the results store (`brainbench results --ii`) unless --no-store."""
     from ..interpret.measure import measure_interpretability
     from ..registry.entries import get_model
+    from ..results.store import ResultsStore
 
     chosen = None
     if units is not None:
@@ -525,6 +557,7 @@ def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: 
             raise ConfigError(f"--units takes whole numbers separated by commas; got {units!r}") from None
     if grid_path is not None:
         file_to_write(grid_path, "--grid", {"png": "Portable Network Graphics"})
+    store = None if no_store else ResultsStore(db)
     stimuli = _stimuli_from_paths(paths)
     result = measure_interpretability(get_model(model, weights=weights, seed=seed), stimuli, layer,
                                       k=k, distance=distance, image_size=image_size, baseline_sets=baseline_sets,
@@ -534,9 +567,10 @@ def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: 
         from ..interpret.grid import mei_grid
 
         mei_grid(result.top, stimuli, grid_path)
+    row_id = None if store is None else store.add_interpretability(result.record())
     if as_json:
         click.echo(json.dumps({
-            "model": result.top.model, "layer": result.top.layer, "readout": result.top.readout, "k": result.k,
+            "id": row_id, "model": result.top.model, "layer": result.top.layer, "readout": result.top.readout, "k": result.k,
             "distance": result.distance, "ii_mean": result.mean, "ii_sd": result.sd,
             "baseline_mean": result.baseline.mean, "baseline_sd": result.baseline.sd,
             "units": [{"unit": int(u), "ii": float(v), "mean_distance": float(d), "normalised": float(z),
@@ -550,3 +584,57 @@ def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: 
                                        result.top.stimulus_ids, strict=True)]
     console().print(rich_table(f"II of {len(rows)} units", ["unit", "II", "mean distance", "normalised", "top images"],
                                rows))
+    if row_id is not None:
+        click.echo(f"stored as II result {row_id} in {store.url} (brainbench results --ii; brainbench "
+                   f"interpret-compare {row_id} OTHER_ID)")
+
+
+@main.command("interpret-compare")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--normalised", is_flag=True,
+              help="compare each unit's II in sds of its own baseline (for results under different distances or k)")
+@click.option("--permutations", default=10_000, show_default=True, help="random relabellings of the permutation test")
+@click.option("--seed", default=0, show_default=True, help="seeds the permutation test")
+@click.option("--plot", "plot_path", default=None, type=click.Path(),
+              help="write the per-unit distributions (violins, one point per unit) to this .png or .svg")
+@click.option("--db", default=None, help="results database URL")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def interpret_compare(ids: tuple[int, ...], normalised: bool, permutations: int, seed: int, plot_path: str | None,
+                      db: str | None, as_json: bool) -> None:
+    """Compare stored II results (IDS from `brainbench results --ii`): per-unit distributions, Welch's t, a
+    permutation test and Cohen's d for every pair, and a one-way ANOVA with eta squared for three or more."""
+    from ..interpret.stats import compare_records, plot_distributions
+    from ..results.store import ResultsStore
+
+    if plot_path is not None:
+        file_to_write(plot_path, "--plot", {"png": "Portable Network Graphics", "svg": "Scalable Vector Graphics"})
+    store = ResultsStore(db)
+    records = [store.get_interpretability(i) for i in ids]
+    labels = [f"#{i} {r.label()}" for i, r in zip(ids, records, strict=True)]
+    comparison = compare_records(records, value="normalised" if normalised else "ii", labels=labels,
+                                 n_permutations=permutations, seed=seed)
+    if plot_path is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(plot_distributions(comparison, plot_path))
+    pairs = [{"a": comparison.labels[i], "b": comparison.labels[j], **dataclasses.asdict(c)}
+             for (i, j), c in comparison.pairs.items()]
+    anova = None if comparison.anova is None else dataclasses.asdict(comparison.anova)
+    if as_json:
+        click.echo(json.dumps({"value": comparison.value, "groups": comparison.describe(), "pairs": pairs,
+                               "anova": anova}, indent=2))
+        return
+    console().print(rich_table(f"per-unit {'normalised II' if normalised else 'II'}", ["group", "n", "mean", "sd", "median", "q1", "q3"],
+                               [[d["group"], d["n"], *(f"{d[c]:.4f}" for c in ("mean", "sd", "median", "q1", "q3"))]
+                                for d in comparison.describe()]))
+    console().print(rich_table("pairs (a - b)", ["a", "b", "difference", "Welch t", "df", "p (Welch)",
+                                                 "p (permutation)", "Cohen's d"],
+                               [[p["a"], p["b"], f"{p['difference']:+.4f}", f"{p['welch_t']:.3f}", f"{p['welch_df']:.1f}",
+                                 f"{p['welch_p']:.3g}", f"{p['permutation_p']:.3g}", f"{p['cohens_d']:+.3f}"]
+                                for p in pairs]))
+    if anova is not None:
+        click.echo(f"one-way ANOVA over {len(ids)} groups: F = {anova['f']:.3f}, p = {anova['p']:.3g}, "
+                   f"eta squared = {anova['eta_squared']:.3f}")
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")

@@ -28,6 +28,7 @@ import numpy as np
 from ..checks import check_count
 from ..device import pick_device
 from ..errors import ConfigError
+from ..registry.contracts import ImageDistance
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +72,7 @@ def feature_distance(features_a: Sequence[torch.Tensor], features_b: Sequence[to
     return total
 
 
-class LPIPSDistance:
+class LPIPSDistance(ImageDistance):
     """LPIPS between probe images, as :func:`~brainbench.interpret.index.interpretability_index` calls it:
     ``distance(a, b)`` for index arrays ``a``, ``b`` ``(m,)`` into ``images`` gives ``(m,)`` distances, pair by pair
     (``images[a[p]]`` against ``images[b[p]]``), in batches of ``batch_size`` pairs on ``device`` (CUDA when present).
@@ -94,6 +95,7 @@ class LPIPSDistance:
                               "to track human judgements")
         self.images = check_image_range(images, normalize)
         self.normalize, self.version = normalize, version
+        self.name = f"LPIPS (AlexNet, v{version}{', random trunk: tests only' if random_trunk else ''})"
         self.batch_size = check_count(batch_size, "LPIPS batch size")
         self.device = pick_device(device)
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -133,11 +135,13 @@ def _load_alexnet_trunk(model: Any) -> None:
                 module.bias.data.copy_(state[f"features.{index}.bias"])
 
 
-class ModelFeatureDistance:
+class ModelFeatureDistance(ImageDistance):
     """The uncalibrated LPIPS recipe (:func:`feature_distance`) over feature maps of a brainbench torch model's
     ``layers``, e.g. ``brainbench.get_model("efficientnet_lite0")`` (ImageNet weights that work offline): a
     perceptual distance named for its trunk, ``"feature distance (efficientnet_lite0: layers ...)"``, where LPIPS'
     AlexNet is unavailable. Called like :class:`LPIPSDistance`: ``distance(a, b)`` for index arrays into ``images``.
+    The distance is the recipe's sum over layers divided by the number of layers (the mean layer distance, in
+    [0, 4]), so its scale does not grow with the layers chosen.
 
     ``images``: the probe set, ``(n, 3, H, W)`` in [0, 1]; each goes through the model's own preprocessing (as a
     PIL image) once, and its layers' ``(C, H, W)`` maps are kept, so memory is n x the layers' sizes (float32).
@@ -186,4 +190,5 @@ class ModelFeatureDistance:
         import torch
 
         ia, ib = torch.from_numpy(np.asarray(a, dtype=np.int64)), torch.from_numpy(np.asarray(b, dtype=np.int64))
-        return feature_distance([m[ia] for m in self.maps], [m[ib] for m in self.maps]).double().numpy()
+        total = feature_distance([m[ia] for m in self.maps], [m[ib] for m in self.maps])
+        return (total / len(self.maps)).double().numpy()

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..checks import check_count, check_seed
 from ..errors import ConfigError
 
-__all__ = ["GroupComparison", "PairComparison", "compare_groups", "compare_pair"]
+__all__ = ["GroupComparison", "PairComparison", "RecordComparison", "compare_groups", "compare_pair", "compare_records",
+           "plot_distributions"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,88 @@ def compare_groups(*groups: Sequence[float] | np.ndarray) -> GroupComparison:
     between = sum(v.size * (v.mean() - pooled.mean()) ** 2 for v in values)
     total = ((pooled - pooled.mean()) ** 2).sum()
     return GroupComparison(f=float(result.statistic), p=float(result.pvalue), eta_squared=float(between / total))
+
+
+@dataclass(frozen=True)
+class RecordComparison:
+    """Stored II results compared on ``value`` ("ii" or "normalised"): per group (``labels``) its per-unit
+    ``values`` and their description (n, mean, sd, median, quartiles), every pair's :class:`PairComparison`
+    (``pairs[(i, j)]``, group i minus group j) and, for three or more groups, the one-way ANOVA."""
+
+    labels: list[str]
+    value: str
+    values: list[np.ndarray]
+    pairs: dict[tuple[int, int], PairComparison]
+    anova: GroupComparison | None
+
+    def describe(self) -> list[dict[str, float | int | str]]:
+        out: list[dict[str, float | int | str]] = []
+        for label, v in zip(self.labels, self.values, strict=True):
+            q1, median, q3 = np.percentile(v, [25, 50, 75])
+            out.append({"group": label, "n": int(v.size), "mean": float(v.mean()), "sd": float(v.std(ddof=1)),
+                        "median": float(median), "q1": float(q1), "q3": float(q3)})
+        return out
+
+
+def compare_records(records: Sequence[Any], *, value: str = "ii", labels: Sequence[str] | None = None,
+                    n_permutations: int = 10_000, seed: int = 0) -> RecordComparison:
+    """Compare the per-unit values of two or more stored II results
+    (:class:`~brainbench.results.interpretability.InterpretabilityRecord`): every pair by :func:`compare_pair`
+    (Welch's t, permutation p, Cohen's d) and, for three or more, :func:`compare_groups` (ANOVA, eta squared).
+
+    ``value="ii"`` compares raw II, which is only comparable under one image distance, one k and one image size:
+    records that differ in any of them are a ConfigError naming the difference (compare ``value="normalised"``,
+    each unit's II in sds of its own random-set baseline, instead). Also ConfigError: fewer than 2 records, an
+    unknown ``value``, labels of the wrong length."""
+    if value not in ("ii", "normalised"):
+        raise ConfigError(f"value {value!r} is not 'ii' or 'normalised'")
+    if len(records) < 2:
+        raise ConfigError(f"a comparison needs 2 or more II results; got {len(records)}")
+    names = list(labels) if labels is not None else [r.label() for r in records]
+    if len(names) != len(records):
+        raise ConfigError(f"{len(names)} labels for {len(records)} results")
+    if value == "ii":
+        for field in ("distance", "distance_version", "k", "image_size"):
+            seen = {getattr(r.provenance, field) for r in records}
+            if len(seen) > 1:
+                raise ConfigError(f"these II results differ in {field} ({', '.join(map(str, sorted(seen, key=str)))}), "
+                                  "so their raw II values are on different scales; measure them alike, or compare the "
+                                  "normalised index (value='normalised', --normalised)")
+    values = [np.asarray(getattr(r, value), dtype=np.float64) for r in records]
+    pairs = {(i, j): compare_pair(values[i], values[j], n_permutations=n_permutations, seed=seed)
+             for i in range(len(values)) for j in range(i + 1, len(values))}
+    anova = compare_groups(*values) if len(values) > 2 else None
+    return RecordComparison(labels=names, value=value, values=values, pairs=pairs, anova=anova)
+
+
+def plot_distributions(comparison: RecordComparison, path: str | None = None) -> Any:
+    """The per-unit distributions of a :class:`RecordComparison` as violins with each unit's value (seeded jitter)
+    and the group means; returns the matplotlib figure and, given ``path`` (.png or .svg), writes it there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(comparison.values), 4))
+    positions = np.arange(1, len(comparison.values) + 1)
+    ax.violinplot(comparison.values, positions=positions, showextrema=False)
+    rng = np.random.default_rng(0)
+    for x, v in zip(positions, comparison.values, strict=True):
+        ax.scatter(x + rng.uniform(-0.08, 0.08, v.size), v, s=8, color="black", alpha=0.5, zorder=3)
+        ax.hlines(v.mean(), x - 0.25, x + 0.25, color="tab:red", zorder=4)
+    ax.set_xticks(positions, comparison.labels, rotation=15, ha="right", fontsize=8)
+    ax.set_ylabel("II (1 - mean distance)" if comparison.value == "ii" else "II, baseline sds")
+    ax.set_title("per-unit interpretability index", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        from pathlib import Path
+
+        from ..data.files import atomic_path
+
+        suffix = Path(path).suffix.lower().lstrip(".")
+        if suffix not in ("png", "svg"):
+            plt.close(fig)
+            raise ConfigError(f"plot path {str(path)!r} must end in .png or .svg")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix, dpi=120)
+    return fig

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BenchmarkSpec", "Card", "DatasetCard", "LeaderboardSpec", "MetricCard", "ModelCard", "SplitSpec", "TunerCard"]
+__all__ = ["BenchmarkSpec", "Card", "DatasetCard", "ImageDistanceCard", "LeaderboardSpec", "MetricCard", "ModelCard", "SplitSpec", "TunerCard"]
 
 
 class Card(BaseModel):
@@ -68,6 +68,16 @@ class MetricCard(Card):
 
 class TunerCard(Card):
     version: str
+
+
+class ImageDistanceCard(Card):
+    """An image distance (the similarity function of the interpretability index): ``reference`` is its source
+    (paper or code), ``offline_weights`` whether it runs with no download, ``version`` changes whenever its values
+    would (stored II results record it)."""
+
+    version: str
+    reference: str = ""
+    offline_weights: bool = False
 
 
 class SplitSpec(BaseModel):

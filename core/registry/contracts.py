@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..data.stimuli import StimulusSet
 
 __all__ = ["KIND_TARGETS", "Dataset", "ImportOption", "Metric", "MetricResult", "MetricTarget", "Model", "ModelMetric",
-           "Tuner", "TuningResult"]
+           "ImageDistance", "Tuner", "TuningResult"]
 
 
 class Model(ABC):
@@ -289,6 +289,21 @@ class ModelMetric(ABC):
 
     @abstractmethod
     def __call__(self, model: Model, stimuli: StimulusSet, layers: Sequence[str]) -> Mapping[str, float]: ...
+
+
+class ImageDistance(ABC):
+    """Distances between pairs of a fixed set of images, the similarity function of the interpretability index.
+
+    Built over the images once (a factory registered through ``register_image_distances`` takes them as a float
+    tensor ``(n, 3, height, width)`` of RGB values in [0, 1]); called with two equal-length integer index arrays
+    ``a`` and ``b`` into them, it returns the float64 distances ``d(images[a[i]], images[b[i]])``, shape
+    ``(len(a),)``, each pair compared on its own. ``name`` says what it is (stored with every II); a distance of an
+    image to itself is 0 and similarity is ``1 - distance``."""
+
+    name: str
+
+    @abstractmethod
+    def __call__(self, a: Any, b: Any) -> Any: ...
 
 
 @dataclass

@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .cards import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard
+from .cards import BenchmarkSpec, DatasetCard, ImageDistanceCard, MetricCard, ModelCard, TunerCard
 from ..errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 from ..names import matches, where_matches
 from .plugin_manager import get_plugin_manager, record_failure, subscribe
 from .registry_file import benchmark_spec, load_catalog
 
 __all__ = [
-    "Entry", "KINDS", "Registry", "build_all", "get_dataset", "get_metric", "get_model", "get_registry",
+    "Entry", "KINDS", "Registry", "build_all", "get_dataset", "get_image_distance", "get_metric", "get_model",
+    "get_registry",
     "get_tuner", "list_entries", "refresh",
 ]
 
@@ -128,6 +129,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "dataset": ("register_datasets", DatasetCard),
     "metric": ("register_metrics", MetricCard),
     "tuner": ("register_tuners", TunerCard),
+    "image_distance": ("register_image_distances", ImageDistanceCard),
     "benchmark": ("register_benchmarks", BenchmarkSpec),
 }
 _cache: dict[str, Registry[Any]] = {}
@@ -135,7 +137,7 @@ _building: dict[str, Registry[Any]] = {}  # registries being built (their hooks 
 
 def _build(kind: str) -> Registry[Any]:
     hook_name, card_type = KINDS[kind]
-    registry: Registry[Any] = Registry(kind, card_type)
+    registry: Registry[Any] = Registry(kind.replace("_", " "), card_type)
     _building[kind] = registry  # a hook that reads this kind's registry sees registry.toml and the plugins before it
     if kind == "benchmark":
         for spec in load_catalog().benchmarks.values():
@@ -304,6 +306,14 @@ def get_metric(name: str, **options: Any) -> Any:
     if not isinstance(metric, (Metric, ModelMetric)):
         _checked("metric", entry, metric, "Metric")
     return metric
+
+
+def get_image_distance(name: str, images: Any, *, device: str | None = None) -> Any:
+    """The registered image distance ``name`` over ``images`` (a float tensor ``(n, 3, height, width)`` in [0, 1]):
+    a :class:`brainbench.ImageDistance`. An unknown name is an UnknownNameError listing the registered ones
+    (``brainbench list image-distances``)."""
+    entry = get_registry("image_distance").get(name)
+    return _checked("image distance", entry, entry.factory(images, device=device), "ImageDistance")  # type: ignore[misc]
 
 
 def get_tuner(name: str, **config: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from .cards import BenchmarkSpec, DatasetCard, MetricCard, ModelCard, TunerCard
+    from .cards import BenchmarkSpec, DatasetCard, ImageDistanceCard, MetricCard, ModelCard, TunerCard
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -43,6 +43,10 @@ class RegisterMetric(Protocol):
 
 class RegisterTuner(Protocol):
     def __call__(self, card: TunerCard, factory: Callable[..., Any]) -> None: ...
+
+
+class RegisterImageDistance(Protocol):
+    def __call__(self, card: ImageDistanceCard, factory: Callable[..., Any]) -> None: ...
 
 
 class RegisterBenchmark(Protocol):
@@ -72,6 +76,13 @@ def register_metrics(register: RegisterMetric) -> None:
 @hookspec
 def register_tuners(register: RegisterTuner) -> None:
     """Register tuners: ``register(card, factory)``; ``factory(**config) -> brainbench.Tuner``."""
+
+
+@hookspec
+def register_image_distances(register: RegisterImageDistance) -> None:
+    """Register image distances (the interpretability index's similarity functions): ``register(card, factory)``;
+    ``factory(images, device=None) -> brainbench.ImageDistance`` over ``images``, a float tensor
+    ``(n, 3, height, width)`` of RGB values in [0, 1]."""
 
 
 @hookspec

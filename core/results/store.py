@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -18,7 +18,10 @@ from ..errors import ResultsStoreError
 from ..names import matches
 from .result import ScoreResult
 
-__all__ = ["DB_ENV", "ResultsStore", "default_url"]
+if TYPE_CHECKING:
+    from .interpretability import InterpretabilityRecord
+
+__all__ = ["DB_ENV", "II_SUMMARY", "ResultsStore", "default_url"]
 
 DB_ENV = "BRAINBENCH_DB"
 _metadata = MetaData()
@@ -42,6 +45,30 @@ results_table = Table(
     Column("result_json", Text, nullable=False),
 )
 SUMMARY = ("id", "created", "model", "benchmark", "metric", "layer", "raw", "ceiling", "normalised")
+interpretability_table = Table(
+    "interpretability",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", String(40), nullable=False),
+    Column("model", String(255), nullable=False, index=True),
+    Column("weights_hash", String(64), nullable=False),
+    Column("layer", String(255), nullable=False),
+    Column("probe", String(255), nullable=False),
+    Column("probe_hash", String(64), nullable=False),
+    Column("distance", String(255), nullable=False),
+    Column("distance_version", String(32), nullable=False),
+    Column("k", Integer, nullable=False),
+    Column("readout", String(32), nullable=False),
+    Column("n_units", Integer, nullable=False),
+    Column("ii_mean", Float, nullable=False),
+    Column("ii_sd", Float, nullable=False),
+    Column("baseline_mean", Float, nullable=False),
+    Column("normalised_mean", Float, nullable=False),
+    Column("brainbench_version", String(32), nullable=False),
+    Column("result_json", Text, nullable=False),
+)
+II_SUMMARY = ("id", "created", "model", "layer", "probe", "distance", "k", "readout", "n_units", "ii_mean", "ii_sd",
+              "baseline_mean", "normalised_mean")
 
 
 def default_url() -> str:
@@ -51,7 +78,9 @@ def default_url() -> str:
 
 
 class ResultsStore:
-    """Stored :class:`ScoreResult` rows; ``url`` is any SQLAlchemy database URL."""
+    """Stored :class:`ScoreResult` rows, and interpretability indices
+    (:class:`~brainbench.results.interpretability.InterpretabilityRecord`, table ``interpretability``); ``url`` is
+    any SQLAlchemy database URL."""
 
     def __init__(self, url: str | None = None, *, timeout: float = 30.0):
         self.url = url or default_url()
@@ -132,6 +161,48 @@ class ResultsStore:
         if text is None:
             raise ResultsStoreError(f"no result with id {row_id} in {self.url}; list them with `brainbench results`")
         return ScoreResult.from_json(text)
+
+
+    def add_interpretability(self, record: InterpretabilityRecord) -> int:
+        """Write one II record (all its units, in one transaction: never half a layer); returns its row id."""
+        self._ensure_schema()
+        p = record.provenance
+        row = {
+            "created": p.created, "model": record.model, "weights_hash": p.weights_hash, "layer": record.layer,
+            "probe": p.probe, "probe_hash": p.probe_hash, "distance": p.distance, "distance_version": p.distance_version,
+            "k": p.k, "readout": p.readout, "n_units": len(record.units), "ii_mean": record.ii_mean,
+            "ii_sd": record.ii_sd, "baseline_mean": record.baseline_mean, "normalised_mean": record.normalised_mean,
+            "brainbench_version": p.brainbench_version, "result_json": record.to_json(),
+        }
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(interpretability_table).values(**row)).inserted_primary_key[0])
+
+    def interpretability_rows(self, model: str | Iterable[str] | None = None, layer: str | Iterable[str] | None = None,
+                              *, latest: bool = True) -> list[dict[str, Any]]:
+        """II summary rows (:data:`II_SUMMARY`) filtered by fnmatch patterns on model and layer; ``latest`` keeps
+        the newest per (model, layer, probe, distance, k, readout)."""
+        self._ensure_schema()
+        columns = [interpretability_table.c[name] for name in II_SUMMARY]
+        with self._errors("read"), self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in conn.execute(select(*columns).order_by(interpretability_table.c.id))]
+        found = [r for r in found if matches(r["model"], model) and matches(r["layer"], layer)]
+        if latest:
+            newest = {(r["model"], r["layer"], r["probe"], r["distance"], r["k"], r["readout"]): r for r in found}
+            found = sorted(newest.values(), key=lambda r: r["id"])
+        return found
+
+    def get_interpretability(self, row_id: int) -> InterpretabilityRecord:
+        """The stored II record ``row_id``; a ResultsStoreError when there is none."""
+        from .interpretability import InterpretabilityRecord
+
+        self._ensure_schema()
+        with self._errors("read"), self.engine.connect() as conn:
+            text = conn.execute(select(interpretability_table.c.result_json)
+                                .where(interpretability_table.c.id == row_id)).scalar()
+        if text is None:
+            raise ResultsStoreError(f"no interpretability result with id {row_id} in {self.url}; list them with "
+                                    "`brainbench results --ii`")
+        return InterpretabilityRecord.from_json(text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..registry.cards import DatasetCard, MetricCard, ModelCard
-from ..registry.contracts import Dataset, Metric, MetricTarget, Model
+from ..registry.contracts import Dataset, ImageDistance, Metric, MetricTarget, Model, ModelMetric
 from ..errors import BrainbenchError
 
-__all__ = ["check_dataset", "check_metric", "check_model", "feature_assembly", "tiny_stimulus_set", "tiny_text_set"]
+__all__ = ["check_dataset", "check_image_distance", "check_metric", "check_model", "check_model_metric", "feature_assembly",
+           "tiny_stimulus_set", "tiny_text_set"]
 
 
 class ContractError(AssertionError):
@@ -223,3 +224,70 @@ def check_metric(metric: Metric, n_stimuli: int = 60, n_neuroids: int = 8, seed:
              "generating features did not score better than unrelated features")
     again = metric(features(latent), target, splits)
     _require(np.allclose(good.test.values, again.test.values), "the metric is not deterministic")
+
+
+def _tiny_conv_model(seed: int = 0) -> Model:
+    """A seeded two-convolution network over 32 x 32 RGB images in [0, 1] (layers ``0``, ``1``, ``2``)."""
+    import torch
+
+    from ..extraction.torch_model import wrap
+
+    generator = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Conv2d(6, 8, 3))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+
+    def preprocess(image: Any) -> Any:
+        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+    return wrap(net, preprocess, name=f"tiny-conv-{seed}")
+
+
+def check_model_metric(metric: ModelMetric, model: Model | None = None, stimuli: Any = None,
+                       layers: Sequence[str] = ("0", "2")) -> None:
+    """A :class:`~brainbench.ModelMetric` (a model and images, no brain data) keeps its contract: its card is a
+    MetricCard of kind ``model_only``; on ``model`` and ``stimuli`` (default: a seeded two-convolution network and
+    :func:`tiny_stimulus_set`) it returns one finite number per asked layer, keyed by the layer names as given, and
+    the same numbers again on a second call. Raises :class:`ContractError` naming what broke."""
+    _require(isinstance(metric, ModelMetric), f"{type(metric).__name__} is not a brainbench.ModelMetric")
+    _require(isinstance(metric.card, MetricCard), "metric.card must be a brainbench.MetricCard")
+    _require(metric.card.kind == "model_only", f"a ModelMetric's card kind must be 'model_only', not {metric.card.kind!r}")
+    model = model if model is not None else _tiny_conv_model()
+    stimuli = stimuli if stimuli is not None else tiny_stimulus_set()
+    first = metric(model, stimuli, list(layers))
+    _require(list(first) == list(layers), f"the metric returned layers {list(first)}, asked for {list(layers)}")
+    _require(all(isinstance(v, (int, float)) and np.isfinite(v) for v in first.values()),
+             f"the metric returned non-finite or non-numeric values: {dict(first)}")
+    again = metric(model, stimuli, list(layers))
+    _require(all(np.isclose(first[k], again[k]) for k in layers), f"the metric is not deterministic: {dict(first)} "
+             f"then {dict(again)}")
+
+
+def check_image_distance(factory: Any, n_images: int = 6, size: int = 32, seed: int = 0) -> None:
+    """An image distance factory (``register_image_distances``) keeps its contract: over ``n_images`` seeded random
+    images ``(n, 3, size, size)`` in [0, 1] it gives a :class:`~brainbench.ImageDistance` with a ``name``, whose
+    distances come one per pair, finite, non-negative, zero for an image against itself, symmetric and
+    reproducible (within 1e-5 relative); images outside [0, 1] (0-255 pixel values) are refused with a
+    :class:`~brainbench.errors.BrainbenchError`, never rescaled. Raises :class:`ContractError` naming what broke."""
+    import torch
+
+    images = torch.rand(n_images, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    distance = factory(images)
+    _require(isinstance(distance, ImageDistance), f"{type(distance).__name__} is not a brainbench.ImageDistance")
+    _require(isinstance(getattr(distance, "name", None), str) and bool(distance.name),
+             "an image distance needs a name (what it is, stored with every II)")
+    a, b = np.array([0, 1, 2, 3, 4, 0]), np.array([1, 2, 3, 4, 5, 5])
+    d = np.asarray(distance(a, b), dtype=np.float64)
+    _require(d.shape == (len(a),), f"{len(a)} pairs gave distances of shape {d.shape}")
+    _require(bool(np.isfinite(d).all() and (d >= 0).all()), f"distances must be finite and >= 0: {d.round(4).tolist()}")
+    _require(bool((d > 0).any()), "different random images all at distance 0")
+    same = np.asarray(distance(np.arange(n_images), np.arange(n_images)), dtype=np.float64)
+    _require(bool(np.allclose(same, 0, atol=1e-6)), f"an image against itself must be at distance 0: {same.round(6).tolist()}")
+    _require(bool(np.allclose(distance(b, a), d, rtol=1e-5, atol=1e-7)), "the distance is not symmetric")
+    _require(bool(np.allclose(distance(a, b), d, rtol=1e-5, atol=1e-7)), "the distance is not reproducible")
+    try:
+        factory(images * 255)
+    except BrainbenchError:
+        return
+    raise ContractError("images in 0-255 (outside [0, 1]) were accepted: refuse them with a clear error")

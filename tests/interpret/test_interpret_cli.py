@@ -25,7 +25,7 @@ def probe(tmp_path):
 
 def test_interpret_prints_ii_with_its_baseline_and_json_per_unit(probe):
     args = ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe", str(probe), "-k", "3",
-            "--n-units", "4", "--baseline-sets", "10", "--distance", "efficientnet_lite0", "--image-size", "32", "-q"]
+            "--n-units", "4", "--baseline-sets", "10", "--distance", "efficientnet_lite0-perceptual", "--image-size", "32", "-q", "--no-store"]
     result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -55,3 +55,77 @@ def test_interpret_bad_units_is_a_usage_error(probe):
     result = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
                                        str(probe), "--units", "0,x", "-q"])
     assert result.exit_code == 2 and "--units takes whole numbers" in result.output
+
+
+def test_interpret_stores_ii_and_interpret_compare_equals_scipy_on_the_stored_units(probe, tmp_path):
+    from scipy import stats
+
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    base = ["interpret", "-m", "efficientnet_lite0", "--probe", str(probe), "-k", "3", "--n-units", "6",
+            "--baseline-sets", "10", "--distance", "efficientnet_lite0-perceptual", "--image-size", "32", "-q",
+            "--db", db]
+    ids = []
+    for layer in ("_blocks.3", "_blocks.10"):
+        out = CliRunner().invoke(main, [*base, "--layer", layer, "--json"])
+        assert out.exit_code == 0, out.output
+        ids.append(json.loads(out.output)["id"])
+    assert ids == [1, 2]
+    listed = CliRunner().invoke(main, ["results", "--ii", "--db", db, "--json"])
+    rows = json.loads(listed.output)
+    assert [(r["id"], r["layer"], r["k"], r["n_units"]) for r in rows] == [(1, "_blocks.3", 3, 6), (2, "_blocks.10", 3, 6)]
+    only = CliRunner().invoke(main, ["results", "--ii", "--db", db, "--json", "--layer", "*10"])
+    assert [r["id"] for r in json.loads(only.output)] == [2]
+    none = CliRunner().invoke(main, ["results", "--ii", "--db", db, "-m", "resnet*"])
+    assert none.exit_code == 2 and "no stored II result matches model resnet*" in none.output
+    records = [json.loads(CliRunner().invoke(main, ["results", "--ii", "--id", str(i), "--db", db]).output) for i in ids]
+    a, b = (np.array(r["ii"]) for r in records)
+    assert rows[0]["ii_mean"] == pytest.approx(a.mean()) and records[0]["provenance"]["distance"] == "efficientnet_lite0-perceptual"
+
+    plot = tmp_path / "ii.png"
+    out = CliRunner().invoke(main, ["interpret-compare", "1", "2", "--db", db, "--json", "--permutations", "500",
+                                    "--plot", str(plot)])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    pair = data["pairs"][0]
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    assert pair["welch_t"] == pytest.approx(welch.statistic) and pair["welch_p"] == pytest.approx(welch.pvalue)
+    pooled = np.sqrt((5 * a.var(ddof=1) + 5 * b.var(ddof=1)) / 10)
+    assert pair["cohens_d"] == pytest.approx((a.mean() - b.mean()) / pooled)
+    assert [g["n"] for g in data["groups"]] == [6, 6] and data["anova"] is None
+    assert data["groups"][1]["median"] == pytest.approx(np.median(b))
+    assert Image.open(plot).format == "PNG"
+
+    table = CliRunner().invoke(main, ["interpret-compare", "1", "2", "1", "--db", db, "--permutations", "200"])
+    assert table.exit_code == 0 and "one-way ANOVA over 3 groups" in table.output
+    f = stats.f_oneway(a, b, a)
+    assert f"F = {f.statistic:.3f}" in table.output
+
+
+def test_interpret_compare_refuses_raw_ii_under_different_k_and_missing_ids(probe, tmp_path):
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    for k in ("3", "4"):
+        out = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
+                                        str(probe), "-k", k, "--n-units", "3", "--baseline-sets", "5", "--distance",
+                                        "efficientnet_lite0-perceptual", "--image-size", "32", "-q", "--db", db])
+        assert out.exit_code == 0, out.output
+        assert "stored as II result" in out.output
+    out = CliRunner().invoke(main, ["interpret-compare", "1", "2", "--db", db])
+    assert out.exit_code == 2 and "differ in k (3, 4)" in out.output and "--normalised" in out.output
+    out = CliRunner().invoke(main, ["interpret-compare", "1", "2", "--db", db, "--normalised", "--permutations", "100"])
+    assert out.exit_code == 0, out.output
+    out = CliRunner().invoke(main, ["interpret-compare", "1", "9", "--db", db])
+    assert out.exit_code == 1 and "no interpretability result with id 9" in out.output
+
+
+def test_interpret_stores_nothing_when_the_measurement_fails(probe, tmp_path):
+    from brainbench.results.store import ResultsStore
+
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    out = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
+                                    str(probe), "-k", "13", "-q", "--db", db])
+    assert out.exit_code == 2 and "fewer than k = 13" in out.output
+    out = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
+                                    str(probe), "--units", "4000", "-q", "--db", db, "--distance",
+                                    "efficientnet_lite0-perceptual"])
+    assert out.exit_code == 2 and "layer '_blocks.3' has 40 channels" in out.output
+    assert ResultsStore(db).interpretability_rows() == []

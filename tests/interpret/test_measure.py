@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import brainbench
-from brainbench.errors import ConfigError
+from brainbench.errors import ConfigError, UnknownNameError
 from brainbench.interpret.index import interpretability_index, random_set_baseline
 from brainbench.interpret.measure import measure_interpretability, probe_images
 from brainbench.interpret.units import unit_top_images
@@ -76,5 +76,80 @@ def test_measure_refuses_k_below_two_and_unknown_distances():
     stimuli, model = _families(12), _model()
     with pytest.raises(ConfigError, match="II compares pairs"):
         measure_interpretability(model, stimuli, "0", k=1, distance="lpips", cache=False)
-    with pytest.raises(ConfigError, match="distance 'l2' is not one of lpips, efficientnet_lite0"):
+    with pytest.raises(UnknownNameError, match="unknown image distance 'l2'. Known: 'efficientnet_lite0-perceptual', 'lpips'"):
         measure_interpretability(model, stimuli, "0", k=3, distance="l2", cache=False)
+
+
+class PixelDistance(brainbench.ImageDistance):
+    """A registered image distance (a third party's plugin): RMS over pixels."""
+
+    def __init__(self, images, device=None):
+        self.flat = images.reshape(len(images), -1).double().numpy()
+        self.name = "pixel RMS distance"
+
+    def __call__(self, a, b):
+        return np.sqrt(((self.flat[a] - self.flat[b]) ** 2).mean(axis=1))
+
+
+class PixelPlugin:
+    @brainbench.hookimpl
+    def register_image_distances(self, register):
+        register(brainbench.ImageDistanceCard(name="pixel-rms", version="7", offline_weights=True,
+                                              reference="the test"), PixelDistance)
+
+
+@pytest.fixture
+def pixel_plugin():
+    brainbench.register_plugin(PixelPlugin(), "pixel-rms-plugin")
+    yield
+    brainbench.unregister_plugin("pixel-rms-plugin")
+
+
+def test_a_plugin_distance_is_used_by_name_and_the_ii_metric_and_the_store_keep_what_it_measured(pixel_plugin, tmp_path):
+    stimuli, model = _families(), _model()
+    assert "pixel-rms" in brainbench.list_image_distances()
+    by_name = measure_interpretability(model, stimuli, "0", k=6, distance="pixel-rms", image_size=8,
+                                       baseline_sets=60, cache=False)
+    by_hand = measure_interpretability(model, stimuli, "0", k=6, distance=pixel_distance(probe_images(stimuli, 8)),
+                                       image_size=8, baseline_sets=60, cache=False)
+    np.testing.assert_allclose(by_name.ii, by_hand.ii)
+    np.testing.assert_allclose(by_name.baseline.values, by_hand.baseline.values)
+    p = by_name.provenance
+    assert (p.distance, p.distance_name, p.distance_version, p.k, p.readout) == ("pixel-rms", "pixel RMS distance",
+                                                                                 "7", 6, "mean")
+    assert p.weights_hash == model.weights_hash() and p.probe_hash == stimuli.content_hash() and p.n_probe == 90
+
+    metric = brainbench.get_metric("ii", distance="pixel-rms", k=6, image_size=8, baseline_sets=60)
+    assert metric.card.kind == "model_only"
+    assert metric(model, stimuli, ["0"]) == {"0": pytest.approx(by_hand.mean)}
+
+    store = brainbench.ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    row = store.add_interpretability(by_name.record())
+    back = store.get_interpretability(row)
+    assert back == by_name.record()
+    np.testing.assert_allclose(back.ii, by_hand.ii)
+    assert back.top_images == by_name.top.stimulus_ids and back.ii_mean == pytest.approx(by_hand.mean)
+    assert back.baseline_sd == pytest.approx(by_hand.baseline.sd)
+    summary = store.interpretability_rows("families")
+    assert [(r["id"], r["layer"], r["distance"], r["k"], r["n_units"]) for r in summary] == [(row, "0", "pixel-rms", 6, 3)]
+    assert summary[0]["normalised_mean"] == pytest.approx(by_hand.normalised.mean())
+    assert store.interpretability_rows("other*") == []
+
+
+def test_a_result_built_by_hand_or_half_filled_is_never_stored(tmp_path):
+    from brainbench.errors import ResultsStoreError
+    from brainbench.interpret.measure import InterpretabilityResult
+
+    stimuli, model = _families(), _model()
+    result = measure_interpretability(model, stimuli, "0", k=6, distance=pixel_distance(probe_images(stimuli, 8)),
+                                      image_size=8, baseline_sets=20, cache=False)
+    store = brainbench.ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    bare = InterpretabilityResult(**{**result.__dict__, "provenance": None})
+    with pytest.raises(ConfigError, match="no provenance"):
+        bare.record()
+    record = result.record()
+    with pytest.raises(ValueError, match="one entry per unit"):  # pydantic: a unit's values missing
+        type(record).model_validate({**record.model_dump(), "ii": record.ii[:-1]})
+    assert store.interpretability_rows() == []
+    with pytest.raises(ResultsStoreError, match="no interpretability result with id 1"):
+        store.get_interpretability(1)

@@ -15,6 +15,7 @@ from brainbench.interpret.perceptual import LPIPSDistance, ModelFeatureDistance,
 
 import_torchvision()
 lpips = pytest.importorskip("lpips")
+USER_HUB = torch.hub.get_dir()  # read at collection, before the session's own TORCH_HOME (tests/conftest.py)
 
 
 def _images(n=6, size=32, seed=0):
@@ -65,6 +66,27 @@ def test_a_missing_alexnet_trunk_offline_names_the_file_and_where_it_was_looked_
         LPIPSDistance(_images(2))
 
 
+def test_lpips_with_the_real_alexnet_trunk_equals_the_packages_pretrained_lpips(monkeypatch):
+    """Runs where torchvision's ImageNet AlexNet is in the user's torch hub cache (never downloaded by the tests):
+    our trunk loading and the package's own give the same distances."""
+    from pathlib import Path
+
+    from brainbench.interpret.perceptual import ALEXNET_URL
+
+    cached = Path(USER_HUB) / "checkpoints" / ALEXNET_URL.rsplit("/", 1)[1]
+    if not cached.exists():
+        pytest.skip(f"LPIPS' AlexNet trunk is not in torch hub's cache ({cached}); offline machines skip this check")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: USER_HUB)
+    monkeypatch.setenv("TORCH_HOME", str(Path(USER_HUB).parent))
+    images = _images(4, 64)
+    ours = LPIPSDistance(images)
+    reference = lpips.LPIPS(net="alex", version="0.1", verbose=False).eval()  # the package's own pretrained trunk
+    a, b = np.array([0, 1, 2]), np.array([3, 2, 0])
+    with torch.no_grad():
+        want = [float(reference(images[i:i + 1], images[j:j + 1], normalize=True)) for i, j in zip(a, b)]
+    np.testing.assert_allclose(ours(a, b), want, rtol=1e-5, atol=1e-7)
+
+
 def _tiny_model():
     import brainbench
 
@@ -86,7 +108,7 @@ def test_model_feature_distance_is_the_recipe_on_the_models_own_maps():
     with torch.no_grad():
         first = net[0](pixels)
         second = net[2](net[1](first))
-    want = feature_distance([first[a], second[a]], [first[b], second[b]]).numpy()
+    want = feature_distance([first[a], second[a]], [first[b], second[b]]).numpy() / 2  # the mean of 2 layers
     np.testing.assert_allclose(distance(a, b), want, rtol=1e-5, atol=1e-7)
     assert distance(np.array([3]), np.array([3]))[0] == 0 and distance.name == "feature distance (tiny: layers 0, 2)"
     with pytest.raises(ConfigError, match="not \\(batch, channels, height, width\\) maps"):
