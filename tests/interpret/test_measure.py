@@ -153,3 +153,55 @@ def test_a_result_built_by_hand_or_half_filled_is_never_stored(tmp_path):
     assert store.interpretability_rows() == []
     with pytest.raises(ResultsStoreError, match="no interpretability result with id 1"):
         store.get_interpretability(1)
+
+
+class FamilyUnits(torch.nn.Module):
+    """A constructed layer of three units over RGB images in [0, 1]: unit 0 fires for red (mean of R - (G + B) / 2),
+    unit 1 for horizontal stripes (energy of a vertical-derivative filter), unit 2 at random (a sine of the pixel
+    sum at a high frequency: deterministic per image, unrelated to what it shows)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stripes = torch.nn.Conv2d(1, 1, (3, 1), bias=False)
+        with torch.no_grad():
+            self.stripes.weight.copy_(torch.tensor([-1.0, 2.0, -1.0]).reshape(1, 1, 3, 1))
+        self.units = torch.nn.Identity()
+
+    def forward(self, x):
+        red = (x[:, 0] - (x[:, 1] + x[:, 2]) / 2).mean(dim=(1, 2))
+        stripes = (self.stripes(x.mean(1, keepdim=True)) ** 2).mean(dim=(1, 2, 3))
+        random = torch.sin(x.sum(dim=(1, 2, 3)) * 997.0)
+        return self.units(torch.stack([red, stripes, random], dim=1))
+
+
+def test_on_real_images_a_colour_and_a_texture_unit_beat_the_baseline_and_a_random_unit_sits_on_it():
+    """Real images of three families (red patches, grey horizontal stripes, coloured noise), the constructed layer
+    above, and a real perceptual distance (efficientnet_lite0's offline ImageNet features)."""
+    rng = np.random.default_rng(1)
+    size, arrays = 32, []
+    rows = np.arange(size)[:, None, None]
+    for i in range(60):
+        if i % 3 == 0:  # red, in varied shades and a little noise
+            image = np.array([rng.uniform(150, 230), rng.uniform(0, 40), rng.uniform(0, 40)]) + rng.normal(0, 8, (size, size, 3))
+        elif i % 3 == 1:  # horizontal stripes of period 4 to 6 pixels, random phase, grey
+            period, phase = rng.uniform(4, 6), rng.uniform(0, 2 * np.pi)
+            image = 128 + 90 * np.sin(2 * np.pi * rows / period + phase) + rng.normal(0, 8, (size, size, 3))
+        else:  # coloured smooth noise
+            image = np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((4, 4, 1)))
+        arrays.append(np.clip(image, 0, 255).astype(np.uint8))
+    stimuli = brainbench.StimulusSet.from_arrays(arrays, [f"f{i % 3}-{i:02d}" for i in range(60)])
+
+    def preprocess(image):
+        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+    model = brainbench.wrap(FamilyUnits(), preprocess, name="family-units")
+    try:
+        result = measure_interpretability(model, stimuli, "units", k=6, distance="efficientnet_lite0-perceptual",
+                                          image_size=size, baseline_sets=200, cache=False)
+    except brainbench.WeightsNotFoundError:
+        pytest.skip("efficientnet_lite0's offline weights are not installed")
+    families = [{s[:2] for s in ids} for ids in result.top.stimulus_ids]
+    assert families[0] == {"f0"} and families[1] == {"f1"}  # the red unit's MEIs are red, the stripe unit's stripes
+    z = result.normalised
+    assert z[0] > 3 and z[1] > 3 and abs(z[2]) < 2.5, z
+    assert result.ii[0] > result.ii[2] and result.ii[1] > result.ii[2]
