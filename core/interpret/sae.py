@@ -13,6 +13,9 @@ sparsity cannot be bought by scaling), the encoder starts as the decoder's trans
 mean. A feature that has not fired for ``dead_after`` steps is dead; every ``dead_after`` steps the dead ones are
 resampled towards inputs the SAE reconstructs worst (drawn with probability proportional to their squared error).
 A non-finite loss stops training with :class:`~brainbench.errors.ConfigError` naming the step and the loss.
+
+:func:`train_layer_sae` trains one on a model's layer over a probe set (through the extraction engine) and stores it,
+making ``<layer>:sae<K>`` a layer of the model (:mod:`brainbench.extraction.sae_layer`).
 """
 
 from __future__ import annotations

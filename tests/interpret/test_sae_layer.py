@@ -216,8 +216,13 @@ def test_end_to_end_an_sae_layer_of_efficientnet_lite0_scored_on_cowley2023_and_
     from brainbench.registry.entries import get_dataset, get_model
     from brainbench.results.store import ResultsStore
 
+    from brainbench.cli.stimuli import probe_stimuli
+
     model = get_model("efficientnet_lite0")
     stimuli = get_dataset(get_benchmark("cowley2023.V4").dataset).stimulus_set()
+    assert probe_stimuli(("cowley2023.V4",)).ids == stimuli.ids  # sae train --probe BENCHMARK: its stimuli
+    with pytest.raises(UnknownNameError, match="cowley2023"):
+        probe_stimuli(("cowley2032",))
     probe = stimuli.subset(stimuli.ids[:48])
     sae, _ = train_layer_sae(model, probe, "_blocks.5", 8, 2, steps=150, seed=0, max_vectors=4000)
     card = find_sae("efficientnet_lite0", "_blocks.5", 8).card
