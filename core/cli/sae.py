@@ -24,7 +24,8 @@ def sae() -> None:
 @click.option("--probe", "-p", "probe", multiple=True, required=True,
               help="image files or folders (repeatable), one stimulus table, or a dataset or benchmark name "
                    "(cowley2023.V4: its stimuli)")
-@click.option("--features", "-K", "n_features", required=True, type=int, help="dictionary size K (the layer is LAYER:saeK)")
+@click.option("--features", "-K", "n_features", required=True, type=int,
+              help="dictionary size K (the layer is LAYER:saeK)")
 @click.option("--active", "-k", "k", default=32, show_default=True, help="active features per vector (top-k)")
 @click.option("--steps", default=2000, show_default=True, help="Adam steps")
 @click.option("--seed", default=0, show_default=True, help="seeds the vector sample, the initialisation and batches")
@@ -74,5 +75,6 @@ def list_cmd(model: str | None, as_json: bool) -> None:
         return
     columns = ["model", "layer", "k", "readout", "steps", "seed", "probe", "dead", "R²", "L0"]
     rows = [[s.card["model"], s.name, s.card["active"], s.card["readout"], s.card["steps"], s.card["seed"],
-             s.card["probe"]["n_stimuli"], s.card["dead"], f"{s.card['r2']:.4f}", f"{s.card['l0']:.2f}"] for s in stored]
+             s.card["probe"]["n_stimuli"], s.card["dead"], f"{s.card['r2']:.4f}", f"{s.card['l0']:.2f}"]
+            for s in stored]
     console().print(rich_table(f"{len(rows)} stored SAE{'s' * (len(rows) != 1)}", columns, rows))

@@ -2,8 +2,8 @@
 then fits the reductions' projectors, runs the passes under ``torch.inference_mode`` (and
 :func:`~brainbench.extraction.allocator.warm_heap`, so each batch reuses the last one's activation memory), with
 hooks that take the token mode, encode an ``L:saeK`` layer with its stored SAE
-(:mod:`~brainbench.extraction.sae_layer`) and reduce on the device, and copy into a preallocated float32 array on a mapping of
-its own (a batch's forward pass ends at the pass's last layer), and stores each layer in the cache (or, for
+(:mod:`~brainbench.extraction.sae_layer`) and reduce on the device, and copy into a preallocated float32 array on
+a mapping of its own (a batch's forward pass ends at the pass's last layer), and stores each layer in the cache (or, for
 multi-pass runs without a cache, in a temporary folder), so no more than one pass is ever held in memory.
 The result is a lazy :class:`~brainbench.extraction.features.Features` mapping."""
 

@@ -177,7 +177,8 @@ def _read(folder: Path) -> StoredSAE:
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise DataFileError(f"SAE card {path} is not readable JSON ({exc}); delete {folder} and train it again") from None
+        raise DataFileError(f"SAE card {path} is not readable JSON ({exc}); delete {folder} and train it "
+                            "again") from None
     return StoredSAE(folder, card)
 
 

@@ -184,8 +184,8 @@ def train_layer_sae(model: Any, stimuli: Any, layer: str, n_features: int, k: in
         if not changed:
             return stored, True
         if not overwrite:
-            raise ConfigError(f"an SAE {stored.name} of {model.label} is already stored ({stored.folder}), trained with "
-                              f"other {', '.join(changed)} (" + "; ".join(
+            raise ConfigError(f"an SAE {stored.name} of {model.label} is already stored ({stored.folder}), "
+                              f"trained with other {', '.join(changed)} (" + "; ".join(
                                   f"{key}: {stored.card.get(key)!r}, now {card[key]!r}" for key in changed[:3]) +
                               "); pass --overwrite (overwrite=True) to replace it, or keep it and use it as it is")
     features = extract(model, stimuli, [info.name], progress=progress, device=device, **options)[info.name]
