@@ -233,9 +233,9 @@ def _resolve(model: TorchModel, traced: list[LayerInfo], specs: list[str], stric
              identity: dict[str, Any]) -> tuple[list[LayerInfo], dict[str, StoredSAE]]:
     """The layers ``specs`` name, in forward order, each ``L:saeK`` right after its base layer ``L`` (as a layer of
     its own, hooked on ``L``'s module and call, of the SAE's shape), and the stored SAE of each. Raises the errors of
-    :func:`~.layers.select_layers` (an unknown base layer: UnknownNameError with close matches), and ConfigError for
+    :func:`~.layers.select_layers` (an unknown base layer: UnknownNameError with close matches), ConfigError for
     a bad SAE layer name, a missing SAE (naming the command that trains it), or one trained on other weights or
-    another shape of the base layer."""
+    another shape of the base layer, and DataFileError for SAE weights changed since they were stored."""
     import dataclasses
 
     plain, derived = [], []
@@ -256,6 +256,7 @@ def _resolve(model: TorchModel, traced: list[LayerInfo], specs: list[str], stric
         info = found[0]
         layout_of(info, model.label)
         sae = find_sae(model.label, info.name, n_features)
+        sae.verify()  # the file's own sha256 keys its features, not only what its card says
         if sae.card["weights_hash"] != identity["weights_hash"]:
             raise ConfigError(f"the stored SAE {sae.name} of {model.label} was trained on weights with hash "
                               f"{sae.card['weights_hash'][:12]}..., and the model's weights now hash to "

@@ -133,17 +133,21 @@ class StoredSAE:
         k = int(self.card["features"])
         return (k, *base[1:]) if self.card["layout"] == "map" and self.card["readout"] == "positions" else (k,)
 
-    def load(self, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """The weights on ``device``, after checking the file against the card's sha256 (DataFileError if it
-        changed: retrain it)."""
-        from safetensors.torch import load_file
-
+    def verify(self) -> None:
+        """Check the weights file against the card's sha256 (DataFileError if it is missing or changed: retrain it),
+        so the identity that keys cached features is the file's own."""
         path = self.folder / WEIGHTS_FILE
         if not path.is_file() or _sha256(path) != self.card["weights_sha256"]:
             raise DataFileError(f"the SAE weights {path} are missing or do not match their card's sha256; train it "
                                 f"again: {train_command(self.card['model'], self.card['layer'], self.card['features'])}"
                                 " --overwrite")
-        return {name: tensor.to(device) for name, tensor in load_file(str(path)).items()}
+
+    def load(self, device: str = "cpu") -> dict[str, torch.Tensor]:
+        """The weights on ``device``, after :meth:`verify`."""
+        from safetensors.torch import load_file
+
+        self.verify()
+        return {name: tensor.to(device) for name, tensor in load_file(str(self.folder / WEIGHTS_FILE)).items()}
 
     def encoder(self, device: str = "cpu") -> Any:
         """A function from a batch of the base layer's outputs ``(B, *shape)`` to the SAE features ``(B, *shape')``

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..checks import check_count, check_seed
 from ..device import pick_device
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFileError
 from ..extraction.sae_layer import sae_encode
 
 __all__ = ["SparseAutoencoder", "train_layer_sae", "train_sae"]
@@ -144,8 +144,8 @@ def train_layer_sae(model: Any, stimuli: Any, layer: str, n_features: int, k: in
 
     Returns the :class:`~brainbench.extraction.sae_layer.StoredSAE` (its card: dead features, R², L0 on the
     training vectors) and whether it was reused: an SAE stored for (model, layer, K) with the same settings, the
-    same weights and the same probe stimuli is returned as it is; one with other settings is a ConfigError naming
-    them, unless ``overwrite``. Raises ConfigError for a readout not in ``positions``/``mean``, an SAE layer or a
+    same weights and the same probe stimuli is returned as it is (trained again if its weights file no longer
+    matches its card); one with other settings is a ConfigError naming them, unless ``overwrite``. Raises ConfigError for a readout not in ``positions``/``mean``, an SAE layer or a
     token sequence as ``layer``, and the errors of :func:`train_sae` (nothing is stored then);
     UnknownNameError for a layer the model does not have."""
     import datetime as dt
@@ -182,8 +182,12 @@ def train_layer_sae(model: Any, stimuli: Any, layer: str, n_features: int, k: in
         stored = find_sae(model.label, info.name, m)
         changed = [key for key in TRAINING if stored.card.get(key) != card[key]]
         if not changed:
-            return stored, True
-        if not overwrite:
+            try:
+                stored.verify()
+                return stored, True
+            except DataFileError:  # its weights changed on disk: trained again below, replacing them
+                pass
+        if changed and not overwrite:
             raise ConfigError(f"an SAE {stored.name} of {model.label} is already stored ({stored.folder}), "
                               f"trained with other {', '.join(changed)} (" + "; ".join(
                                   f"{key}: {stored.card.get(key)!r}, now {card[key]!r}" for key in changed[:3]) +

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import brainbench
 from helpers.paths import SHARED_DATA
 from brainbench.data.stimuli import StimulusSet
-from brainbench.errors import ConfigError, UnknownNameError
+from brainbench.errors import ConfigError, DataFileError, UnknownNameError
 from brainbench.extraction.plan import plan_extraction
 from brainbench.extraction.sae_layer import find_sae, parse_sae_layer
 from brainbench.interpret.sae import train_layer_sae
@@ -164,6 +164,13 @@ def test_bad_sae_layer_names_and_a_missing_sae_are_clear_errors(dictionary, stim
     train_layer_sae(model, stimuli, "mix", M, 2, steps=20, seed=0)
     with pytest.raises(ConfigError, match=r"stored for this layer: mix:sae12"):
         find_sae("sparse-net", "mix", 7)
+    plan_extraction(model, stimuli, ["mix:sae12"])
+    weights = find_sae("sparse-net", "mix", 12).folder / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # the file changed behind its card's back
+    with pytest.raises(DataFileError, match="do not match their card's sha256.*--overwrite"):
+        plan_extraction(model, stimuli, ["mix:sae12"])
+    _, reused = train_layer_sae(model, stimuli, "mix", M, 2, steps=20, seed=0)
+    assert not reused and plan_extraction(model, stimuli, ["mix:sae12"]).layers[0].name == "mix:sae12"  # replaced
     with torch.no_grad():
         model.module.mix.weight.mul_(2)  # other weights: the SAE no longer fits them
     with pytest.raises(ConfigError, match="trained on weights with hash .* --overwrite"):
