@@ -17,6 +17,8 @@ import click
 from .._version import __version__
 from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
 from .data import data
+from .sae import sae
+from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
 
@@ -471,38 +473,6 @@ def extract(model: str, paths: tuple[str, ...], dataset: str | None, weights: st
         console(stderr=True).print(f"{len(features)} feature file{'s' * (len(features) != 1)} in {folder}")
 
 
-def _stimuli_from_paths(paths: tuple[str, ...]) -> Any:
-    from collections import Counter
-    from pathlib import Path
-
-    from ..errors import AssemblyError
-    from ..data.stimuli import IMAGE_SUFFIXES, TABLE_SUFFIXES, StimulusSet, folder_images
-
-    tables = [Path(p) for p in paths if Path(p).suffix.lower() in TABLE_SUFFIXES]
-    if tables:
-        if len(paths) > 1:
-            raise ConfigError(f"give one stimulus table ({', '.join(map(str, tables))}) on its own, not with other "
-                              "--stimuli")
-        return StimulusSet.from_table(tables[0])
-    files: list[Path] = []
-    ids: list[str] = []  # a folder's images are named by their path in it: cat/001 and dog/001 stay apart
-    for p in map(Path, paths):
-        try:
-            found, named = folder_images(p) if p.is_dir() else ([p], [p.stem])
-        except AssemblyError as exc:  # two files of the folder share an id: the user's choice of files
-            raise ConfigError(str(exc)) from None
-        files += found
-        ids += named
-    if not files:
-        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {', '.join(paths)}")
-    repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
-    if repeated:
-        clashes = [str(f) for f, i in zip(files, ids) if i == repeated[0]]
-        raise ConfigError(f"{len(repeated)} stimulus ids would name more than one image, e.g. {repeated[0]!r} for "
-                          f"{' and '.join(clashes)}; rename the files or give them as separate folders")
-    return StimulusSet.from_files(files, ids=ids, identifier=",".join(Path(p).name for p in paths))
-
-
 def _print_plan(plan: Any) -> None:
     from ..extraction.memory import format_bytes
 
@@ -513,6 +483,7 @@ def _print_plan(plan: Any) -> None:
 
 
 main.add_command(data)
+main.add_command(sae)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -56,4 +57,6 @@ class Features(Mapping[str, "xr.DataArray"]):
             coords["token"] = ("neuroid", np.repeat(np.arange(n_tokens), channels))
         attrs = {**self._attrs, "layer": layer, "depth": p.info.depth, "tokens": p.tokens,
                  "reduction": p.reduction, "same_as": p.info.same_as or ""}
+        if p.sae is not None:  # an L:saeK layer: the stored SAE it was encoded with
+            attrs["sae"] = json.dumps(p.sae.identity, sort_keys=True)
         return xr.DataArray(values, dims=("presentation", "neuroid"), coords=coords, attrs=attrs)

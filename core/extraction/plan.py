@@ -2,7 +2,8 @@
 (a dry run reports it):
 
 1. trace the model on the first stimuli (layer names, depths, output shapes, duplicates);
-2. resolve ``layers`` (names, globs, ``depth:LO-HI``; default: the model's candidates);
+2. resolve ``layers`` (names, globs, ``depth:LO-HI``, and ``L:saeK``, the features of a stored sparse autoencoder
+   over layer ``L``: :mod:`brainbench.extraction.sae_layer`; default: the model's candidates);
 3. look every distinct layer up in the activation cache;
 4. plan the rest into passes: per pass, stored features ``Σ n·units·4`` plus one batch of
    input and forward activations fit in the budget, ``(1 - HEADROOM)·memory_limit`` (the rest is
@@ -15,6 +16,7 @@ mapping they return.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from .layers import LayerInfo, select_layers
 from .memory import default_memory_limit, device_free_memory, format_bytes
 from .options import TOKEN_MODES, ExtractionOptions
 from .reduction import ReductionSpec, fit_indices
+from .sae_layer import StoredSAE, find_sae, layout_of, parse_sae_layer
 
 if TYPE_CHECKING:
     from ..data.stimuli import StimulusSet
@@ -51,6 +54,7 @@ class LayerPlan:
     key: str = ""
     cached: bool = False
     pass_index: int | None = None  # None: from the cache, or a duplicate of another layer
+    sae: StoredSAE | None = None  # an ``L:saeK`` layer: the SAE applied to its base layer's output
 
     @property
     def name(self) -> str:
@@ -178,8 +182,7 @@ def plan_extraction(
         raise
     except Exception as exc:  # noqa: BLE001 - say which model failed on which stimuli
         raise _forward_error(model, probe_ids, x, exc) from exc
-    chosen = select_layers(traced, list(layers) if layers else model.default_layers, model=model.label,
-                           strict=bool(layers))
+    chosen, saes = _resolve(model, traced, list(layers) if layers else model.default_layers, bool(layers), identity)
     if tokens == "cls" and model.prefix_tokens == 0 and any(info.tokens for info in chosen):
         raise ConfigError(f"{model.label} has no CLS token; use --tokens mean (patch-token mean) or all")
 
@@ -189,21 +192,23 @@ def plan_extraction(
     names = {info.name for info in chosen}
     for info in chosen:
         units, mode, reduced = _stored_units(info, tokens, reduction)
-        p = LayerPlan(info, units, mode, reduced, n * units * STORED_ITEMSIZE)
+        p = LayerPlan(info, units, mode, reduced, n * units * STORED_ITEMSIZE, sae=saes.get(info.name))
         if store and not _repeats(p, names):
+            derived = {"sae": p.sae.identity} if p.sae else {}  # a plain layer's key is as it always was
             p.key = store.key({**record, "layer": info.name, "tokens": mode,
-                               "reduction": reduction.key() if reduced != "none" else None})
+                               "reduction": reduction.key() if reduced != "none" else None, **derived})
             p.cached = store.verify(p.key)
         plans.append(p)
     # a duplicate whose original was not requested is computed under its own name
     todo = [p for p in plans if not p.cached and not _repeats(p, names)]
     distinct = [info for info in traced if info.same_as is None]  # a duplicate output takes no new memory
     forward = x[0].numel() * x.element_size() + sum(info.units * info.itemsize for info in distinct)  # input too
+    forward += sum(p.info.units * STORED_ITEMSIZE for p in todo if p.sae)  # an SAE's codes, made on the device
     largest = max(distinct, key=lambda info: info.units * info.itemsize)
     plan = ExtractionPlan(model.label, n, device, limit, forward, plans,
                           largest_layer=(largest.name, largest.units * largest.itemsize),
                           device_free=device_free_memory(device), reduction=reduction, cache=store, seed=seed,
-                          identity=identity, input_shape=tuple(x.shape[1:]))
+                          identity=_with_saes(identity, saes), input_shape=tuple(x.shape[1:]))
     _check_budget(plan, todo)
     plan.passes = _group(todo, lambda p: p.stored_bytes, plan.budget - forward)
     on_device = MAX_BATCH if plan.device_budget is None else plan.device_budget // max(forward, 1)
@@ -222,6 +227,62 @@ def plan_extraction(
         plan.fit_passes = [[p.name for p in g] for g in
                            _group(fitted, lambda p: _raw_units(p.info, p.tokens) * n_fit * STORED_ITEMSIZE, plan.budget - forward)]
     return plan
+
+
+def _resolve(model: TorchModel, traced: list[LayerInfo], specs: list[str], strict: bool,
+             identity: dict[str, Any]) -> tuple[list[LayerInfo], dict[str, StoredSAE]]:
+    """The layers ``specs`` name, in forward order, each ``L:saeK`` right after its base layer ``L`` (as a layer of
+    its own, hooked on ``L``'s module and call, of the SAE's shape), and the stored SAE of each. Raises the errors of
+    :func:`~.layers.select_layers` (an unknown base layer: UnknownNameError with close matches), ConfigError for
+    a bad SAE layer name, a missing SAE (naming the command that trains it), or one trained on other weights or
+    another shape of the base layer, and DataFileError for SAE weights changed since they were stored."""
+    import dataclasses
+
+    plain, derived = [], []
+    for spec in specs:
+        parsed = parse_sae_layer(spec) if isinstance(spec, str) else None
+        if parsed is None:
+            plain.append(spec)
+        else:
+            derived.append(parsed)
+    chosen = select_layers(traced, plain, model=model.label, strict=strict) if plain or not derived else []
+    saes: dict[str, StoredSAE] = {}
+    after: dict[str, list[LayerInfo]] = {}
+    for base, n_features in derived:
+        found = select_layers(traced, [base], model=model.label)
+        if len(found) != 1:
+            raise ConfigError(f"SAE layer {base}:sae{n_features}: {base!r} names {len(found)} layers of {model.label} "
+                              f"({', '.join(info.name for info in found)}); name one of them before ':sae'")
+        info = found[0]
+        layout_of(info, model.label)
+        sae = find_sae(model.label, info.name, n_features)
+        sae.verify()  # the file's own sha256 keys its features, not only what its card says
+        if sae.card["weights_hash"] != identity["weights_hash"]:
+            raise ConfigError(f"the stored SAE {sae.name} of {model.label} was trained on weights with hash "
+                              f"{sae.card['weights_hash'][:12]}..., and the model's weights now hash to "
+                              f"{identity['weights_hash'][:12]}...; train it again with --overwrite")
+        if list(sae.card["base_shape"]) != list(info.shape):
+            raise ConfigError(f"the stored SAE {sae.name} was trained on outputs of shape {sae.card['base_shape']} of "
+                              f"{info.name!r}, which now has shape {list(info.shape)}; train it again with --overwrite")
+        if sae.name not in saes:
+            saes[sae.name] = sae
+            after.setdefault(info.name, []).append(dataclasses.replace(
+                info, name=sae.name, type=f"SAE over {info.type}", shape=sae.shape(info.shape),
+                itemsize=STORED_ITEMSIZE, same_as=None))
+    names = {info.name for info in chosen}
+    ordered = []
+    for info in traced:
+        ordered += ([info] if info.name in names else []) + after.get(info.name, [])
+    return ordered, saes
+
+
+def _with_saes(identity: dict[str, Any], saes: dict[str, StoredSAE]) -> dict[str, Any]:
+    """``identity`` with each SAE layer's identity in its code (so a score's provenance records it); unchanged
+    without SAE layers."""
+    if not saes:
+        return identity
+    sae_code = {f"sae {name}": json.dumps(sae.identity, sort_keys=True) for name, sae in saes.items()}
+    return {**identity, "code": {**identity["code"], **sae_code}}
 
 
 def _repeats(p: LayerPlan, names: set[str]) -> bool:

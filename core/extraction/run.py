@@ -1,8 +1,9 @@
 """Running an extraction plan: ``extract(model, stimuli, layers)`` plans (:func:`~brainbench.extraction.plan.plan_extraction`),
 then fits the reductions' projectors, runs the passes under ``torch.inference_mode`` (and
 :func:`~brainbench.extraction.allocator.warm_heap`, so each batch reuses the last one's activation memory), with
-hooks that take the token mode, reduce on the device and copy into a preallocated float32 array on a mapping of
-its own (a batch's forward pass ends at the pass's last layer), and stores each layer in the cache (or, for
+hooks that take the token mode, encode an ``L:saeK`` layer with its stored SAE
+(:mod:`~brainbench.extraction.sae_layer`) and reduce on the device, and copy into a preallocated float32 array on
+a mapping of its own (a batch's forward pass ends at the pass's last layer), and stores each layer in the cache (or, for
 multi-pass runs without a cache, in a temporary folder), so no more than one pass is ever held in memory.
 The result is a lazy :class:`~brainbench.extraction.features.Features` mapping."""
 
@@ -124,9 +125,10 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
     units = {p.name: (_raw_units(p.info, p.tokens) if raw else p.units) for p in group}
     outputs = {name: mapped_array((n, u)) for name, u in units.items()}  # off the heap: freed when dropped
     buffers = {name: torch.from_numpy(array) for name, array in outputs.items()}
-    wanted: dict[str, dict[int, LayerPlan]] = {}
+    wanted: dict[str, dict[int, list[LayerPlan]]] = {}  # a layer and its SAE layers share a module and call
     for p in group:
-        wanted.setdefault(p.info.module, {})[p.info.call] = p
+        wanted.setdefault(p.info.module, {}).setdefault(p.info.call, []).append(p)
+    encoders = {p.name: p.sae.encoder(plan.device) for p in group if p.sae is not None}
     calls = dict.fromkeys(wanted, 0)
     prefix = model.prefix_tokens or 0
     state: dict[str, Any] = {"offset": 0, "mask": None, "left": len(group)}
@@ -137,22 +139,22 @@ def _run_pass(model: TorchModel, stimuli: StimulusSet, group: list[LayerPlan], p
 
         def hook(_m: Any, _i: Any, output: Any) -> None:
             calls[module_name] += 1
-            p = by_call.get(calls[module_name])
-            if p is None:
-                return
-            out = first_tensor(output)
-            if p.info.batch_axis:
-                out = out.movedim(p.info.batch_axis, 0)
-            if p.info.tokens and p.tokens == "cls":
-                out = out[:, 0]
-            elif p.info.tokens and p.tokens == "mean":
-                out = _token_mean(out[:, prefix:], state["mask"], p.name)
-            flat = out.reshape(out.shape[0], -1)
-            if not raw and p.name in projectors:
-                flat = projectors[p.name](flat)
-            offset = state["offset"]
-            buffers[p.name][offset : offset + flat.shape[0]].copy_(flat)
-            state["left"] -= 1
+            for p in by_call.get(calls[module_name], ()):
+                out = first_tensor(output)
+                if p.info.batch_axis:
+                    out = out.movedim(p.info.batch_axis, 0)
+                if p.info.tokens and p.tokens == "cls":
+                    out = out[:, 0]
+                elif p.info.tokens and p.tokens == "mean":
+                    out = _token_mean(out[:, prefix:], state["mask"], p.name)
+                if p.name in encoders:
+                    out = encoders[p.name](out)
+                flat = out.reshape(out.shape[0], -1)
+                if not raw and p.name in projectors:
+                    flat = projectors[p.name](flat)
+                offset = state["offset"]
+                buffers[p.name][offset : offset + flat.shape[0]].copy_(flat)
+                state["left"] -= 1
             if state["left"] == 0:  # the pass's last layer: the rest of the forward pass is not needed
                 raise _PassDone
 
