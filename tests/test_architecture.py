@@ -22,6 +22,7 @@ PLUGINS = REPO / "plugins"
 LAYERS = [
     {"api", "testing"},  # api: core/__init__.py (the public names) and core/__main__.py (python -m brainbench)
     {"cli"},
+    {"tuning"},  # tunes a model, then scores and interprets it
     {"scoring", "interpret"},
     {"extraction", "rdm", "encoding", "results"},
     {"registry"},
