@@ -19,6 +19,7 @@ __all__ = [
     "PluginError",
     "ResultsStoreError",
     "SplitError",
+    "TrainingError",
     "UnknownNameError",
     "WeightsNotFoundError",
 ]
@@ -89,6 +90,10 @@ class SplitError(BrainbenchError, ValueError):
 
 class WeightsNotFoundError(BrainbenchError, FileNotFoundError):
     """Pretrained weights are not available locally and cannot be downloaded."""
+
+
+class TrainingError(BrainbenchError):
+    """A training run that failed (e.g. a non-finite loss): names the step, the loss, and what was kept."""
 
 
 class ResultsStoreError(BrainbenchError):
