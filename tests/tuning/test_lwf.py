@@ -1,0 +1,78 @@
+"""Learning without Forgetting on the synthetic benchmark (a seeded random generator network tuned toward
+synthetic.late): a large lambda keeps the outputs at the parent's, lambda 0 drifts from them; lambda 0 trains only
+what the neural loss reaches; the parent is never changed; the record names the exact stimuli and is reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import brainbench
+from brainbench.errors import ConfigError, UnknownNameError
+from brainbench.tuning.lwf import LwFConfig, tune_lwf
+from brainbench.tuning.train import TrainConfig
+
+
+def _parent():
+    return brainbench.get_model("synthetic_generator", weights="random", seed=1)
+
+
+def _config(**changes):
+    base = dict(layer="block2", train=TrainConfig(epochs=5, batch_size=32, lr=1e-2, patience=None, seed=0))
+    return LwFConfig(**{**base, **changes})
+
+
+def _softmax_outputs(model, stimuli_ids, data_stimuli):
+    from brainbench.tuning.data import model_inputs
+
+    with torch.no_grad():
+        return torch.softmax(model.module(model_inputs(model, data_stimuli, stimuli_ids)), dim=1)
+
+
+def test_a_large_lambda_keeps_the_parents_outputs_and_lambda_zero_drifts():
+    parent = _parent()
+    before = parent.weights_hash()
+    settings = TrainConfig(epochs=8, batch_size=32, lr=1e-3, patience=None, seed=0)
+    kept = tune_lwf(parent, "synthetic.late", _config(lambda_=100.0, train=settings))
+    free = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=settings))
+    assert parent.weights_hash() == before  # the parent is never changed
+    stimuli = brainbench.get_dataset("synthetic").stimulus_set()
+    test_ids = kept.record["stimulus_ids"]["test"]
+    p0 = _softmax_outputs(parent, test_ids, stimuli)
+    drift_kept = float((_softmax_outputs(kept.model, test_ids, stimuli) - p0).abs().max())
+    drift_free = float((_softmax_outputs(free.model, test_ids, stimuli) - p0).abs().max())
+    # the stated tolerance: every class probability within 0.01 of the parent's (measured 0.005; lambda 0: 0.020)
+    assert drift_kept < 0.01 and drift_free > 2 * drift_kept, (drift_kept, drift_free)
+    assert kept.record["held_out"]["kl_from_parent"] < free.record["held_out"]["kl_from_parent"] / 3
+    assert free.record["held_out"]["score"] > free.record["held_out"]["parent_score"]  # tuning toward the region helps
+
+
+def test_lambda_zero_trains_only_what_the_neural_loss_reaches_and_is_reproducible():
+    parent = _parent()
+    first = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-2, seed=4)))
+    again = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-2, seed=4)))
+    trained = first.record["trained_parameters"]
+    assert trained == ["block1.0.bias", "block1.0.weight", "block2.0.bias", "block2.0.weight"]
+    old, new = parent.module.state_dict(), first.model.module.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith(("block1", "block2")))
+    assert not torch.equal(old["block2.0.weight"], new["block2.0.weight"])
+    assert all(torch.equal(new[k], v) for k, v in again.model.module.state_dict().items())
+    ids = first.record["stimulus_ids"]
+    assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
+    assert len(ids["train"]) + len(ids["val"]) + len(ids["test"]) == 300 and len(ids["val"]) == 24
+    assert first.record["parent"] == "synthetic_generator" and first.record["parent_weights"] == "random"
+    assert len(first.record["curves"]["train_loss"]) == 2 and first.record["config"]["lambda_"] == 0.0
+
+
+def test_bad_settings_are_refused_before_training():
+    with pytest.raises(ConfigError, match="lambda must be a number >= 0"):
+        _config(lambda_=-1.0)
+    with pytest.raises(ConfigError, match="neural loss 'mae' is not one of mse, pearson"):
+        _config(neural="mae")
+    with pytest.raises(UnknownNameError, match="block9"):
+        tune_lwf(_parent(), "synthetic.late", _config(layer="block9"))
+    with pytest.raises(ConfigError, match="split 7 does not exist: benchmark 'synthetic.late' has 5 splits"):
+        tune_lwf(_parent(), "synthetic.late", _config(split=7))
+    with pytest.raises(ConfigError, match="no parameter of the model matches"):
+        tune_lwf(_parent(), "synthetic.late", _config(train_parameters=("conv*",)))
