@@ -11,6 +11,7 @@ from scipy.linalg import hadamard
 
 from brainbench.errors import ConfigError
 from brainbench.tuning.fastfood import FastfoodProjection, LowDimensional, fwht
+from helpers.toys import GroupSums
 
 
 def test_fwht_known_answer_and_scipy_hadamard():
@@ -97,17 +98,6 @@ def test_low_dimensional_starts_at_the_module_and_trains_only_z_and_the_scales()
     P = low.projection.dense()
     scale = torch.cat([low.scales[0].detach().expand(24), low.scales[1].detach().expand(10)])
     torch.testing.assert_close(delta, scale * (P @ low.z.detach()), rtol=1e-5, atol=1e-6)
-
-
-class GroupSums(torch.nn.Module):
-    """Li et al. 2018's toy problem: D = 1000 parameters in 10 groups of 100; the output is each group's sum."""
-
-    def __init__(self):
-        super().__init__()
-        self.theta = torch.nn.Parameter(torch.randn(10, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
-
-    def forward(self):
-        return self.theta.sum(dim=1)
 
 
 def _best_loss(d: int, target: torch.Tensor) -> float:

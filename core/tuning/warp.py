@@ -1,0 +1,315 @@
+r"""Encoder warping: tune a network toward a region only through a d-dimensional Fastfood subspace of its parameters
+(:mod:`.fastfood`), and compare networks by :math:`d_{warp}`, the smallest d at which the held-out score reaches a
+threshold (the encoder-warping project; Li et al. 2018's intrinsic dimension; Aghajanyan et al. 2021).
+
+:func:`tune_fastfood` fits at one d: the parameters of the modules that run up to the readout layer (or those
+matching ``train_parameters``) move as :math:`\theta_0 + P z` (optionally with SAID scales, one per top-level
+block, counted in d); ``z`` starts at 0 and trains with the linear readout (warmed up by ridge on the frozen
+network, so d = 0 would be the plain linear encoding model), by the neural loss, with the shared loop's early
+stopping on the validation stimuli. Its held-out score is the readout's mean Pearson r on the benchmark's test
+stimuli (split ``split``).
+
+:func:`warp` sweeps d over a grid (default: log-spaced, 1 to D) and reports the curve and :math:`d_{warp}` under an
+explicit :class:`ThresholdRule`: ``absolute`` (the score itself must reach ``value``) or ``relative`` (``value`` times
+a reference score: ``"readout"``, the warm-up readout on the frozen network; or ``"full"``, the same loop training
+every chosen parameter directly). The two rules give different d (Li et al.'s MNIST network: 750 at an absolute
+0.90 accuracy, 525 at 90 % of its baseline), so the rule is part of every result. No d of the grid reaching the
+threshold gives ``d_warp = None``, never the largest d.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..checks import check_seed
+from ..device import pick_device
+from ..errors import ConfigError
+from .data import capture, layer_info, load_tuning_data, mean_pearson, model_inputs, readout_features, ridge_readout
+from .fastfood import LowDimensional
+from .losses import neural_loss
+from .lwf import _chosen_parameters, _modules_run_before
+from .train import TrainConfig, train
+
+__all__ = ["FASTFOOD_VERSION", "FastfoodConfig", "ThresholdRule", "WarpResult", "default_grid", "find_d_warp",
+           "tune_fastfood", "warp"]
+
+FASTFOOD_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class FastfoodConfig:
+    """One Fastfood fit's settings (module docstring)."""
+
+    layer: str
+    neural: Literal["mse", "pearson"] = "mse"
+    pool: Literal["flatten", "mean"] = "flatten"
+    train_parameters: tuple[str, ...] | None = None
+    said: bool = False
+    projection_seed: int = 0
+    split: int = 0
+    val_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-2))
+
+    def as_record(self) -> dict[str, Any]:
+        record = dataclasses.asdict(self)
+        record["train_parameters"] = list(self.train_parameters) if self.train_parameters else None
+        return record
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How d_warp is read off the curve: ``kind`` ``"absolute"`` (score >= ``value``) or ``"relative"`` (score >=
+    ``value`` x the ``reference`` score, ``"readout"`` or ``"full"``)."""
+
+    kind: Literal["absolute", "relative"] = "relative"
+    value: float = 0.9
+    reference: Literal["readout", "full"] = "full"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("absolute", "relative"):
+            raise ConfigError(f"threshold kind {self.kind!r} is not 'absolute' or 'relative'")
+        if self.reference not in ("readout", "full"):
+            raise ConfigError(f"reference {self.reference!r} is not 'readout' or 'full'")
+        if not math.isfinite(self.value) or (self.kind == "relative" and self.value <= 0):
+            raise ConfigError(f"a {self.kind} threshold needs a {'positive ' if self.kind == 'relative' else ''}"
+                              f"number; got {self.value!r}")
+
+    def describe(self, reference_score: float | None) -> str:
+        if self.kind == "absolute":
+            return f"held-out score >= {self.value:g} (absolute)"
+        return f"held-out score >= {self.value:g} x the {self.reference} score ({reference_score:.4f})"
+
+
+def find_d_warp(scores: dict[int, float], threshold: float) -> int | None:
+    """The smallest d whose score reaches ``threshold`` (None when none does)."""
+    reached = [d for d in sorted(scores) if scores[d] >= threshold]
+    return reached[0] if reached else None
+
+
+def default_grid(D: int, n: int = 8) -> list[int]:
+    """``n`` log-spaced whole numbers from 1 to ``D`` (distinct, increasing)."""
+    return sorted({int(round(v)) for v in np.logspace(0, math.log10(max(D, 1)), n)})
+
+
+@dataclass
+class WarpResult:
+    """A d sweep: ``curve`` rows (d, held-out score, validation loss, epochs), the ``rule``, the reference and
+    readout scores, the ``threshold`` it implies, ``d_warp`` (None: not reached on the grid), D, the grid and seeds."""
+
+    model: str
+    benchmark: str
+    layer: str
+    D: int
+    curve: list[dict[str, Any]]
+    rule: ThresholdRule
+    readout_score: float
+    reference_score: float | None
+    threshold: float
+    d_warp: int | None
+    record: dict[str, Any]
+
+    def summary(self) -> str:
+        found = f"d_warp = {self.d_warp}" if self.d_warp is not None else "d_warp not reached on the grid"
+        return (f"{self.model} {self.layer} -> {self.benchmark} (D = {self.D}): {found} under "
+                f"{self.rule.describe(self.reference_score)}; readout alone {self.readout_score:.4f}")
+
+    def plot(self, path: str | None = None) -> Any:
+        """Held-out score against d (log axis), the threshold and d_warp; returns the figure, written to ``path``
+        (.png or .svg) when given."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ds = [row["d"] for row in self.curve]
+        ax.plot(ds, [row["score"] for row in self.curve], marker="o", label="Fastfood fit at d")
+        ax.axhline(self.threshold, color="tab:red", ls="--", label=self.rule.describe(self.reference_score))
+        ax.axhline(self.readout_score, color="grey", ls=":", label="linear readout, frozen network")
+        if self.d_warp is not None:
+            ax.axvline(self.d_warp, color="tab:red", alpha=0.4)
+            ax.annotate(f"d_warp = {self.d_warp}", (self.d_warp, self.threshold), textcoords="offset points",
+                        xytext=(5, -14), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"d (subspace dimension; D = {self.D})")
+        ax.set_ylabel("held-out score (mean Pearson r)")
+        ax.set_title(f"{self.model} {self.layer} -> {self.benchmark}", fontsize=10)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        if path is not None:
+            from pathlib import Path
+
+            from ..data.files import atomic_path
+
+            suffix = Path(path).suffix.lower().lstrip(".")
+            if suffix not in ("png", "svg"):
+                plt.close(fig)
+                raise ConfigError(f"plot path {str(path)!r} must end in .png or .svg")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=suffix, dpi=120)
+        return fig
+
+
+@dataclass
+class _Prepared:
+    data: Any
+    info: Any
+    inputs: torch.Tensor
+    responses: torch.Tensor
+    readout_weight: torch.Tensor
+    readout_bias: torch.Tensor
+    readout_score: float
+    chosen: list[str]
+    groups: list[list[str]] | None
+
+
+def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) -> _Prepared:
+    seed = check_seed(config.train.seed)
+    data = load_tuning_data(benchmark, split=config.split, val_fraction=config.val_fraction, seed=seed)
+    info = layer_info(model, config.layer)
+    inputs = model_inputs(model, data.stimuli, data.ids)
+    network = model.module.eval().to(device)
+    feats = []
+    with torch.no_grad():
+        for i in range(0, len(inputs), 64):
+            with capture(network, info) as captured:
+                network(inputs[i:i + 64].to(device))
+            feats.append(readout_features(captured["out"], config.pool).float().cpu())
+    features = torch.cat(feats).numpy()
+    weight, bias, _ = ridge_readout(features[data.train], data.responses[data.train])
+    readout_score = mean_pearson(features[data.test] @ weight.T + bias, data.responses[data.test])
+    reached = _modules_run_before(network, info, inputs[:1].to(device))
+    chosen = _chosen_parameters(network, config.train_parameters, reached)
+    groups = None
+    if config.said:
+        tops = sorted({name.split(".", 1)[0] for name in chosen})
+        groups = [[f"{top}.*", top] for top in tops]
+    return _Prepared(data, info, inputs, torch.from_numpy(data.responses), torch.from_numpy(weight).float(),
+                     torch.from_numpy(bias).float(), readout_score, chosen, groups)
+
+
+def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None, device: str,
+         progress: bool) -> tuple[torch.nn.Module, float, Any, Any]:
+    """Fit at ``d`` (None: every chosen parameter trains directly, the "full" reference); returns the tuned network
+    (its parameters materialised), the held-out score, the loop's result and the low-dimensional wrapper."""
+    data, info = prepared.data, prepared.info
+    network = copy.deepcopy(model.module).to(device)
+    for p in network.parameters():
+        p.requires_grad_(False)
+    for n, p in network.named_parameters():
+        p.requires_grad_(n in prepared.chosen)
+    low = None
+    if d is not None:
+        low = LowDimensional(network, d, parameters=prepared.chosen, groups=prepared.groups,
+                             seed=config.projection_seed)
+    readout = torch.nn.Linear(prepared.readout_weight.shape[1], prepared.readout_weight.shape[0]).to(device)
+    with torch.no_grad():
+        readout.weight.copy_(prepared.readout_weight), readout.bias.copy_(prepared.readout_bias)
+    run = low if low is not None else network
+
+    class Tuned(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.run, self.readout = run, readout
+
+    tuned = Tuned()
+
+    def features(rows: np.ndarray) -> torch.Tensor:
+        with capture(network, info) as captured:
+            run(prepared.inputs[rows].to(device))
+        return readout_features(captured["out"], config.pool)
+
+    def batch_loss(indices: np.ndarray) -> torch.Tensor:
+        rows = data.train[indices]
+        return neural_loss(readout(features(rows)), prepared.responses[rows].to(device), config.neural)
+
+    def val_loss() -> float:
+        return float(neural_loss(readout(features(data.val)), prepared.responses[data.val].to(device), config.neural))
+
+    result = train(tuned, batch_loss, len(data.train), config=config.train, val_loss=val_loss, progress=progress,
+                   fingerprint=data.fingerprint(), description=f"{model.label} at d = {d if d is not None else 'D'}")
+    with torch.no_grad():
+        predicted = readout(features(data.test)).cpu().numpy()
+    score = mean_pearson(predicted, data.responses[data.test])
+    if low is not None:
+        network.load_state_dict(low.tuned_state())
+    return network, score, result, low
+
+
+def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *, name: str | None = None,
+                  device: str | None = None, progress: bool = False) -> Any:
+    """Tune ``model`` toward ``benchmark`` through a ``d``-dimensional Fastfood subspace (module docstring); returns
+    a :class:`~brainbench.registry.contracts.TuningResult` (the tuned network as a new TorchModel, and its record:
+    tuner, parent, data and exact stimulus ids, config, d, D, seeds, curves, held-out and readout-only scores).
+    Raises ConfigError for d larger than the D parameters that move (never a silent truncation) and the errors of
+    :func:`~.lwf.tune_lwf`'s data and layer checks."""
+    from ..extraction.torch_model import TorchModel
+    from ..registry.contracts import TuningResult
+
+    device_name = pick_device(device)
+    prepared = _prepare(model, benchmark, config, device_name)
+    network, score, result, low = _fit(model, prepared, config, d, device_name, progress)
+    new_model = TorchModel(network.cpu(), model.preprocess, model.card if not name else
+                           model.card.model_copy(update={"name": name}), weights="tuned",
+                           default_layers=model.default_layers, seed=model.seed)
+    record = {
+        "tuner": "fastfood", "tuner_version": FASTFOOD_VERSION, "parent": model.card.name,
+        "parent_weights": model.weights, "parent_weights_hash": model.weights_hash(), "data": prepared.data.benchmark,
+        "data_version": prepared.data.benchmark_version, "stimulus_ids": prepared.data.used_ids(),
+        "config": config.as_record(), "seed": config.train.seed, "d": d, "D": low.D if low else None,
+        "curves": result.curves, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "trained_parameters": prepared.chosen,
+        "held_out": {"score": score, "readout_score": prepared.readout_score, "metric": "mean Pearson r of the readout"},
+        "device": device_name, "brainbench_version": __version__,
+    }
+    return TuningResult(model=new_model, record=record)
+
+
+def warp(model: Any, benchmark: str, config: FastfoodConfig, *, ds: Sequence[int] | None = None,
+         rule: ThresholdRule = ThresholdRule(), device: str | None = None, progress: bool = False,
+         on_fit: Callable[[int, float], None] | None = None) -> WarpResult:
+    """Sweep d over ``ds`` (default :func:`default_grid` of D), fitting :func:`tune_fastfood`'s way at each, and
+    read d_warp off the curve under ``rule`` (module docstring). ``on_fit(d, score)`` is called after each fit.
+    Raises ConfigError for an empty grid, a d < 1 or a d larger than D (named, before any fit)."""
+    device_name = pick_device(device)
+    prepared = _prepare(model, benchmark, config, device_name)
+    named = dict(model.module.named_parameters())
+    D = sum(named[n].numel() for n in prepared.chosen)
+    grid = sorted(set(ds)) if ds is not None else default_grid(D)
+    if not grid:
+        raise ConfigError("the d grid is empty; give one or more d (e.g. --d 10,100,1000)")
+    bad = [d for d in grid if not isinstance(d, (int, np.integer)) or d < 1 or d > D]
+    if bad:
+        raise ConfigError(f"d = {bad[0]} is outside 1..D = {D} (the parameters that move: {len(prepared.chosen)} "
+                          f"tensors up to {config.layer}); choose d in 1..{D}")
+    reference = None
+    if rule.kind == "relative":
+        if rule.reference == "readout":
+            reference = prepared.readout_score
+        else:
+            _net, reference, _result, _low = _fit(model, prepared, config, None, device_name, progress)
+    threshold = rule.value if rule.kind == "absolute" else rule.value * float(reference)
+    curve = []
+    for d in grid:
+        _net, score, result, _low = _fit(model, prepared, config, int(d), device_name, progress)
+        curve.append({"d": int(d), "score": score, "val_loss": min(result.curves.get("val_loss", [math.nan])),
+                      "epochs": result.epochs_run})
+        if on_fit is not None:
+            on_fit(int(d), score)
+    d_warp = find_d_warp({row["d"]: row["score"] for row in curve}, threshold)
+    record = {"config": config.as_record(), "grid": [int(d) for d in grid], "rule": dataclasses.asdict(rule),
+              "seed": config.train.seed, "projection_seed": config.projection_seed,
+              "stimulus_ids": prepared.data.used_ids(), "parent_weights_hash": model.weights_hash(),
+              "brainbench_version": __version__, "device": device_name}
+    return WarpResult(model=model.label, benchmark=prepared.data.benchmark, layer=prepared.info.name, D=D,
+                      curve=curve, rule=rule, readout_score=prepared.readout_score, reference_score=reference,
+                      threshold=threshold, d_warp=d_warp, record=record)
