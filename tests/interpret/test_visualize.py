@@ -277,6 +277,7 @@ def test_cli_unit_writes_the_png_and_prints_the_objective(tmp_path):
     (["--unit", "1", "--channel", "2"], "give exactly one objective: .* \\(got --unit, --channel\\)"),
     (["--unit", "1", "-o", "x.jpg"], "--output x.jpg: .jpg is not a format it can write"),
     (["--unit", "1", "--steps", "0"], "steps must be a whole number >= 1"),
+    (["--voxel", "nosuch.V4:1", "--lr", "0"], "learning rate \\(lr\\) must be a positive number"),  # before the fit
     (["--voxel", "cowley2023.V4"], "write BENCHMARK:NEUROID_ID"),
     (["--unit", "999"], "unit 999 is out of range: layer '_blocks.5' has 80 channels"),
 ])
