@@ -569,7 +569,8 @@ def interpret(model: str, layer: str, paths: tuple[str, ...], k: int, distance: 
               help="standard (lucid's pad, jitter, scale, rotate) or none")
 @click.option("--colour-from", "colour_from", multiple=True, type=click.Path(exists=True),
               help="images (files or folders) whose RGB covariance decorrelates the colours (default: identity)")
-@click.option("--n-stimuli", default=None, type=int, help="--voxel: fit on the benchmark's first N stimuli (default all)")
+@click.option("--n-stimuli", default=None, type=int,
+              help="--voxel: fit on the benchmark's first N stimuli (default all)")
 @click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seeds the image's start and the transforms")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
@@ -606,7 +607,8 @@ def visualize(model: str, layer: str, unit: int | None, channel: int | None, dir
         try:
             vector = np.load(direction, allow_pickle=False)
         except (OSError, ValueError) as error:
-            raise ConfigError(f"--direction {direction}: not a .npy array ({error}); save one with numpy.save") from None
+            raise ConfigError(f"--direction {direction}: not a .npy array ({error}); save one with "
+                              "numpy.save") from None
     net = get_model(model, weights=weights, seed=seed)
     if unit is not None:
         objective: Any = Unit(layer, unit)

@@ -147,12 +147,26 @@ def test_direction_is_a_dot_product_with_the_spatial_mean():
     assert np.array_equal(both.image, channel.image) and both.after == pytest.approx(channel.after)
 
 
-def test_model_input_reads_efficientnets_normalisation():
-    model_input_ = model_input(brainbench.get_model("efficientnet_lite0"))
+def test_model_input_is_efficientnets_own_preprocessing():
+    model = brainbench.get_model("efficientnet_lite0")
+    model_input_ = model_input(model)
     # T.Normalize([127 / 255] * 3, [128 / 255] * 3) after ToTensor: x * 255/128 - 127/128, at 224 x 224
     assert model_input_.size == (224, 224)
     np.testing.assert_allclose(model_input_.scale, [255 / 128] * 3, rtol=1e-5)
     np.testing.assert_allclose(model_input_.shift, [-127 / 128] * 3, rtol=1e-5)
+    # Resize(256) then CenterCrop(224) keeps the middle 224/256 of each axis: 1/16 to 15/16
+    np.testing.assert_allclose(model_input_.crop, [1 / 16, 15 / 16] * 2, atol=1.5e-3)  # measured within 6e-4
+    # on a smooth image, the same input as the PIL transform (bicubic there, bilinear here): within 0.035 of a
+    # range of 1.6 (measured 0.031; 0.71 with the crop left out)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:112, :112] / 112
+    image = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (xx * rng.uniform(0.5, 2) + yy * rng.uniform(0.5, 2))
+                                         + rng.uniform(0, 6)) for _ in range(3)], -1)
+    pixels = np.round(image * 255).astype(np.uint8)
+    expected = model.preprocess(Image.fromarray(pixels)).numpy()
+    ours = model_input_(torch.from_numpy(pixels / 255).permute(2, 0, 1)[None].float())[0].numpy()
+    assert np.abs(ours - expected).max() < 0.035
+    assert model_input(_small_model()).crop == (0.0, 1.0, 0.0, 1.0)  # a plain resize keeps everything
 
 
 def test_a_preprocessing_that_mixes_channels_is_refused():

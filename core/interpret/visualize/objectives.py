@@ -42,7 +42,8 @@ def resolve_layer(model: Any, layer: str, device: str) -> LayerInfo:
 
     name = getattr(getattr(model, "card", None), "name", "the model")
     if not isinstance(layer, str) or not layer.strip():
-        raise ConfigError(f"layer must be a layer name of {name}; got {layer!r} (`brainbench layers {name}` lists them)")
+        raise ConfigError(f"layer must be a layer name of {name}; got {layer!r} (`brainbench layers {name}` lists "
+                          "them)")
     found = select_layers(model.layer_table(device=device), [layer], model=name)
     if len(found) != 1:
         names = ", ".join(info.name for info in found[:6])
@@ -192,29 +193,52 @@ class LayerTap:
 
 @dataclass(frozen=True)
 class ModelInput:
-    """A model's preprocessing as a differentiable map of an image batch ``(b, 3, h, w)`` in [0, 1]: a bilinear
-    resize to ``size`` (height, width), then ``x * scale + shift`` per channel (:func:`model_input`)."""
+    """A model's preprocessing as a differentiable map of an image batch ``(b, 3, h, w)`` in [0, 1]: the central
+    region ``crop`` (top, bottom, left, right as fractions of the height and width; the whole image by default) cut
+    out, a bilinear resize to ``size`` (height, width), then ``x * scale + shift`` per channel (:func:`model_input`)."""
 
     size: tuple[int, int]
     scale: tuple[float, float, float]
     shift: tuple[float, float, float]
+    crop: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         import torch
         import torch.nn.functional as F
 
+        h, w = images.shape[-2:]
+        top, bottom, left, right = self.crop
+        images = images[..., round(top * h):max(round(bottom * h), round(top * h) + 1),
+                        round(left * w):max(round(right * w), round(left * w) + 1)]
         resized = F.interpolate(images, size=self.size, mode="bilinear", align_corners=False)
         scale = torch.tensor(self.scale, dtype=images.dtype, device=images.device)[:, None, None]
         shift = torch.tensor(self.shift, dtype=images.dtype, device=images.device)[:, None, None]
         return resized * scale + shift
 
 
+def _visible(profile: np.ndarray, side: int) -> tuple[float, float]:
+    """The part ``(start, end)`` of an input axis (fractions of its length) that an output axis shows, from the
+    output's ``profile`` of a ramp image (input pixel i has value i / (side - 1)): a straight line fitted to the
+    middle 80 % of the output pixels (resampling blurs the ends), read at the output's two edges."""
+    n = len(profile)
+    centres = (np.arange(n) + 0.5) / n
+    middle = slice(n // 10, max(n - n // 10, n // 10 + 2))
+    slope, intercept = np.polyfit(centres[middle], profile[middle], 1)
+    edges = (np.array([intercept, intercept + slope]) * (side - 1) + 0.5) / side  # input value -> position
+    start, end = (float(v) for v in np.clip(edges, 0.0, 1.0))
+    if start < 1 / side and end > 1 - 1 / side:
+        return 0.0, 1.0  # the whole axis, within a pixel
+    return start, end
+
+
 def model_input(model: Any) -> ModelInput:
     """The model's preprocessing (``model.preprocess``, PIL image -> tensor) read as a differentiable
     :class:`ModelInput`: its output size and per-channel affine map of pixel values, found by passing it uniform
     images (black, white, and one of three different levels, which checks that each output channel depends on its
-    own input channel only, linearly). The optimised image is resized to the output size whole (a resize-and-crop
-    preprocessing is read as a resize: the crop would only cut the image's border). Raises ConfigError for a text
+    own input channel only, linearly), and the central part of the image it keeps (a resize-and-crop such as
+    ``Resize(256), CenterCrop(224)`` keeps the middle 224/256 of each axis), found from its output on two ramp
+    images (brightness rising left to right, and top to bottom), so features of the optimised image are framed as
+    features of the stimuli are. Raises ConfigError for a text
     model, or a preprocessing that is not such a map (mixes channels, is not linear in the pixel values, or does not
     keep a uniform image uniform): visualise that model with ``preprocess=`` a differentiable function of your own."""
     from PIL import Image
@@ -242,5 +266,12 @@ def model_input(model: Any) -> ModelInput:
     if spread > tolerance or np.abs(flat[2].mean(1) - predicted).max() > tolerance:
         raise ConfigError(f"{name}'s preprocessing is not a resize plus a per-channel affine map of pixel values "
                           f"(uniform images do not come out as such); {fix}")
+    ramp = np.round(np.linspace(0, 255, side)).astype(np.uint8)
+    across = model.preprocess(Image.fromarray(np.repeat(np.tile(ramp, (side, 1))[..., None], 3, 2)))
+    down = model.preprocess(Image.fromarray(np.repeat(np.tile(ramp[:, None], (1, side))[..., None], 3, 2)))
+    columns = (np.asarray(across.detach().cpu().double().numpy())[0] - shift[0]) / scale[0]
+    rows = (np.asarray(down.detach().cpu().double().numpy())[0] - shift[0]) / scale[0]
+    top, bottom = _visible(rows.mean(1), side)
+    left, right = _visible(columns.mean(0), side)
     return ModelInput((int(shape[1]), int(shape[2])), tuple(float(v) for v in scale),  # type: ignore[arg-type]
-                      tuple(float(v) for v in shift))  # type: ignore[arg-type]
+                      tuple(float(v) for v in shift), (top, bottom, left, right))  # type: ignore[arg-type]
