@@ -10,5 +10,6 @@
 - :mod:`~brainbench.interpret.visualize`: feature visualisation by optimisation for a unit, a channel, a direction
   or an encoding model's neuroid (torch).
 
-Imports the base modules only (numpy and scipy); the similarity functions (LPIPS and others) are passed in.
+The statistics (``topk``, ``index``, ``stats``) import the base modules only (numpy and scipy); the similarity
+functions (LPIPS and others) are passed in. ``visualize`` needs torch, and reads benchmarks through the registry.
 """
