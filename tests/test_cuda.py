@@ -430,3 +430,24 @@ def test_banded_ridge_on_torch_cuda_equals_numpy(n, p_noise):
     np.testing.assert_allclose(ours[0], cpu[0], atol=1e-6)
     np.testing.assert_allclose(ours[2]["alpha"], cpu[2]["alpha"], rtol=1e-6)
     np.testing.assert_allclose(ours[2]["share:a"], cpu[2]["share:a"], atol=1e-6)
+
+
+def test_feature_visualisation_follows_the_cpu():
+    # the same seeded run (image start and transforms drawn on the CPU generator) on the device and on the CPU; the
+    # readout fit too. Adam amplifies rounding over steps, so the images agree closely, not bit for bit
+    from brainbench.interpret.visualize import Channel, Voxel, fit_readout, visualize
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.Conv2d(4, 6, 3))
+    model = brainbench.wrap(net, lambda img: (to_tensor(img) - 0.5) / 0.25, name="vis", input_size=32)
+    runs = [visualize(model, Channel("2", 1), steps=16, size=32, seed=1, device=d) for d in (DEVICE, "cpu")]
+    assert np.corrcoef(runs[0].image.ravel(), runs[1].image.ravel())[0, 1] > 0.99
+    np.testing.assert_allclose(runs[0].curve, runs[1].curve, rtol=1e-2, atol=1e-3)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 30)), rng.standard_normal(60)
+    fits = [fit_readout(X, y, device=d) for d in (DEVICE, "cpu")]
+    np.testing.assert_allclose(fits[0].weights, fits[1].weights, rtol=1e-6, atol=1e-9)
+    assert fits[0].alpha == pytest.approx(fits[1].alpha)
+    voxel = visualize(model, Voxel("2", fit_readout(rng.standard_normal((20, 6 * 26 * 26)), y[:20])), steps=4,
+                      size=32, device=DEVICE)
+    assert voxel.after > voxel.before

@@ -609,3 +609,87 @@ def interpret_compare(ids: tuple[int, ...], normalised: bool, permutations: int,
                    f"eta squared = {anova['eta_squared']:.3f}")
     if plot_path is not None:
         click.echo(f"wrote {plot_path}")
+
+
+@main.command()
+@click.option("--model", "-m", required=True, help="registered model or package.module:factory")
+@click.option("--layer", "-l", required=True, help="the layer the objective reads (`brainbench layers MODEL`)")
+@click.option("--unit", default=None, type=int, help="a unit: this channel at the map's centre (a flat layer: output)")
+@click.option("--channel", default=None, type=int, help="a channel's spatial mean")
+@click.option("--direction", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="a .npy vector over the layer's channels, dotted with their spatial means")
+@click.option("--voxel", default=None, metavar="BENCHMARK:NEUROID_ID",
+              help="a benchmark neuroid's ridge encoding model on this layer (e.g. cowley2023.V4:210325.07)")
+@click.option("--steps", default=256, show_default=True, help="Adam steps")
+@click.option("--lr", default=0.05, show_default=True, help="Adam's learning rate")
+@click.option("--size", default=128, show_default=True, help="side of the optimised image in pixels")
+@click.option("--param", default="fourier", show_default=True, help="image parameterisation: fourier or pixel")
+@click.option("--transforms", default="standard", show_default=True,
+              help="standard (lucid's pad, jitter, scale, rotate) or none")
+@click.option("--colour-from", "colour_from", multiple=True, type=click.Path(exists=True),
+              help="images (files or folders) whose RGB covariance decorrelates the colours (default: identity)")
+@click.option("--n-stimuli", default=None, type=int,
+              help="--voxel: fit on the benchmark's first N stimuli (default all)")
+@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--seed", default=0, show_default=True, help="seeds the image's start and the transforms")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
+@click.option("--output", "-o", "output", required=True, type=click.Path(), help="the .png to write")
+@click.option("--json", "as_json", is_flag=True, help="settings, objective before/after and its curve as JSON")
+@handle_errors
+def visualize(model: str, layer: str, unit: int | None, channel: int | None, direction: str | None,
+              voxel: str | None, steps: int, lr: float, size: int, param: str, transforms: str,
+              colour_from: tuple[str, ...], n_stimuli: int | None, weights: str | None, seed: int,
+              device: str | None, output: str, as_json: bool) -> None:
+    """Feature visualisation: optimise an image so that a unit, a channel, a direction or a benchmark neuroid's
+    encoding model responds most, and write it as a PNG."""
+    import numpy as np
+
+    from ..interpret.visualize import Channel, Direction, Unit, Voxel, colour_matrix, fit_voxel
+    from ..interpret.visualize import visualize as run_visualisation
+    from ..interpret.visualize.optimise import check_settings
+    from ..registry.entries import get_model
+
+    given = [name for name, value in (("--unit", unit), ("--channel", channel), ("--direction", direction),
+                                      ("--voxel", voxel)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError(f"give exactly one objective: --unit, --channel, --direction or --voxel (got "
+                          f"{', '.join(given) or 'none'})")
+    file_to_write(output, "--output", {"png": "Portable Network Graphics"})
+    check_settings(steps, lr, size, param, 1.0, transforms, seed)
+    colour = colour_matrix(_stimuli_from_paths(colour_from)) if colour_from else None
+    if voxel is not None:
+        benchmark, colon, neuroid = voxel.partition(":")
+        if not colon or not benchmark or not neuroid:
+            raise ConfigError(f"--voxel {voxel!r}: write BENCHMARK:NEUROID_ID, e.g. cowley2023.V4:210325.07")
+    vector = None
+    if direction is not None:
+        try:
+            vector = np.load(direction, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"--direction {direction}: not a .npy array ({error}); save one with "
+                              "numpy.save") from None
+    net = get_model(model, weights=weights, seed=seed)
+    if unit is not None:
+        objective: Any = Unit(layer, unit)
+    elif channel is not None:
+        objective = Channel(layer, channel)
+    elif vector is not None:
+        objective = Direction(layer, vector)
+    else:
+        readout = fit_voxel(net, benchmark, neuroid, layer, n_stimuli=n_stimuli, device=device)
+        objective = Voxel(readout.layer, readout)
+    result = run_visualisation(net, objective, steps=steps, lr=lr, size=size, param=param, colour=colour,
+                               transforms=transforms, seed=seed, device=device)
+    result.save_png(output)
+    if as_json:
+        click.echo(json.dumps({"output": output, "before": result.before, "after": result.after,
+                               "settings": result.settings, "curve": [float(v) for v in result.curve]}, indent=2))
+        return
+    described = result.settings
+    what = {"unit": f"unit {described.get('unit')} at {described.get('position')}",
+            "channel": f"channel {described.get('channel')}", "direction": "direction",
+            "voxel": f"{described.get('benchmark')} neuroid {described.get('neuroid')!r} (ridge, LOO r "
+                     f"{described.get('loo_r', float('nan')):.3f})"}[described["objective"]]
+    click.echo(f"{described['model']} {described['layer']}, {what}: objective {result.before:.4g} -> "
+               f"{result.after:.4g} after {steps} steps ({param}, {transforms} transforms, seed {seed})")
+    click.echo(f"wrote {output}")

@@ -6,7 +6,10 @@
   with its baseline (the same statistic over random k-image sets of the same probe set) and the index
   normalised against it;
 - :mod:`~brainbench.interpret.stats`: comparing two or more models' or layers' per-unit II (Welch's t, one-way
-  ANOVA, a permutation test, effect sizes).
+  ANOVA, a permutation test, effect sizes);
+- :mod:`~brainbench.interpret.visualize`: feature visualisation by optimisation for a unit, a channel, a direction
+  or an encoding model's neuroid (torch).
 
-Imports the base modules only (numpy and scipy); the similarity functions (LPIPS and others) are passed in.
+The statistics (``topk``, ``index``, ``stats``) import the base modules only (numpy and scipy); the similarity
+functions (LPIPS and others) are passed in. ``visualize`` needs torch, and reads benchmarks through the registry.
 """
