@@ -634,12 +634,19 @@ def interpret_compare(ids: tuple[int, ...], normalised: bool, permutations: int,
 @click.option("--seed", default=0, show_default=True, help="seeds the image's start and the transforms")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
 @click.option("--output", "-o", "output", required=True, type=click.Path(), help="the .png to write")
+@click.option("--grid", "grid_path", default=None, type=click.Path(),
+              help="also write the objective's top-k probe images (an MEI grid) to this .png")
+@click.option("--probe", "probe", multiple=True,
+              help="with --grid: probe images (files, folders, a table) or a benchmark/dataset name; default for "
+                   "--voxel: the benchmark's stimuli")
+@click.option("-k", "k", default=9, show_default=True, help="with --grid: top images")
 @click.option("--json", "as_json", is_flag=True, help="settings, objective before/after and its curve as JSON")
 @handle_errors
 def visualize(model: str, layer: str, unit: int | None, channel: int | None, direction: str | None,
               voxel: str | None, steps: int, lr: float, size: int, param: str, transforms: str,
               colour_from: tuple[str, ...], n_stimuli: int | None, weights: str | None, seed: int,
-              device: str | None, output: str, as_json: bool) -> None:
+              device: str | None, output: str, grid_path: str | None, probe: tuple[str, ...], k: int,
+              as_json: bool) -> None:
     """Feature visualisation: optimise an image so that a unit, a channel, a direction or a benchmark neuroid's
     encoding model responds most, and write it as a PNG."""
     import numpy as np
@@ -655,6 +662,13 @@ def visualize(model: str, layer: str, unit: int | None, channel: int | None, dir
         raise ConfigError(f"give exactly one objective: --unit, --channel, --direction or --voxel (got "
                           f"{', '.join(given) or 'none'})")
     file_to_write(output, "--output", {"png": "Portable Network Graphics"})
+    if grid_path is not None:
+        file_to_write(grid_path, "--grid", {"png": "Portable Network Graphics"})
+        if not probe and voxel is None:
+            raise ConfigError("--grid needs --probe (images, or a benchmark or dataset name) for a unit, channel or "
+                              "direction; a --voxel grid defaults to its benchmark's stimuli")
+    elif probe:
+        raise ConfigError("--probe is read only with --grid; add --grid mei.png")
     check_settings(steps, lr, size, param, 1.0, transforms, seed)
     colour = colour_matrix(_stimuli_from_paths(colour_from)) if colour_from else None
     if voxel is not None:
@@ -681,9 +695,20 @@ def visualize(model: str, layer: str, unit: int | None, channel: int | None, dir
     result = run_visualisation(net, objective, steps=steps, lr=lr, size=size, param=param, colour=colour,
                                transforms=transforms, seed=seed, device=device)
     result.save_png(output)
+    grid_ids = None
+    if grid_path is not None:
+        from .stimuli import probe_stimuli
+        from ..interpret.grid import mei_grid
+        from ..interpret.visualize import objective_top_images
+
+        probe_set = probe_stimuli(probe if probe else (benchmark,))
+        top = objective_top_images(net, objective, probe_set, k, device=device)
+        mei_grid(top, probe_set, grid_path, labels=[top.readout])
+        grid_ids = top.stimulus_ids[0]
     if as_json:
         click.echo(json.dumps({"output": output, "before": result.before, "after": result.after,
-                               "settings": result.settings, "curve": [float(v) for v in result.curve]}, indent=2))
+                               "settings": result.settings, "curve": [float(v) for v in result.curve],
+                               **({"grid": grid_path, "top_images": grid_ids} if grid_path else {})}, indent=2))
         return
     described = result.settings
     what = {"unit": f"unit {described.get('unit')} at {described.get('position')}",
@@ -693,3 +718,5 @@ def visualize(model: str, layer: str, unit: int | None, channel: int | None, dir
     click.echo(f"{described['model']} {described['layer']}, {what}: objective {result.before:.4g} -> "
                f"{result.after:.4g} after {steps} steps ({param}, {transforms} transforms, seed {seed})")
     click.echo(f"wrote {output}")
+    if grid_path is not None:
+        click.echo(f"wrote {grid_path}: the top {k} probe images ({', '.join(grid_ids[:3])}, ...)")

@@ -18,8 +18,8 @@ from torch import nn
 import brainbench
 from brainbench.cli.commands import main
 from brainbench.errors import ConfigError, UnknownNameError
-from brainbench.interpret.visualize import (Channel, Direction, Unit, Voxel, colour_matrix, fit_readout, fit_voxel,
-                                            model_input, visualize)
+from brainbench.interpret.visualize import (Channel, Direction, Readout, Unit, Voxel, colour_matrix, fit_readout,
+                                            fit_voxel, model_input, visualize)
 from brainbench.interpret.visualize.image import frequency_scale, make_image
 from brainbench.interpret.visualize.transforms import jitter, pad, random_rotate
 from helpers.paths import SHARED_DATA
@@ -259,11 +259,22 @@ def test_cli_visualizes_a_cowley_v4_neuroids_encoding_model(tmp_path):
     # the real benchmark and the real offline weights: ridge on _blocks.3 for neuroid '210325.07' (id kept as
     # written), a few Adam steps on a small image raise the encoding model's prediction
     out = tmp_path / "v4.png"
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(probe / f"p{i}.png")
     result = CliRunner().invoke(main, ["visualize", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--voxel",
                                        "cowley2023.V4:210325.07", "--n-stimuli", "40", "--steps", "4", "--size",
-                                       "48", "--device", "cpu", "-o", str(out), "--json"])
+                                       "48", "--device", "cpu", "-o", str(out), "--json", "--grid",
+                                       str(tmp_path / "mei.png"), "--probe", str(probe), "-k", "3"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert len(data["top_images"]) == 3 and set(data["top_images"]) <= {f"p{i}" for i in range(6)}
+    from brainbench.interpret.grid import CAPTION, GAP
+
+    label = 8 + 6 * len("voxel cowley2023.V4:210325.07")  # the row is labelled with the voxel it shows
+    assert Image.open(tmp_path / "mei.png").size == (label + 3 * (96 + GAP), 96 + CAPTION + GAP)
     settings = data["settings"]
     assert settings["neuroid"] == "210325.07" and settings["benchmark"] == "cowley2023.V4"
     assert settings["objective"] == "voxel" and settings["stimuli"] == 40 and settings["steps"] == 4
@@ -284,6 +295,43 @@ def test_cli_unit_writes_the_png_and_prints_the_objective(tmp_path):
     data = json.loads(again.output)  # the same seed: the same image and numbers
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(tmp_path / "again.png")))
     assert f"{data['after']:.4g}" in result.output and data["after"] > data["before"]
+
+
+def test_objective_top_images_are_the_stimuli_the_objective_ranks_highest():
+    """Unit, channel and voxel objectives over a probe set through the extraction engine: the top-k equal a full
+    sort of the objective computed by hand on the layer's features."""
+    from brainbench.interpret.visualize import objective_top_images
+
+    rng = np.random.default_rng(2)
+    arrays = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(30)]
+    stimuli = brainbench.StimulusSet.from_arrays(arrays, [f"s{i:02d}" for i in range(30)])
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    model = brainbench.wrap(net, _preprocess(16), name="probe-net")
+    x = torch.stack([_preprocess(16)(stimuli.image(s)) for s in stimuli.ids])
+    with torch.no_grad():
+        act = net(x).double()
+    weights = rng.normal(size=4 * 16 * 16)
+    readout = Readout(weights=weights, mean=np.zeros_like(weights), intercept=0.5, alpha=1.0, loo_r=0.0, n=30,
+                      layer="1", benchmark="sim.V4", neuroid="n7")
+    cases = [(Unit("1", 2), act[:, 2, 8, 8]), (Channel("1", 1), act[:, 1].mean((1, 2))),
+             (Voxel("1", readout), 0.5 + act.reshape(30, -1) @ torch.from_numpy(weights))]
+    for objective, values in cases:
+        top = objective_top_images(model, objective, stimuli, 5, cache=False, batch_size=7)
+        want = np.argsort(-values.numpy(), kind="stable")[:5]
+        assert top.indices[0].tolist() == want.tolist(), objective
+        np.testing.assert_allclose(top.values[0], values.numpy()[want], rtol=1e-5)
+        assert top.stimulus_ids[0] == [f"s{i:02d}" for i in want]
+    assert top.readout == "voxel sim.V4:n7"
+    with pytest.raises(ConfigError, match="fewer than k = 31"):
+        objective_top_images(model, Channel("1", 1), stimuli, 31, cache=False)
+
+
+def test_cli_grid_needs_a_probe_set_for_a_unit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["visualize", "-m", "efficientnet_lite0", "--layer", "_blocks.5", "--unit", "1",
+                                       "-o", "out.png", "--grid", "mei.png"])
+    assert result.exit_code == 2 and "--grid needs --probe" in result.output and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("extra", "message"), [

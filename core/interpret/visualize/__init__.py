@@ -15,10 +15,11 @@ direction in a layer, or an encoding model's neuroid responds to most.
 """
 
 from .image import PARAMETERISATIONS, colour_matrix
+from .mei import objective_top_images
 from .objectives import Channel, Direction, Unit, model_input
 from .optimise import Visualisation, visualize
 from .transforms import standard_transforms
 from .voxel import Readout, Voxel, fit_readout, fit_voxel
 
-__all__ = ["PARAMETERISATIONS", "Channel", "Direction", "Readout", "Unit", "Visualisation", "Voxel", "colour_matrix",
+__all__ = ["PARAMETERISATIONS", "Channel", "Direction", "Readout", "Unit", "Visualisation", "Voxel", "colour_matrix", "objective_top_images",
            "fit_readout", "fit_voxel", "model_input", "standard_transforms", "visualize"]
