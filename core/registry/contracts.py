@@ -322,9 +322,14 @@ class TuningResult:
 
 
 class Tuner(ABC):
-    """(model, data, config) -> a new model plus its training record."""
+    """(model, data, config) -> a new model plus its training record.
+
+    ``data`` says what to tune toward: the built-in tuners (``lwf``, ``fastfood``) take a benchmark id, whose
+    responses, region and split protocol fix the training and held-out stimuli (a dataset alone holds several
+    regions and no split); a third-party tuner may take a :class:`Dataset`. ``config`` is the tuner's settings as a
+    mapping; an unknown key is a ConfigError naming the known ones."""
 
     card: TunerCard
 
     @abstractmethod
-    def tune(self, model: Model, data: Dataset, config: Mapping[str, Any]) -> TuningResult: ...
+    def tune(self, model: Model, data: Dataset | str, config: Mapping[str, Any]) -> TuningResult: ...

@@ -76,3 +76,18 @@ def test_bad_settings_are_refused_before_training():
         tune_lwf(_parent(), "synthetic.late", _config(split=7))
     with pytest.raises(ConfigError, match="no parameter of the model matches"):
         tune_lwf(_parent(), "synthetic.late", _config(train_parameters=("conv*",)))
+
+
+def test_the_registered_tuners_are_the_functions_with_a_flat_config():
+    parent = _parent()
+    tuned = brainbench.get_tuner("lwf").tune(parent, "synthetic.late", {"layer": "block2", "lambda_": 0.0,
+                                                                         "epochs": 2, "lr": 1e-2, "seed": 4})
+    direct = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-2, seed=4)))
+    assert all(torch.equal(v, direct.model.module.state_dict()[k]) for k, v in tuned.model.module.state_dict().items())
+    assert tuned.record["config"] == direct.record["config"]
+    with pytest.raises(ConfigError, match="unknown tuner setting\\(s\\) lamda; known: .*lambda_"):
+        brainbench.get_tuner("lwf").tune(parent, "synthetic.late", {"layer": "block2", "lamda": 1.0})
+    with pytest.raises(ConfigError, match="needs d"):
+        brainbench.get_tuner("fastfood").tune(parent, "synthetic.late", {"layer": "block1"})
+    with pytest.raises(ConfigError, match="pass its id"):
+        brainbench.get_tuner("fastfood").tune(parent, brainbench.get_dataset("synthetic"), {"layer": "block1", "d": 4})

@@ -126,3 +126,26 @@ def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_pat
     assert relative.threshold == pytest.approx(0.5 * relative.readout_score)
     with pytest.raises(ConfigError, match=r"d = 2000 is outside 1..D = 1216"):
         warp(parent, "synthetic.late", CONFIG, ds=[1, 2000])
+
+
+def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from brainbench.cli.commands import main
+
+    args = ["warp", "-m", "synthetic_generator", "--weights", "random", "--seed", "0", "-b", "synthetic.late",
+            "--layer", "block1", "--epochs", "1", "--batch-size", "64", "--rule", "absolute", "--threshold", "0.2",
+            "-q"]
+    out = CliRunner().invoke(main, [*args, "--d", "4,32", "--json", "--plot", str(tmp_path / "warp.svg")])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert [row["d"] for row in data["curve"]] == [4, 32] and data["D"] == 1216 and data["threshold"] == 0.2
+    assert data["d_warp"] == find_d_warp({row["d"]: row["score"] for row in data["curve"]}, 0.2)
+    assert data["rule"] == {"kind": "absolute", "value": 0.2, "reference": "full"}
+    assert (tmp_path / "warp.svg").read_text().lstrip().startswith("<?xml")
+    bad = CliRunner().invoke(main, [*args, "--d", "4,x"])
+    assert bad.exit_code == 2 and "--d takes whole numbers" in bad.output
+    big = CliRunner().invoke(main, [*args, "--d", "99999"])
+    assert big.exit_code == 2 and "d = 99999 is outside 1..D = 1216" in big.output
