@@ -52,9 +52,14 @@ class InterpretabilityIndex(ModelMetric):
 
 
 def lpips_distance(images: Any, device: str | None = None) -> Any:
+    from brainbench.errors import WeightsNotFoundError
     from brainbench.interpret.perceptual import LPIPSDistance
 
-    return LPIPSDistance(images, device=device)
+    try:
+        return LPIPSDistance(images, device=device)
+    except WeightsNotFoundError as exc:
+        raise WeightsNotFoundError(f"{exc} Offline without it, measure II under the distance "
+                                   "'efficientnet_lite0-perceptual' (its weights install with brainbench).") from None
 
 
 def efficientnet_lite0_perceptual(images: Any, device: str | None = None) -> Any:

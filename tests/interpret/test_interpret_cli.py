@@ -129,3 +129,15 @@ def test_interpret_stores_nothing_when_the_measurement_fails(probe, tmp_path):
                                     "efficientnet_lite0-perceptual"])
     assert out.exit_code == 2 and "layer '_blocks.3' has 40 channels" in out.output
     assert ResultsStore(db).interpretability_rows() == []
+
+
+def test_the_default_lpips_offline_without_its_trunk_names_the_file_and_the_offline_distance(probe, tmp_path):
+    from brainbench.results.store import ResultsStore
+
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    out = CliRunner().invoke(main, ["interpret", "-m", "efficientnet_lite0", "--layer", "_blocks.3", "--probe",
+                                    str(probe), "-k", "3", "--n-units", "2", "-q", "--db", db])
+    assert out.exit_code == 1, out.output
+    text = " ".join(out.output.split())
+    assert "alexnet-owt-7be5be79.pth" in text and "'efficientnet_lite0-perceptual'" in text
+    assert ResultsStore(db).interpretability_rows() == []
