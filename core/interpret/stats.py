@@ -162,14 +162,7 @@ def plot_distributions(comparison: RecordComparison, path: str | None = None) ->
     ax.set_title("per-unit interpretability index", fontsize=10)
     fig.tight_layout()
     if path is not None:
-        from pathlib import Path
+        from ..results.plots import save_figure
 
-        from ..data.files import atomic_path
-
-        suffix = Path(path).suffix.lower().lstrip(".")
-        if suffix not in ("png", "svg"):
-            plt.close(fig)
-            raise ConfigError(f"plot path {str(path)!r} must end in .png or .svg")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=suffix, dpi=120)
+        save_figure(fig, path)
     return fig

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .result import ScoreResult
 
-__all__ = ["plot_layers", "plot_leaderboard"]
+__all__ = ["plot_layers", "plot_leaderboard", "save_figure"]
 
 
 def _pyplot():
@@ -20,6 +20,21 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG (120 dpi) or SVG, by its suffix, atomically (a failed write leaves no file);
+    a ConfigError (the figure closed) for any other suffix."""
+    from ..data.files import atomic_path
+    from ..errors import ConfigError
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in ("png", "svg"):
+        _pyplot().close(fig)
+        raise ConfigError(f"plot path {str(path)!r} must end in .png or .svg")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=suffix, dpi=120)
+    return Path(path)
 
 
 def plot_layers(results: list[ScoreResult], path: str | Path) -> Path:
