@@ -229,7 +229,8 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
 
     student.train()
     result = train(tuned, batch_loss, len(train_index), config=config.train, val_loss=val_loss,
-                   checkpoint=checkpoint, fingerprint=data.fingerprint() + model.weights_hash(), progress=progress,
+                   checkpoint=checkpoint, fingerprint=f"{data.fingerprint()} {model.weights_hash()} {config.as_record()}",
+                   progress=progress,
                    description=f"LwF {model.label} -> {data.benchmark}")
     student.eval()
     tuned_logits, tuned_features = batches(data.test, student)
@@ -248,7 +249,8 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
         "parent_weights_hash": model.weights_hash(), "data": data.benchmark, "data_version": data.benchmark_version,
         "stimulus_ids": data.used_ids(), "config": config.as_record(), "seed": seed,
         "curves": result.curves, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "stopped_early": result.stopped_early, "trained_parameters": sorted(chosen),
+        "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
+        "trained_parameters": sorted(chosen),
         "readout": {"layer": info.name, "pool": config.pool, "units": n_units, "neuroids": n_neuroids,
                     "warmup_alphas": None if alphas is None else [float(a) for a in alphas]},
         "held_out": {"score": tuned_test, "parent_score": parent_test, "metric": "mean Pearson r of the readout",

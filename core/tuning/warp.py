@@ -191,7 +191,7 @@ def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) ->
 
 
 def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None, device: str,
-         progress: bool) -> tuple[torch.nn.Module, float, Any, Any]:
+         progress: bool, checkpoint: str | None = None) -> tuple[torch.nn.Module, float, Any, Any]:
     """Fit at ``d`` (None: every chosen parameter trains directly, the "full" reference); returns the tuned network
     (its parameters materialised), the held-out score, the loop's result and the low-dimensional wrapper."""
     data, info = prepared.data, prepared.info
@@ -229,7 +229,8 @@ def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None,
         return float(neural_loss(readout(features(data.val)), prepared.responses[data.val].to(device), config.neural))
 
     result = train(tuned, batch_loss, len(data.train), config=config.train, val_loss=val_loss, progress=progress,
-                   fingerprint=data.fingerprint(), description=f"{model.label} at d = {d if d is not None else 'D'}")
+                   checkpoint=checkpoint, fingerprint=f"{data.fingerprint()} {model.weights_hash()} d={d} "
+                   f"{config.as_record()}", description=f"{model.label} at d = {d if d is not None else 'D'}")
     with torch.no_grad():
         predicted = readout(features(data.test)).cpu().numpy()
     score = mean_pearson(predicted, data.responses[data.test])
@@ -239,7 +240,7 @@ def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None,
 
 
 def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *, name: str | None = None,
-                  device: str | None = None, progress: bool = False) -> Any:
+                  device: str | None = None, checkpoint: str | None = None, progress: bool = False) -> Any:
     """Tune ``model`` toward ``benchmark`` through a ``d``-dimensional Fastfood subspace (module docstring); returns
     a :class:`~brainbench.registry.contracts.TuningResult` (the tuned network as a new TorchModel, and its record:
     tuner, parent, data and exact stimulus ids, config, d, D, seeds, curves, held-out and readout-only scores).
@@ -250,7 +251,7 @@ def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *,
 
     device_name = pick_device(device)
     prepared = _prepare(model, benchmark, config, device_name)
-    network, score, result, low = _fit(model, prepared, config, d, device_name, progress)
+    network, score, result, low = _fit(model, prepared, config, d, device_name, progress, checkpoint)
     new_model = TorchModel(network.cpu(), model.preprocess, model.card if not name else
                            model.card.model_copy(update={"name": name}), weights="tuned",
                            default_layers=model.default_layers, seed=model.seed)
@@ -260,7 +261,7 @@ def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *,
         "data_version": prepared.data.benchmark_version, "stimulus_ids": prepared.data.used_ids(),
         "config": config.as_record(), "seed": config.train.seed, "d": d, "D": low.D if low else None,
         "curves": result.curves, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "trained_parameters": prepared.chosen,
+        "resumed_from": result.resumed_from, "trained_parameters": prepared.chosen,
         "held_out": {"score": score, "readout_score": prepared.readout_score, "metric": "mean Pearson r of the readout"},
         "device": device_name, "brainbench_version": __version__,
     }

@@ -60,7 +60,6 @@ class FastfoodTuner(Tuner):
         if "d" not in run:
             raise ConfigError("the fastfood tuner needs d (the subspace dimension): config['d']")
         d = run.pop("d")
-        run.pop("checkpoint", None)
         return tune_fastfood(model, _benchmark(data), d, settings, **run)
 
 
