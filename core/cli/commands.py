@@ -18,6 +18,7 @@ from .._version import __version__
 from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
 from .data import data
 from .sae import sae
+from .tune import tune
 from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
@@ -484,6 +485,7 @@ def _print_plan(plan: Any) -> None:
 
 main.add_command(data)
 main.add_command(sae)
+main.add_command(tune)
 
 
 @main.command()
