@@ -139,7 +139,6 @@ def test_a_new_process_lists_extracts_scores_and_deletes_the_tuned_model(home, t
     assert not folder.exists() and list((home / "tuned").iterdir()) == []
     error = cli("list", "models", "--where", "tuned_from=synthetic_generator", code=2)
     assert "no model has tuned_from=synthetic_generator" in error
-    assert "generator-reinit" not in brainbench.list_models()  # this process's registries were refreshed too
 
 
 def test_names_that_exist_are_refused_unless_a_tuned_model_is_overwritten(home):
@@ -287,3 +286,37 @@ def test_tuned_folders_on_the_search_path_and_names_that_clash(home, tmp_path, m
                                                       "'efficientnet_lite'"):
         models = brainbench.list_models()
     assert "efficientnet_lite0" in models and brainbench.get_model("efficientnet_lite0").weights == "imagenet1k"
+
+
+def test_a_tuned_state_that_does_not_fit_its_parent_or_a_model_without_a_module_is_refused(home):
+    from torch import nn
+
+    result = reinit_generator()
+    result.model.module.head[1] = nn.Linear(256, 5)  # a new head: the parent's architecture could not load it
+    with pytest.raises(ConfigError, match=r"does not fit its parent .*other shapes \['head.1.bias', 'head.1.weight'\]"):
+        result.save("reinit")
+
+    class NoModule:
+        """A model with no torch module to save."""
+
+    with pytest.raises(ConfigError, match="without a torch module"):
+        TuningResult(NoModule(), record("synthetic_generator")).save("reinit")
+    assert not (home / "tuned").exists()
+
+
+def test_a_tuned_list_filters_by_parent(home, plugin):
+    from click.testing import CliRunner
+
+    from brainbench.cli.commands import main
+
+    plugin(TinyParent(), "tinyparent-plugin")
+    reinit_generator().save("gen-a")
+    TuningResult(brainbench.get_model("tinyparent"), record("tinyparent", data="cowley2023.V4")).save("tiny-a")
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(main, ["tune", "list", "--json"]).stdout)
+    assert [(t["name"], t["parent"], t["data"]) for t in listed] == [("gen-a", "synthetic_generator", "synthetic.late"),
+                                                                   ("tiny-a", "tinyparent", "cowley2023.V4")]
+    table = runner.invoke(main, ["tune", "list", "--parent", "tinyparent"], env={"COLUMNS": "200"}).stdout
+    assert "1 tuned model of tinyparent" in table and "tiny-a" in table and "gen-a" not in table
+    assert "by-hand 1" in table and "train 3, validation 1, test 1" in table
+    assert brainbench.list_models(where={"tuned_from": "tinyparent"}) == ["tiny-a"]
