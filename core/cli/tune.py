@@ -66,8 +66,13 @@ def list_cmd(parent: str | None, as_json: bool) -> None:
 @click.argument("name")
 @handle_errors
 def delete_cmd(name: str) -> None:
-    """Remove the stored tuned model NAME (its folder: weights and card); it is no longer a registered model."""
-    from ..tuning.saved import delete_tuned
+    """Remove the stored tuned model NAME (its folder: weights and card); it is no longer a registered model. Models
+    tuned from it are named (they can no longer be built), not removed."""
+    from ..tuning.saved import delete_tuned, list_tuned
 
     folder = delete_tuned(name)
     click.echo(f"removed tuned model {name!r}: {folder}")
+    children = [s.name for s in list_tuned(parent=name)]
+    if children:
+        click.echo(f"note: {', '.join(children)} {'was' if len(children) == 1 else 'were'} tuned from {name!r} and can "
+                   "no longer be built; delete them too (brainbench tune delete NAME)", err=True)

@@ -207,10 +207,16 @@ def find_tuned(name: str) -> StoredTuned:
 def delete_tuned(name: str) -> Path:
     """Remove the stored tuned model ``name`` (its whole folder, the first on the search path) and refresh the
     registries; returns the folder removed. The folder is first renamed aside, so an interrupted delete leaves no
-    half model under the name. An unknown name is an UnknownNameError listing the stored ones."""
+    half model under the name. An unknown name is an UnknownNameError listing the stored ones; a folder that cannot
+    be moved, a DataFileError. Tuned models tuned from this one (:func:`list_tuned` with ``parent=name``) are left,
+    and can no longer be built."""
     folder = find_tuned(name).folder
     aside = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:12]}.deleting")
-    folder.rename(aside)
+    try:
+        folder.rename(aside)
+    except OSError as exc:
+        raise DataFileError(f"cannot remove tuned model {name!r}: {folder} cannot be moved ({exc}); check that its "
+                            "folder is writable by you") from None
     shutil.rmtree(aside, ignore_errors=True)
     refresh()
     return folder
@@ -303,7 +309,8 @@ def save_tuned(result: TuningResult, name: str, *, folder: str | Path | None = N
     ``seed`` (int); optionally ``parent_weights_hash``, checked against the parent's hash now.
 
     The parent is built (``get_model(parent, weights=parent_weights)``) to record its weights hash and card.
-    Raises ConfigError for a missing or malformed record key, a bad name, a name that is a registered model or
+    Raises DataFileError when the folder cannot be written (nothing is left), ConfigError for a missing or malformed
+    record key, a bad name, a name that is a registered model or
     names one's weights, a stored tuned model's name (unless ``overwrite``), a model not over a torch module, or a
     state that does not fit the parent; DataFileError when the recorded parent hash is not the parent's now;
     UnknownNameError for an unregistered parent.
@@ -345,10 +352,14 @@ def save_tuned(result: TuningResult, name: str, *, folder: str | Path | None = N
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "brainbench_version": __version__,
     }
-    with atomic_dir(root / name) as tmp:
-        save_file(state, str(tmp / WEIGHTS_FILE))
-        card["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
-        (tmp / CARD_FILE).write_text(json.dumps(card, indent=1), encoding="utf-8")
+    try:
+        with atomic_dir(root / name) as tmp:
+            save_file(state, str(tmp / WEIGHTS_FILE))
+            card["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
+            (tmp / CARD_FILE).write_text(json.dumps(card, indent=1), encoding="utf-8")
+    except OSError as exc:  # a folder not writable, a full disk: nothing was left behind
+        raise DataFileError(f"cannot write tuned model {name!r} to {root} ({type(exc).__name__}: {exc}); nothing was "
+                            "written; choose a folder you can write to, or free space") from None
     if folder is not None and root.resolve() not in {r.resolve() for r in tuned_roots()}:
         _saved_here.append(root)
     refresh()

@@ -190,7 +190,7 @@ def test_a_failure_mid_write_leaves_no_folder(home, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(safetensors.torch, "save_file", half_written)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataFileError, match="cannot write tuned model 'reinit' .*disk full.*nothing was written"):
         reinit_generator().save("reinit")
     assert list((home / "tuned").iterdir()) == []
     assert "reinit" not in brainbench.list_models()
@@ -320,3 +320,26 @@ def test_a_tuned_list_filters_by_parent(home, plugin):
     assert "1 tuned model of tinyparent" in table and "tiny-a" in table and "gen-a" not in table
     assert "by-hand 1" in table and "train 3, validation 1, test 1" in table
     assert brainbench.list_models(where={"tuned_from": "tinyparent"}) == ["tiny-a"]
+
+
+def test_a_tuned_model_tuned_again_chains_and_deleting_its_parent_names_it(home):
+    """A tuned model is a parent like any other: tuned again, saved, rebuilt through its own parent; deleting the
+    first names the second, which can no longer be built."""
+    import torch
+    from click.testing import CliRunner
+
+    from brainbench.cli.commands import main
+    from brainbench.errors import WeightsNotFoundError
+
+    reinit_generator().save("first")
+    model = brainbench.get_model("first")
+    with torch.no_grad():
+        model.module.head[1].bias.add_(2.0)
+    TuningResult(model, record("first", parent_weights="tuned", data="cowley2023.V4")).save("second")
+    second = brainbench.get_model("second")
+    assert torch.equal(second.module.head[1].bias, model.module.head[1].bias)
+    assert second.card.tuned_from == "first" and second.card.training_data == "none+synthetic.late+cowley2023.V4"
+    out = CliRunner().invoke(main, ["tune", "delete", "first"])
+    assert out.exit_code == 0 and "note: second was tuned from 'first' and can no longer be built" in out.output
+    with pytest.raises(WeightsNotFoundError, match="tuned from 'first', which is not registered now"):
+        brainbench.get_model("second")
