@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from .contracts import Model
 
 __all__ = ["CARD_FILE", "CARD_KEYS", "RECORD_KEYS", "TUNED_PATH_ENV", "TUNED_PLUGIN", "WEIGHTS_FILE", "StoredTuned",
-           "TunedModelWarning", "TuningResult", "delete_tuned", "file_sha256", "find_tuned", "list_tuned", "register_tuned",
-           "save_tuned", "tuned_roots"]
+           "TunedModelWarning", "TuningResult", "delete_tuned", "file_sha256", "find_tuned", "list_tuned",
+           "register_tuned", "save_tuned", "tuned_roots"]
 
 TUNED_PATH_ENV = "BRAINBENCH_TUNED_PATH"
 TUNED_PLUGIN = "tuned"  # the built-in plugin (entry point) that registers the stored tuned models
@@ -137,8 +137,8 @@ class StoredTuned:
     def model_card(self) -> Any:
         """The :class:`~brainbench.registry.cards.ModelCard` it is registered with: source ``tuned``, weights
         ``["tuned"]``, ``tuned_from`` the parent, architecture, task, input size and parameter count from the parent's
-        card as it was saved, training data the parent's then the tuning data (``in1k+nsd.V4``); a broken one gets architecture ``unknown`` and its problem as
-        description."""
+        card as it was saved, training data the parent's then the tuning data (``in1k+nsd.V4``); a broken one gets
+        architecture ``unknown`` and its problem as description."""
         from .cards import ModelCard
 
         card = self.card or {}
