@@ -327,6 +327,10 @@ def save_tuned(result: TuningResult, name: str, *, folder: str | Path | None = N
         raise ConfigError(f"the tuned model is a {type(model).__name__} without a torch module (.module); only models "
                           "over a torch module (brainbench.wrap, TorchModel) can be saved as tuned weights")
     parent = get_model(record["parent"], weights=record["parent_weights"])
+    if parent is model or getattr(parent, "module", None) is model.module:
+        raise ConfigError(f"the parent {record['parent']!r}'s factory returned the tuned model itself (a factory that "
+                          "hands out one object), so the parent's own weights cannot be recorded; tune a model the "
+                          "parent's factory builds afresh")
     parent_hash = parent.weights_hash()
     claimed = result.record.get("parent_weights_hash")
     if claimed is not None and claimed != parent_hash:

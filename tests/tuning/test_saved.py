@@ -19,7 +19,6 @@ from brainbench.registry import tuning
 from brainbench.registry.contracts import TuningResult
 from brainbench.registry.entries import refresh
 
-BRAINBENCH = str(Path(sys.executable).with_name("brainbench"))
 IDS = {"train": ["img-01", "007", "a b"], "validation": ["x.png"], "test": ["0.5"]}  # ids stay strings as written
 
 
@@ -110,7 +109,7 @@ def test_a_new_process_lists_extracts_scores_and_deletes_the_tuned_model(home, t
     env = {**os.environ, "BRAINBENCH_HOME": str(home), "BRAINBENCH_DB": f"sqlite:///{tmp_path / 'r.sqlite'}"}
 
     def cli(*args: str, code: int = 0) -> str:
-        done = subprocess.run([BRAINBENCH, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+        done = subprocess.run([sys.executable, "-m", "brainbench", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
         assert done.returncode == code, done.stdout + done.stderr
         return done.stdout if code == 0 else done.stderr
 
@@ -288,7 +287,7 @@ def test_tuned_folders_on_the_search_path_and_names_that_clash(home, tmp_path, m
     assert "efficientnet_lite0" in models and brainbench.get_model("efficientnet_lite0").weights == "imagenet1k"
 
 
-def test_a_tuned_state_that_does_not_fit_its_parent_or_a_model_without_a_module_is_refused(home):
+def test_a_tuned_state_that_does_not_fit_its_parent_or_a_model_without_a_module_is_refused(home, plugin):
     from torch import nn
 
     result = reinit_generator()
@@ -301,6 +300,17 @@ def test_a_tuned_state_that_does_not_fit_its_parent_or_a_model_without_a_module_
 
     with pytest.raises(ConfigError, match="without a torch module"):
         TuningResult(NoModule(), record("synthetic_generator")).save("reinit")
+
+    class OneObject:  # a parent whose factory hands out one object: the tuned model would be its own parent
+        model = brainbench.get_model("synthetic_generator")
+
+        @hookimpl
+        def register_models(self, register):
+            register(self.model.card.model_copy(update={"name": "oneobject"}), lambda weights=None, seed=0: self.model)
+
+    plugin(OneObject(), "oneobject-plugin")
+    with pytest.raises(ConfigError, match="returned the tuned model itself"):
+        TuningResult(OneObject.model, record("oneobject")).save("reinit")
     assert not (home / "tuned").exists()
 
 
