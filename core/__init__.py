@@ -16,8 +16,8 @@ from ._version import __version__
 from .registry.cards import (BenchmarkSpec, DatasetCard, ImageDistanceCard, LeaderboardSpec, MetricCard, ModelCard, SplitSpec,
                              TunerCard)
 from .registry.catalog import get_benchmark, get_leaderboard, load_catalog
-from .registry.contracts import (Dataset, ImageDistance, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner,
-                                 TuningResult)
+from .registry.contracts import Dataset, ImageDistance, Metric, MetricResult, MetricTarget, Model, ModelMetric, Tuner
+from .registry.tuning import TuningResult
 from .errors import (
     AssemblyError,
     BrainbenchError,

@@ -19,6 +19,7 @@ from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameEr
 from .data import data
 from .sae import sae
 from .warp import warp
+from .tune import tune
 from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
@@ -486,6 +487,7 @@ def _print_plan(plan: Any) -> None:
 main.add_command(data)
 main.add_command(sae)
 main.add_command(warp)
+main.add_command(tune)
 
 
 @main.command()

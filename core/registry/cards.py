@@ -27,6 +27,8 @@ class ModelCard(Card):
 
     ``training_data`` uses timm's dataset tokens, joined by ``+`` in training order (``in1k``,
     ``in21k+in1k``, ``laion2b``, ``ig3.6b+in1k``), so one filter finds a dataset across sources.
+    ``tuned_from`` is the parent model's name for a tuned model (:mod:`brainbench.tuning.saved`), so
+    ``--where tuned_from=resnet18`` lists the tuned models of a parent; None for any other model.
     """
 
     source: str
@@ -38,6 +40,7 @@ class ModelCard(Card):
     weights: list[str] = Field(default_factory=lambda: ["random"])
     offline_weights: bool = False
     url: str | None = None
+    tuned_from: str | None = None
 
 
 class DatasetCard(Card):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from .cards import DatasetCard, MetricCard, ModelCard, TunerCard
+    from .tuning import TuningResult
     from ..data.downloads import RemoteFile
     from ..scoring.held_out import HeldOut
     from ..scoring.splits import Split
@@ -306,21 +307,6 @@ class ImageDistance(ABC):
     def __call__(self, a: Any, b: Any) -> Any: ...
 
 
-@dataclass
-class TuningResult:
-    """A tuned, scorable model and the record of how it was trained."""
-
-    model: Model
-    record: dict[str, Any]
-
-    def register(self, name: str, *, description: str = "") -> str:
-        """Register the tuned model under ``name`` in this process (scoring, listing, leaderboards):
-        :func:`brainbench.registry.tuning.register_tuned`."""
-        from .tuning import register_tuned
-
-        return register_tuned(self, name, description=description)
-
-
 class Tuner(ABC):
     """(model, data, config) -> a new model plus its training record.
 
@@ -333,3 +319,13 @@ class Tuner(ABC):
 
     @abstractmethod
     def tune(self, model: Model, data: Dataset | str, config: Mapping[str, Any]) -> TuningResult: ...
+
+
+def __getattr__(name: str) -> Any:
+    """``TuningResult`` is defined in :mod:`brainbench.registry.tuning`, beside the saving and registering of tuned
+    models it does (which read the registry, and so these contracts); it is offered here too, loaded on first use."""
+    if name == "TuningResult":
+        from .tuning import TuningResult
+
+        return TuningResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
