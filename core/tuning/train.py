@@ -160,6 +160,11 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
                 module.eval()
                 with torch.no_grad():
                     current = float(val_loss())
+                if not math.isfinite(current):
+                    kept = (f"the checkpoint of epoch {result.epochs_run - 1} (the last good state) is kept at {path}"
+                            if path is not None and path.exists() else "no checkpoint was written")
+                    raise TrainingError(f"the validation loss became {current} after epoch {epoch} (step "
+                                        f"{result.steps}); {kept}; lower the learning rate (now {config.lr:g})")
                 result.curves["val_loss"].append(current)
                 if current < best["loss"]:
                     best = {"loss": current, "epoch": epoch,

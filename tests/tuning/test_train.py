@@ -129,6 +129,11 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
         train(net, loss, len(x), checkpoint=path, config=TrainConfig(epochs=3, batch_size=16))
     kept = torch.load(path, weights_only=False)
     assert kept["epoch"] == 1 and all(np.isfinite(v.numpy()).all() for v in kept["module"].values())
+    values = iter([1.0, float("inf")])
+    with pytest.raises(TrainingError, match="the validation loss became inf after epoch 2 \\(step 8\\); the checkpoint "
+                                            "of epoch 1"):
+        train(torch.nn.Linear(5, 1).double(), lambda i: ((net(x[i]).squeeze(1) - y[i]) ** 2).mean(), len(x),
+              val_loss=lambda: next(values), checkpoint=tmp_path / "other.pt", config=TrainConfig(epochs=3, batch_size=16))
 
 
 def test_a_checkpoint_of_another_run_and_bad_settings_are_refused(tmp_path):
