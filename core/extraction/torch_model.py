@@ -62,6 +62,9 @@ class TorchModel(Model):
         self.preprocess = preprocess
         self.card, self.weights, self.seed, self.prefix_tokens = card, weights, seed, prefix_tokens
         self.modality = modality  # "image": preprocess takes a PIL image; "text": a caption string
+        # a tuned model: what it was tuned on ({"benchmark", "dataset", "stimulus_ids": {"train", "val", "test"}}),
+        # so scoring it on the stimuli it learnt from is refused (brainbench.scoring.scorer._check_leakage)
+        self.tuned_on: dict[str, Any] | None = None
         self.token_mask = token_mask  # input batch -> (batch, tokens) bool, False at padding; for --tokens mean
         self._default_layers = list(default_layers) if default_layers else None  # None: the module's blocks
         self._state = ModuleIdentity()

@@ -356,6 +356,14 @@ def save_tuned(result: TuningResult, name: str, *, folder: str | Path | None = N
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "brainbench_version": __version__,
     }
+    extras = {key: value for key, value in result.record.items() if key not in card}  # held-out scores, costs, ...
+    for key, value in extras.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"the tuning record's {key!r} ({type(value).__name__}) cannot be written as JSON; "
+                              "give it as numbers, strings, lists and dicts") from None
+    card.update(extras)
     try:
         with atomic_dir(root / name) as tmp:
             save_file(state, str(tmp / WEIGHTS_FILE))

@@ -101,6 +101,7 @@ def score_with_selection(
     spec, metric_obj, dataset = _resolve_benchmark(benchmark, metric)
     model_obj = _model(model, weights, seed)
     stimuli, target, splits, ceiling = _prepare_target(spec, dataset, metric_obj)
+    _check_leakage(model_obj, spec, target.ids)
     features, combos, identity = _extract_candidates(model_obj, stimuli.subset(target.ids), requested, options, progress)
     per_layer, stats = _score_layers(features, combos, metric_obj, target, splits, spec.layer_selection, options.device)
     chosen = _choose(per_layer, spec.layer_selection)
@@ -162,6 +163,25 @@ def _prepare_target(spec: BenchmarkSpec, dataset: Dataset,
     for note in ceiling.notes:
         warnings.warn(f"{spec.id}: {note}", CeilingWarning, stacklevel=4)
     return stimuli, target, splits, ceiling
+
+
+def _check_leakage(model: Model, spec: BenchmarkSpec, ids: Sequence[str]) -> None:
+    """Refuse to score a tuned model on stimuli it was tuned on (its training or validation stimuli) where they are
+    this benchmark's: with the benchmark's own splits every stimulus is held out once, so those scores would measure
+    what the model memorised, not what it predicts. A ConfigError that says how many and what to do instead."""
+    tuned_on = getattr(model, "tuned_on", None)
+    if not tuned_on or tuned_on.get("dataset") not in (None, spec.dataset):
+        return
+    seen = {str(s) for part in ("train", "val") for s in (tuned_on.get("stimulus_ids") or {}).get(part, [])}
+    overlap = seen.intersection(map(str, ids))
+    if overlap:
+        name = getattr(getattr(model, "card", None), "name", "the model")
+        raise ConfigError(
+            f"{name} was tuned toward {tuned_on.get('benchmark')} on {len(seen)} stimuli of dataset "
+            f"{spec.dataset!r}, and {len(overlap)} of them are stimuli that {spec.id} scores (its splits hold every "
+            f"stimulus out once), so the score would measure what it learnt, not what it predicts. Its held-out score "
+            f"on the stimuli it never saw is in its tuning record (brainbench tune list --json: held_out); score it on "
+            f"a benchmark of other stimuli")
 
 
 def _extract_candidates(model: Model, stimuli: StimulusSet, requested: list[str], options: ExtractionOptions,

@@ -36,6 +36,7 @@ class TuningData:
 
     benchmark: str
     benchmark_version: str
+    dataset: str
     ids: list[str]
     neuroids: list[str]
     responses: np.ndarray
@@ -48,6 +49,12 @@ class TuningData:
 
     def used_ids(self) -> dict[str, list[str]]:
         return {part: [self.ids[i] for i in getattr(self, part)] for part in ("train", "val", "test")}
+
+    def tuned_on(self) -> dict[str, Any]:
+        """What a model tuned on this data saw (a tuned model's ``tuned_on``, checked by the scorer for leakage)."""
+        ids = self.used_ids()
+        return {"benchmark": self.benchmark, "dataset": self.dataset,
+                "stimulus_ids": {"train": ids["train"], "val": ids["val"], "test": ids["test"]}}
 
     def fingerprint(self) -> str:
         """sha256 of the benchmark, its version and the stimulus ids of each part (a checkpoint's data)."""
@@ -87,7 +94,8 @@ def load_tuning_data(benchmark: str, *, split: int = 0, val_fraction: float = 0.
     sd = np.where(sd > 0, sd, 1.0)
     neuroids = [str(n) for n in data.coords["neuroid_id"].values] if "neuroid_id" in data.coords else \
         [str(i) for i in range(values.shape[1])]
-    return TuningData(benchmark=spec.id, benchmark_version=spec.version, ids=list(target.ids), neuroids=neuroids,
+    return TuningData(benchmark=spec.id, benchmark_version=spec.version, dataset=spec.dataset, ids=list(target.ids),
+                      neuroids=neuroids,
                       responses=((values - mean) / sd).astype(np.float32), train=train, val=val,
                       test=np.sort(np.asarray(chosen.test)), stimuli=stimuli, mean=mean, sd=sd)
 

@@ -247,6 +247,7 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
     record = {
         "tuner": "lwf", "tuner_version": LWF_VERSION, "parent": model.card.name, "parent_weights": model.weights,
         "parent_weights_hash": model.weights_hash(), "data": data.benchmark, "data_version": data.benchmark_version,
+        "dataset": data.dataset,
         "stimulus_ids": data.used_ids(), "config": config.as_record(), "seed": seed,
         "curves": result.curves, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early, "resumed_from": result.resumed_from,
@@ -257,4 +258,5 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
                      **cost},
         "device": device_name, "brainbench_version": __version__,
     }
+    new_model.tuned_on = data.tuned_on()
     return TuningResult(model=new_model, record=record)

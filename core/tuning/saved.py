@@ -69,6 +69,8 @@ def build_tuned(stored: StoredTuned, weights: str | None = None, seed: int = 0) 
         raise DataFileError(f"tuned model {name!r}: {path} does not load into its parent {card['parent']!r} "
                             f"({type(exc).__name__}: {str(exc)[:300]}); {redo}") from None
     parent.card, parent.weights, parent.seed = stored.model_card(), "tuned", 0
+    parent.tuned_on = {"benchmark": card.get("data"), "dataset": card.get("dataset"),
+                       "stimulus_ids": card.get("stimulus_ids")}
     tuned_hash = parent.weights_hash()
     if tuned_hash != card["weights_hash"]:
         raise DataFileError(f"tuned model {name!r} rebuilt has weights hash {tuned_hash}, not the recorded "

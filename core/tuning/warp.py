@@ -258,13 +258,14 @@ def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *,
     record = {
         "tuner": "fastfood", "tuner_version": FASTFOOD_VERSION, "parent": model.card.name,
         "parent_weights": model.weights, "parent_weights_hash": model.weights_hash(), "data": prepared.data.benchmark,
-        "data_version": prepared.data.benchmark_version, "stimulus_ids": prepared.data.used_ids(),
+        "data_version": prepared.data.benchmark_version, "dataset": prepared.data.dataset, "stimulus_ids": prepared.data.used_ids(),
         "config": config.as_record(), "seed": config.train.seed, "d": d, "D": low.D if low else None,
         "curves": result.curves, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "resumed_from": result.resumed_from, "trained_parameters": prepared.chosen,
         "held_out": {"score": score, "readout_score": prepared.readout_score, "metric": "mean Pearson r of the readout"},
         "device": device_name, "brainbench_version": __version__,
     }
+    new_model.tuned_on = prepared.data.tuned_on()
     return TuningResult(model=new_model, record=record)
 
 

@@ -63,6 +63,8 @@ def test_lambda_zero_trains_only_what_the_neural_loss_reaches_and_is_reproducibl
     assert len(ids["train"]) + len(ids["val"]) + len(ids["test"]) == 300 and len(ids["val"]) == 24
     assert first.record["parent"] == "synthetic_generator" and first.record["parent_weights"] == "random"
     assert len(first.record["curves"]["train_loss"]) == 2 and first.record["config"]["lambda_"] == 0.0
+    with pytest.raises(ConfigError, match="so the score would measure what it learnt, not what it predicts"):
+        brainbench.score(first.model, "synthetic.late", layers=["block2"], progress=False)  # tuned on its stimuli
 
 
 def test_bad_settings_are_refused_before_training():

@@ -42,8 +42,13 @@ def test_tune_lwf_saves_a_model_scored_by_name_and_fastfood_records_its_subspace
     assert data["record"]["tuner"] == "lwf" and data["record"]["epochs_run"] == 2
     assert not (home / "tuning-runs" / "syn-lwf.pt").exists()  # a finished run's checkpoint is removed
     assert "syn-lwf" in brainbench.list_models(where={"tuned_from": "synthetic_generator"})
-    result = brainbench.score("syn-lwf", "synthetic.late", layers=["block2"], progress=False)
-    assert result.model == "syn-lwf" and result.layer == "block2"
+    with pytest.raises(brainbench.ConfigError, match=r"syn-lwf was tuned toward synthetic.late on 240 stimuli of "
+                                                     r"dataset 'synthetic', and 240 of them are stimuli that "
+                                                     r"synthetic.early scores"):
+        brainbench.score("syn-lwf", "synthetic.early", layers=["block2"], progress=False)  # no leakage
+    features = brainbench.extract(brainbench.get_model("syn-lwf"), brainbench.get_dataset("synthetic").stimulus_set(), ["block2"],
+                                  progress=False)
+    assert features["block2"].shape == (300, 32 * 4 * 4)  # otherwise it is a model like any other
     ff = CliRunner().invoke(main, ["tune", "fastfood", *LWF[2:], "--name", "syn-ff", "--epochs", "1", "--d", "16",
                                    "--json"])
     assert ff.exit_code == 0, ff.output
