@@ -451,3 +451,40 @@ def test_feature_visualisation_follows_the_cpu():
     voxel = visualize(model, Voxel("2", fit_readout(rng.standard_normal((20, 6 * 26 * 26)), y[:20])), steps=4,
                       size=32, device=DEVICE)
     assert voxel.after > voxel.before
+
+
+def test_fastfood_projection_and_its_gradient_follow_the_cpu():
+    # the same P (drawn on the CPU generator) on the device: P z and the gradient through it agree
+    from brainbench.tuning.fastfood import FastfoodProjection, LowDimensional
+
+    projection = FastfoodProjection(300, 50_000, seed=2)
+    z = torch.randn(300, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for d in (DEVICE, "cpu"):
+        p = FastfoodProjection(300, 50_000, seed=2).to(d)
+        zz = z.to(d).requires_grad_(True)
+        (p(zz) ** 2).sum().backward()
+        out[d] = (p(zz.detach()).cpu(), zz.grad.cpu())
+    torch.testing.assert_close(out[DEVICE][0], out["cpu"][0], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out[DEVICE][1], out["cpu"][1], rtol=1e-4, atol=1e-5)
+    assert projection.D == 50_000
+    net = ConvNet().to(DEVICE)
+    low = LowDimensional(net, 64, seed=0)
+    x = torch.randn(4, 3, 32, 32, device=DEVICE)
+    torch.testing.assert_close(low(x), net(x))  # z = 0: the parent's outputs
+    low(x).sum().backward()
+    assert low.z.grad is not None and low.z.grad.device.type == torch.device(DEVICE).type
+
+
+def test_lwf_tuning_on_the_device_follows_the_cpu():
+    # one epoch of LwF on the synthetic benchmark on the device and on the CPU: close held-out scores and records
+    from brainbench.tuning.lwf import LwFConfig, tune_lwf
+    from brainbench.tuning.train import TrainConfig
+
+    parent = brainbench.get_model("synthetic_generator", weights="random", seed=1)
+    config = LwFConfig(layer="block2", train=TrainConfig(epochs=1, batch_size=32, lr=1e-3, patience=None))
+    runs = [tune_lwf(parent, "synthetic.late", config, device=d) for d in (DEVICE, "cpu")]
+    assert runs[0].record["device"].startswith(DEVICE.split(":")[0])
+    assert runs[0].record["held_out"]["score"] == pytest.approx(runs[1].record["held_out"]["score"], abs=5e-3)
+    assert runs[0].record["held_out"]["parent_score"] == pytest.approx(runs[1].record["held_out"]["parent_score"],
+                                                                       abs=1e-4)

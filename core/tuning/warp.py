@@ -170,7 +170,7 @@ def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) ->
     data = load_tuning_data(benchmark, split=config.split, val_fraction=config.val_fraction, seed=seed)
     info = layer_info(model, config.layer)
     inputs = model_inputs(model, data.stimuli, data.ids)
-    network = model.module.eval().to(device)
+    network = copy.deepcopy(model.module).eval().to(device)  # the parent itself stays where it is
     feats = []
     with torch.no_grad():
         for i in range(0, len(inputs), 64):
