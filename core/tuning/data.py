@@ -83,10 +83,11 @@ def load_tuning_data(benchmark: str, *, split: int = 0, val_fraction: float = 0.
     chosen = splits[split]
     train_all = np.asarray(chosen.train)
     rng = np.random.default_rng(check_seed(seed))
-    n_val = min(max(1, round(val_fraction * len(train_all))), len(train_all) - 1)
-    if n_val < 1:
+    n_val = round(val_fraction * len(train_all))
+    if n_val < 1 or len(train_all) - n_val < 2:
         raise ConfigError(f"split {split} of {benchmark!r} has {len(train_all)} training stimuli: too few to keep a "
-                          "validation set")
+                          f"validation part of {val_fraction:g} ({n_val} stimuli) and 2 or more to train on; choose "
+                          "another validation fraction, or a benchmark with more training stimuli")
     shuffled = rng.permutation(train_all)
     val, train = np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:])
     mean = values[train].mean(axis=0)

@@ -93,3 +93,17 @@ def test_the_registered_tuners_are_the_functions_with_a_flat_config():
         brainbench.get_tuner("fastfood").tune(parent, "synthetic.late", {"layer": "block1"})
     with pytest.raises(ConfigError, match="pass its id"):
         brainbench.get_tuner("fastfood").tune(parent, brainbench.get_dataset("synthetic"), {"layer": "block1", "d": 4})
+
+
+def test_a_benchmark_with_too_few_training_stimuli_for_a_validation_split_is_refused(plugin):
+    class Tiny:
+        @brainbench.hookimpl
+        def register_benchmarks(self, register):
+            register({"id": "synthetic.late-tiny", "dataset": "synthetic", "region": "late", "metric": "ridge",
+                      "ceiling": "none", "version": "1",
+                      "splits": {"kind": "shuffle", "n_splits": 1, "test_size": 0.985, "seed": 0}})
+
+    plugin(Tiny(), "tiny-benchmark")
+    with pytest.raises(ConfigError, match="split 0 of 'synthetic.late-tiny' has 4 training stimuli: too few to keep "
+                                          "a validation part of 0.1 \\(0 stimuli\\)"):
+        tune_lwf(_parent(), "synthetic.late-tiny", _config())
