@@ -3,7 +3,8 @@ training stimuli, the model's input tensors, and a readout layer's activations w
 
 The stimuli come from the benchmark's own split protocol (split ``split`` of :func:`~brainbench.scoring.splits.make_splits`
 over its target's stimuli), so the held-out stimuli a tuned model is scored on are the benchmark's. The validation
-stimuli are a seeded ``val_fraction`` of the training stimuli (at least one, and at least one left to train on).
+stimuli are a seeded ``val_fraction`` of the training stimuli, rounded (a ConfigError when that keeps none, or leaves
+fewer than 2 to train on).
 Responses are the benchmark's repeat-averaged target, ``(stimuli, neuroids)``, z-scored per neuroid with the
 training stimuli's mean and sd (the readout predicts standardised responses).
 """
