@@ -28,8 +28,8 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_models(tmp_path):
     plugins = json.loads(subprocess.run([brainbench, "plugins"], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
     assert {p["name"]: p["status"] for p in plugins} == dict.fromkeys(
         ["algonauts2019", "banded", "brainscore", "cowley2023", "deepjuice", "efficientnet_lite", "huggingface", "imported",
-         "kriegeskorte2008", "majajhong2015", "nsd", "open_clip", "ridge", "rsa", "synthetic", "synthetic_generator", "timm",
-         "torchvision", "tuned"], "loaded")
+         "interpretability", "kriegeskorte2008", "majajhong2015", "nsd", "open_clip", "ridge", "rsa", "synthetic",
+         "synthetic_generator", "timm", "torchvision", "tuned", "tuners"], "loaded")
     benches = subprocess.run([brainbench, "list", "benchmarks", "--json"], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert {b["name"] for b in json.loads(benches.stdout)} >= {"synthetic.early", "synthetic.late"}  # registry.toml shipped
     torch_ok = subprocess.run([str(python), "-c", "import brainbench; m = brainbench.get_model('efficientnet_lite0'); "
