@@ -114,8 +114,8 @@ def _side_by_side(results: list) -> list[list]:
 @handle_errors
 def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
          reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float,
-         patience: int, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None, plot_path: str | None,
-         as_json: bool, quiet: bool) -> None:
+         patience: int, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
+         plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
     d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
     and one table shows a column per model."""

@@ -166,12 +166,16 @@ class LowDimensional(torch.nn.Module):
     def moved(self) -> dict[str, torch.Tensor]:
         """The moved parameters, ``theta_0 + (lambda_j) P z``, by name and in their own shapes."""
         delta = self.projection(self.z).to(self.theta0.dtype)
+        sizes = [stop - start for start, stop in self.slices]
+        # split, not delta[start:stop]: autograd's backward of each slice fills a D-sized zero tensor (62 of them for
+        # a resnet18), of one split a single concatenation; same values and gradients
+        steps = torch.split(delta, sizes)
         out = {}
-        for i, (name, shape, (start, stop)) in enumerate(zip(self.names, self.shapes, self.slices, strict=True)):
-            step = delta[start:stop]
+        for i, (name, shape, step, base) in enumerate(zip(self.names, self.shapes, steps,
+                                                          torch.split(self.theta0, sizes), strict=True)):
             if self.scales is not None:
                 step = self.scales[self.group_of[i]] * step
-            out[name] = (self.theta0[start:stop] + step).reshape(shape)
+            out[name] = (base + step).reshape(shape)
         return out
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
