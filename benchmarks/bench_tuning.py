@@ -212,7 +212,8 @@ def main():
 
     print(f"  machine: {os.cpu_count()} cores ({torch.get_num_threads()} torch threads), "
           f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, torch {torch.__version__}, {platform.machine()}; "
-          "peak memory = resident high-water mark (VmHWM) above the level before the call, fresh subprocess each", flush=True)
+          "peak memory = resident high-water mark (VmHWM) above the level before the call, fresh subprocess each",
+          flush=True)
     D = sized(RESNET18_D)
     assert sum(p.numel() for p in _resnet18().parameters()) == RESNET18_D
 
