@@ -26,8 +26,66 @@ def _grid(text: str | None) -> list[int] | None:
     return values
 
 
+def _own_weights(name: str) -> str | None:
+    """The weights tag ``-m NAME`` names itself (``family.tag`` of a registered family that is not itself a registered
+    name), else None."""
+    from ..names import parse_name
+    from ..registry.entries import get_registry
+
+    registry = get_registry("model")
+    if ":" in name or name in registry:
+        return None
+    try:
+        family, variant = parse_name(name)
+    except ValueError:
+        return None  # get_model says what is wrong with the name
+    return variant if variant and family in registry else None
+
+
+def _build_models(names: tuple[str, ...], weights: str | None, seed: int) -> list:
+    """Every ``-m`` built before any fit (an unknown name fails before a long sweep): ``--weights`` gives the
+    weights of each model that names none; a model naming its own (``NAME.TAG``) beside a different ``--weights``,
+    or the same model given twice, is a ConfigError."""
+    from ..registry.entries import get_model
+
+    models, seen = [], {}
+    for name in names:
+        own = _own_weights(name)
+        if own is not None and weights is not None and own != weights:
+            raise ConfigError(f"-m {name} names its weights ({own}) and --weights gives {weights}; give one (e.g. "
+                              f"-m {name.rsplit('.', 1)[0]}.{weights}, or leave --weights out)")
+        model = get_model(name, weights=None if own is not None else weights, seed=seed)
+        if model.label in seen:
+            raise ConfigError(f"-m {seen[model.label]} and -m {name} are the same model ({model.label}); give each "
+                              "model once (another weights tag: -m NAME.TAG, e.g. NAME.random)")
+        seen[model.label] = name
+        models.append(model)
+    return models
+
+
+def _as_json(result) -> dict:
+    return {"model": result.model, "benchmark": result.benchmark, "layer": result.layer, "D": result.D,
+            "d_warp": result.d_warp, "threshold": result.threshold, "rule": result.record["rule"],
+            "reference_score": result.reference_score, "readout_score": result.readout_score,
+            "curve": result.curve, "record": result.record}
+
+
+def _side_by_side(results: list) -> list[list]:
+    """Rows of the several-model table: one per d of any grid (a model's score, empty where its grid lacks that d),
+    then each model's D, threshold and d_warp."""
+    scores = [{row["d"]: row["score"] for row in r.curve} for r in results]
+    rows: list[list] = [[d, *(f"{s[d]:.4f}" if d in s else None for s in scores)]
+                        for d in sorted(set().union(*scores))]
+    rows.append(["D", *(r.D for r in results)])
+    rows.append(["threshold", *(f"{r.threshold:.4f}" for r in results)])
+    rows.append(["d_warp", *(r.d_warp if r.d_warp is not None else "not reached" for r in results)])
+    return rows
+
+
 @click.command()
-@click.option("--model", "-m", required=True, help="registered model or package.module:factory")
+@click.option("--model", "-m", "models", required=True, multiple=True,
+              help="registered model (NAME.TAG picks its weights, e.g. efficientnet_lite0.random) or "
+                   "package.module:factory; repeat -m to sweep several models side by side on the same grid and rule")
 @click.option("--benchmark", "-b", required=True, help="a benchmark of responses (e.g. cowley2023.V4)")
 @click.option("--layer", "-l", required=True, help="the readout layer; the parameters that run up to it warp")
 @click.option("--d", "d_grid", default=None, help="d values, comma-separated (default: 8 log-spaced from 1 to D)")
@@ -45,7 +103,8 @@ def _grid(text: str | None) -> list[int] | None:
 @click.option("--lr", default=1e-2, show_default=True, help="Adam's learning rate for z, the scales and the readout")
 @click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss")
 @click.option("--split", default=0, show_default=True, help="which of the benchmark's splits gives the held-out stimuli")
-@click.option("--weights", default=None, help="weights tag; 'random' for a seeded random initialisation")
+@click.option("--weights", default=None,
+              help="weights tag of every -m that names none; 'random' for a seeded random initialisation")
 @click.option("--seed", default=0, show_default=True, help="seeds the minibatches and the validation split")
 @click.option("--projection-seed", default=0, show_default=True, help="seeds the Fastfood transform P")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default)")
@@ -53,15 +112,15 @@ def _grid(text: str | None) -> list[int] | None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
-def warp(model: str, benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str, reference: str,
-         said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float, patience: int, split: int,
-         weights: str | None, seed: int, projection_seed: int, device: str | None, plot_path: str | None,
-         as_json: bool, quiet: bool) -> None:
-    """Fit MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest d
-    whose held-out score reaches the threshold."""
-    from ..registry.entries import get_model
+def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
+         reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float,
+         patience: int, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
+         plot_path: str | None, as_json: bool, quiet: bool) -> None:
+    """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
+    d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
+    and one table shows a column per model."""
     from ..tuning.train import TrainConfig
-    from ..tuning.warp import FastfoodConfig, ThresholdRule
+    from ..tuning.warp import FastfoodConfig, ThresholdRule, plot_warps
     from ..tuning.warp import warp as run_warp
 
     grid = _grid(d_grid)
@@ -72,28 +131,36 @@ def warp(model: str, benchmark: str, layer: str, d_grid: str | None, threshold: 
                             projection_seed=projection_seed, split=split,
                             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                                               seed=seed))
-    net = get_model(model, weights=weights, seed=seed)
+    nets = _build_models(models, weights, seed)
+    several = len(nets) > 1
 
-    def report(d: int, score: float) -> None:
-        if not quiet and not as_json:
-            console().print(f"d = {d}: held-out score {score:.4f}", highlight=False)
+    def reporter(label: str):
+        def report(d: int, score: float) -> None:
+            if not quiet and not as_json:
+                console().print(f"{label + ': ' if several else ''}d = {d}: held-out score {score:.4f}",
+                                highlight=False)
+        return report
 
-    result = run_warp(net, benchmark, config, ds=grid, rule=threshold_rule, device=device, progress=not quiet,
-                      on_fit=report)
+    results = [run_warp(net, benchmark, config, ds=grid, rule=threshold_rule, device=device, progress=not quiet,
+                        on_fit=reporter(net.label)) for net in nets]
     if plot_path is not None:
         import matplotlib.pyplot as plt
 
-        plt.close(result.plot(plot_path))
+        plt.close(plot_warps(results, plot_path) if several else results[0].plot(plot_path))
     if as_json:
-        click.echo(json.dumps({"model": result.model, "benchmark": result.benchmark, "layer": result.layer,
-                               "D": result.D, "d_warp": result.d_warp, "threshold": result.threshold,
-                               "rule": result.record["rule"], "reference_score": result.reference_score,
-                               "readout_score": result.readout_score, "curve": result.curve,
-                               "record": result.record}, indent=2))
+        click.echo(json.dumps({"models": [_as_json(r) for r in results]} if several else _as_json(results[0]),
+                              indent=2))
         return
-    console().print(rich_table(f"held-out score against d (D = {result.D})", ["d", "score", "val loss", "epochs"],
-                               [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"]]
-                                for row in result.curve]))
-    click.echo(result.summary())
+    if several:
+        console().print(rich_table(f"held-out score against d ({results[0].benchmark}, {results[0].layer})",
+                                   ["d", *(r.model for r in results)], _side_by_side(results)))
+        for result in results:
+            click.echo(result.summary())
+    else:
+        result = results[0]
+        console().print(rich_table(f"held-out score against d (D = {result.D})", ["d", "score", "val loss", "epochs"],
+                                   [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"]]
+                                    for row in result.curve]))
+        click.echo(result.summary())
     if plot_path is not None:
         click.echo(f"wrote {plot_path}")

@@ -56,8 +56,10 @@ def fwht(x: torch.Tensor) -> torch.Tensor:
     lead = x.shape[:-1]
     h = 1
     while h < n:
-        y = x.reshape(*lead, n // (2 * h), 2, h)
-        x = torch.stack((y[..., 0, :] + y[..., 1, :], y[..., 0, :] - y[..., 1, :]), dim=-2).reshape(*lead, n)
+        # unbind, not y[..., 0, :]: autograd's backward of an index fills a whole zero tensor per use (4 per stage),
+        # of unbind one stack; same values and gradients bit for bit, backward 2.5x faster at D = 11.7 M
+        a, b = x.reshape(*lead, n // (2 * h), 2, h).unbind(-2)
+        x = torch.stack((a + b, a - b), dim=-2).reshape(*lead, n)
         h *= 2
     return x
 
@@ -164,12 +166,16 @@ class LowDimensional(torch.nn.Module):
     def moved(self) -> dict[str, torch.Tensor]:
         """The moved parameters, ``theta_0 + (lambda_j) P z``, by name and in their own shapes."""
         delta = self.projection(self.z).to(self.theta0.dtype)
+        sizes = [stop - start for start, stop in self.slices]
+        # split, not delta[start:stop]: autograd's backward of each slice fills a D-sized zero tensor (62 of them for
+        # a resnet18), of one split a single concatenation; same values and gradients
+        steps = torch.split(delta, sizes)
         out = {}
-        for i, (name, shape, (start, stop)) in enumerate(zip(self.names, self.shapes, self.slices, strict=True)):
-            step = delta[start:stop]
+        for i, (name, shape, step, base) in enumerate(zip(self.names, self.shapes, steps,
+                                                          torch.split(self.theta0, sizes), strict=True)):
             if self.scales is not None:
                 step = self.scales[self.group_of[i]] * step
-            out[name] = (self.theta0[start:stop] + step).reshape(shape)
+            out[name] = (base + step).reshape(shape)
         return out
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

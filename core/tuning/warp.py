@@ -40,7 +40,7 @@ from .lwf import _chosen_parameters, _modules_run_before
 from .train import TrainConfig, train
 
 __all__ = ["FASTFOOD_VERSION", "FastfoodConfig", "ThresholdRule", "WarpResult", "default_grid", "find_d_warp",
-           "tune_fastfood", "warp"]
+           "plot_warps", "tune_fastfood", "warp"]
 
 FASTFOOD_VERSION = "1"
 
@@ -150,6 +150,47 @@ class WarpResult:
 
             save_figure(fig, path)
         return fig
+
+
+def plot_warps(results: Sequence[WarpResult], path: str | None = None) -> Any:
+    """Several sweeps side by side (``brainbench warp -m A -m B``): each model's held-out score against d (log axis),
+    its threshold (dashed) and its d_warp (dotted, annotated), one colour per model; returns the figure, written to
+    ``path`` (.png or .svg, :func:`~brainbench.results.plots.save_figure`) when given. Raises ConfigError for no
+    results."""
+    if not results:
+        raise ConfigError("plot_warps needs one or more warp results; got none")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, result in enumerate(results):
+        colour = colours[i % len(colours)]
+        found = f"d_warp = {result.d_warp}" if result.d_warp is not None else "d_warp not reached"
+        ax.plot([row["d"] for row in result.curve], [row["score"] for row in result.curve], marker="o",
+                color=colour, label=f"{result.model} (D = {result.D}; {found})")
+        ax.axhline(result.threshold, color=colour, ls="--", alpha=0.7)
+        if result.d_warp is not None:
+            ax.axvline(result.d_warp, color=colour, ls=":", alpha=0.7)
+            ax.annotate(f"d_warp = {result.d_warp}", (result.d_warp, result.threshold), textcoords="offset points",
+                        xytext=(5, -14 - 10 * i), fontsize=8, color=colour)
+    ax.set_xscale("log")
+    ax.set_xlabel("d (subspace dimension)")
+    ax.set_ylabel("held-out score (mean Pearson r)")
+    first = results[0]
+    rule = first.rule
+    reached = (f"score >= {rule.value:g}" if rule.kind == "absolute"
+               else f"score >= {rule.value:g} x each model's {rule.reference} score")
+    ax.set_title(f"{first.layer} -> {first.benchmark}; dashed: each model's threshold ({reached})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        from ..results.plots import save_figure
+
+        save_figure(fig, path)
+    return fig
 
 
 @dataclass

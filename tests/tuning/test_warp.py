@@ -149,3 +149,77 @@ def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_
     assert bad.exit_code == 2 and "--d takes whole numbers" in bad.output
     big = CliRunner().invoke(main, [*args, "--d", "99999"])
     assert big.exit_code == 2 and "d = 99999 is outside 1..D = 1216" in big.output
+
+
+def test_the_warp_command_sweeps_several_models_side_by_side_on_one_grid_and_rule(tmp_path, monkeypatch):
+    import json
+
+    import matplotlib.pyplot as plt
+    from click.testing import CliRunner
+
+    from brainbench.cli.commands import main
+    import brainbench.tuning.warp as warp_module
+    from brainbench.tuning.warp import plot_warps
+
+    drawn = []
+    monkeypatch.setattr(warp_module, "plot_warps", lambda results, path: drawn.append(results) or plot_warps(
+        results, path))
+    # the generator's fixed weights (its default) and seeded random ones, the latter by the NAME.TAG syntax
+    args = ["warp", "-m", "synthetic_generator", "-m", "synthetic_generator.random", "--seed", "0", "-b",
+            "synthetic.late", "--layer", "block1", "--d", "4,32", "--epochs", "1", "--batch-size", "64", "--rule",
+            "absolute", "--threshold", "0.2", "-q"]
+    out = CliRunner().invoke(main, [*args, "--json", "--plot", str(tmp_path / "warps.png")])
+    assert out.exit_code == 0, out.output
+    entries = json.loads(out.output)["models"]
+    assert [e["model"] for e in entries] == ["synthetic_generator", "synthetic_generator[random]"]
+    for entry in entries:
+        assert [row["d"] for row in entry["curve"]] == [4, 32] and entry["D"] == 1216 and entry["threshold"] == 0.2
+        assert entry["d_warp"] == find_d_warp({row["d"]: row["score"] for row in entry["curve"]}, 0.2)
+        assert entry["rule"] == {"kind": "absolute", "value": 0.2, "reference": "full"}
+    # the two weight settings are different networks: the readouts on their frozen block1 differ
+    assert entries[0]["readout_score"] != pytest.approx(entries[1]["readout_score"], abs=1e-3)
+    assert entries[0]["record"]["parent_weights_hash"] != entries[1]["record"]["parent_weights_hash"]
+    assert Image.open(tmp_path / "warps.png").format == "PNG"
+    assert [[r.model for r in results] for results in drawn] == [[e["model"] for e in entries]]  # one plot, both
+
+    table = CliRunner().invoke(main, [*args, "--plot", str(tmp_path / "warps.svg")], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.output.splitlines() if "synthetic_generator[random]" in line)
+    assert header.index("synthetic_generator ") < header.index("synthetic_generator[random]")  # a column each
+    for entry in entries:  # the same seeds give the same scores in the table as in the JSON, one row per d
+        for row in entry["curve"]:
+            assert f"{row['score']:.4f}" in next(line for line in table.output.splitlines()
+                                                 if line.strip("│┃ ").startswith(str(row["d"]) + " "))
+    d_warp_row = next(line for line in table.output.splitlines() if "d_warp" in line and "│" in line)
+    assert [c.strip() for c in d_warp_row.strip("│ ").split("│")][1:] == [
+        str(e["d_warp"]) if e["d_warp"] is not None else "not reached" for e in entries]
+    assert sum(line.startswith("synthetic_generator") and "d_warp" in line for line in table.output.splitlines()) == 2
+    assert (tmp_path / "warps.svg").read_text().lstrip().startswith("<?xml")
+
+    # plot_warps draws each model's curve, threshold and d_warp in one colour per model
+    from brainbench.tuning.warp import WarpResult
+
+    results = [WarpResult(model=e["model"], benchmark="synthetic.late", layer="block1", D=e["D"], curve=e["curve"],
+                          rule=ThresholdRule("absolute", 0.2), readout_score=e["readout_score"],
+                          reference_score=None, threshold=0.2, d_warp=32, record=e["record"]) for e in entries]
+    fig = plot_warps(results)
+    ax = fig.axes[0]
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and list(line.get_xdata()) == [4, 32]]
+    assert [list(line.get_ydata()) for line in curves] == [[row["score"] for row in e["curve"]] for e in entries]
+    colours = [line.get_color() for line in curves]
+    assert colours[0] != colours[1]
+    for colour in colours:  # its dashed threshold at 0.2 and its dotted d_warp at 32, in its colour
+        mine = [line for line in ax.get_lines() if line.get_color() == colour and line not in curves]
+        assert sorted((line.get_linestyle(), tuple(line.get_xdata()), tuple(line.get_ydata())) for line in mine) == [
+            ("--", (0, 1), (0.2, 0.2)), (":", (32, 32), (0, 1))]
+    plt.close(fig)
+    with pytest.raises(ConfigError, match="needs one or more warp results"):
+        plot_warps([])
+
+    # refused before any fit: the same model twice, a model naming its weights beside other --weights
+    twice = CliRunner().invoke(main, ["warp", "-m", "synthetic_generator", "-m", "synthetic_generator.fixed", "-b",
+                                      "synthetic.late", "--layer", "block1", "--d", "4", "--epochs", "1", "-q"])
+    assert twice.exit_code == 2 and "are the same model (synthetic_generator)" in twice.output
+    clash = CliRunner().invoke(main, ["warp", "-m", "synthetic_generator.random", "--weights", "fixed", "-b",
+                                      "synthetic.late", "--layer", "block1", "--d", "4", "--epochs", "1", "-q"])
+    assert clash.exit_code == 2 and "names its weights (random) and --weights gives fixed" in clash.output
