@@ -38,7 +38,8 @@ class TrainConfig:
     """How to train: ``epochs`` (at most), ``batch_size`` (training items per step), ``lr`` and ``weight_decay``
     for the ``optimizer`` (``"adam"``, torch's Adam; ``"sgd"``, with momentum 0.9), ``schedule`` (``"constant"``, or
     ``"cosine"``: annealed to 0 over all steps), ``patience`` (epochs without a better validation loss before
-    stopping; None: never stop early), ``seed``."""
+    stopping; None: never stop early), ``keep`` (the weights the module ends with: ``"best"``, those of the
+    lowest validation loss, the start included; ``"last"``, the last epoch's), ``seed``."""
 
     epochs: int = 20
     batch_size: int = 32
@@ -47,6 +48,7 @@ class TrainConfig:
     optimizer: Literal["adam", "sgd"] = "adam"
     schedule: Literal["constant", "cosine"] = "constant"
     patience: int | None = 5
+    keep: Literal["best", "last"] = "best"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ConfigError(f"schedule {self.schedule!r} is not 'constant' or 'cosine'")
         if self.patience is not None:
             check_count(self.patience, "patience (epochs)")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"keep {self.keep!r} is not 'best' (lowest validation loss) or 'last'")
 
 
 @dataclass
@@ -70,7 +74,9 @@ class TrainResult:
     """What a run did: ``curves`` (per epoch: ``train_loss``, the mean over its steps, and ``val_loss`` when there
     is a validation loss), ``best_epoch`` (1-based; its weights are the module's at the end when early stopping
     watched a validation loss, else the last epoch), ``epochs_run``, ``steps``, ``stopped_early``, and
-    ``resumed_from`` (the epoch a checkpoint resumed from, 0 for a fresh run)."""
+    ``resumed_from`` (the epoch a checkpoint resumed from, 0 for a fresh run). ``initial_val_loss`` is the
+    validation loss before any step: the start competes with every epoch, so ``best_epoch`` 0 means no epoch beat
+    the starting weights, which the module then keeps (a warm-started readout is never left worse)."""
 
     curves: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
@@ -78,6 +84,7 @@ class TrainResult:
     steps: int = 0
     stopped_early: bool = False
     resumed_from: int = 0
+    initial_val_loss: float | None = None
 
 
 def _optimiser(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -128,7 +135,18 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
             result.curves, best, bad_epochs = state["curves"], state["best"], state["bad_epochs"]
             result.resumed_from = result.epochs_run = state["epoch"]
             result.steps, result.stopped_early = state["steps"], state["stopped_early"]
+            result.initial_val_loss = state.get("initial_val_loss")
             torch.set_rng_state(state["rng"])
+        elif val_loss is not None:  # the starting weights are the first candidate
+            module.eval()
+            with torch.no_grad():
+                start = float(val_loss())
+            if not math.isfinite(start):
+                raise TrainingError(f"the validation loss is {start} before any training step: check the data and "
+                                    "the starting weights")
+            result.initial_val_loss = start
+            best = {"loss": start, "epoch": 0,
+                    "state": {k: v.detach().clone() for k, v in module.state_dict().items()}}
         from ..progress import progress as progress_bar
 
         while result.epochs_run < config.epochs and not result.stopped_early:
@@ -185,12 +203,11 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
                 _save(path, {**settings, "module": module.state_dict(), "optimizer": optimiser.state_dict(),
                              "schedule": schedule.state_dict(), "curves": result.curves, "best": best,
                              "bad_epochs": bad_epochs, "epoch": epoch, "steps": result.steps,
-                             "stopped_early": result.stopped_early, "rng": torch.get_rng_state()})
-    if best["state"] is not None:
+                             "stopped_early": result.stopped_early, "rng": torch.get_rng_state(),
+                             "initial_val_loss": result.initial_val_loss})
+    if best["state"] is not None and config.keep == "best":
         module.load_state_dict(best["state"])
-        result.best_epoch = best["epoch"]
-    else:
-        result.best_epoch = result.epochs_run
+    result.best_epoch = best["epoch"] if best["state"] is not None else result.epochs_run
     module.eval()
     return result
 

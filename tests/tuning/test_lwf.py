@@ -50,8 +50,8 @@ def test_a_large_lambda_keeps_the_parents_outputs_and_lambda_zero_drifts():
 
 def test_lambda_zero_trains_only_what_the_neural_loss_reaches_and_is_reproducible():
     parent = _parent()
-    first = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-2, seed=4)))
-    again = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-2, seed=4)))
+    first = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-3, seed=4, keep="last")))
+    again = tune_lwf(parent, "synthetic.late", _config(lambda_=0.0, train=TrainConfig(epochs=2, lr=1e-3, seed=4, keep="last")))
     trained = first.record["trained_parameters"]
     assert trained == ["block1.0.bias", "block1.0.weight", "block2.0.bias", "block2.0.weight"]
     old, new = parent.module.state_dict(), first.model.module.state_dict()

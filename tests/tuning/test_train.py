@@ -47,17 +47,17 @@ def test_it_reaches_the_least_squares_solution_and_repeats_itself():
 def test_early_stopping_keeps_the_best_validation_epoch():
     x, y = _regression()
     net = torch.nn.Linear(5, 1).double()
-    val = iter([3.0, 2.0, 1.0, 1.5, 2.0, 9.0, 9.0])
+    val = iter([4.0, 3.0, 2.0, 1.0, 1.5, 2.0, 9.0, 9.0])  # the first: before any step
     snapshots = {}
 
     def val_loss():
-        snapshots[len(snapshots) + 1] = net.weight.detach().clone()
+        snapshots[len(snapshots)] = net.weight.detach().clone()  # 0: the start, then after each epoch
         return next(val)
 
     result = train(net, lambda i: ((net(x[i]).squeeze(1) - y[i]) ** 2).mean(), len(x), val_loss=val_loss,
                    config=TrainConfig(epochs=7, batch_size=32, lr=0.01, patience=2))
     assert (result.epochs_run, result.best_epoch, result.stopped_early) == (5, 3, True)
-    assert result.curves["val_loss"] == [3.0, 2.0, 1.0, 1.5, 2.0]
+    assert result.curves["val_loss"] == [3.0, 2.0, 1.0, 1.5, 2.0] and result.initial_val_loss == 4.0
     assert torch.equal(net.weight.detach(), snapshots[3]) and not torch.equal(snapshots[3], snapshots[5])
 
 
@@ -129,7 +129,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
         train(net, loss, len(x), checkpoint=path, config=TrainConfig(epochs=3, batch_size=16))
     kept = torch.load(path, weights_only=False)
     assert kept["epoch"] == 1 and all(np.isfinite(v.numpy()).all() for v in kept["module"].values())
-    values = iter([1.0, float("inf")])
+    values = iter([1.0, 1.0, float("inf")])  # the start, epoch 1, epoch 2
     with pytest.raises(TrainingError, match="the validation loss became inf after epoch 2 \\(step 8\\); the checkpoint "
                                             "of epoch 1"):
         train(torch.nn.Linear(5, 1).double(), lambda i: ((net(x[i]).squeeze(1) - y[i]) ** 2).mean(), len(x),
@@ -158,3 +158,13 @@ def test_a_checkpoint_of_another_run_and_bad_settings_are_refused(tmp_path):
     frozen = torch.nn.Linear(2, 1).requires_grad_(False)
     with pytest.raises(ConfigError, match="nothing to train"):
         train(frozen, loss, 4)
+
+
+def test_the_start_competes_with_every_epoch_so_training_never_leaves_it_worse():
+    x, y = _regression()
+    net = torch.nn.Linear(5, 1).double()
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    val = iter([1.0, 2.0, 3.0])  # every epoch worse than the starting weights
+    result = train(net, lambda i: ((net(x[i]).squeeze(1) - y[i]) ** 2).mean(), len(x), val_loss=lambda: next(val),
+                   config=TrainConfig(epochs=2, batch_size=16, lr=0.1, patience=None))
+    assert result.best_epoch == 0 and all(torch.equal(v, start[k]) for k, v in net.state_dict().items())

@@ -79,7 +79,7 @@ def _parent():
     return brainbench.get_model("synthetic_generator", weights="random", seed=1)
 
 
-CONFIG = FastfoodConfig(layer="block1", train=TrainConfig(epochs=2, batch_size=64, lr=1e-2, patience=None))
+CONFIG = FastfoodConfig(layer="block1", train=TrainConfig(epochs=2, batch_size=64, lr=1e-2, patience=None, keep="last"))
 
 
 def test_fastfood_tuning_moves_only_the_chosen_parameters_and_only_within_p():
