@@ -205,7 +205,8 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path):
     out = CliRunner().invoke(main, ["experiment", "neural-tuning", "-m", "synthetic_generator", "--weights", "random",
                                     "-b", "synthetic.late", "--layer", "block2", "--lambda", "1", "--epochs", "2",
                                     "--lr", "1e-2", "--probe", str(probe), "--k", "3", "--baseline-sets", "10",
-                                    "--permutations", "100", "--json", "--plot", str(tmp_path / "fig.png")])
+                                    "--permutations", "100", "--json", "--plot", str(tmp_path / "fig.png"),
+                                    "--save", "exp22"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)
     labels = [row["model"] for row in report["rows"]]
@@ -225,5 +226,8 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path):
     assert pair["welch_t"] == pytest.approx(stats.ttest_ind(values[2], values[0], equal_var=False).statistic,
                                             rel=1e-9)
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    listed = CliRunner().invoke(main, ["tune", "list", "--json"])
-    assert "synthetic_generator-lwf" not in listed.output  # nothing saved without --save
+    stored = {row["name"]: row for row in json.loads(CliRunner().invoke(main, ["tune", "list", "--json"]).output)}
+    assert stored["exp22-lwf"]["parent"] == stored["exp22-control"]["parent"] == "synthetic_generator"
+    saved = brainbench.get_model("exp22-lwf")
+    assert saved.card.tuned_from == "synthetic_generator"
+    assert not any(name.startswith("digits_cnn") for name in stored)  # the experiment fixture saved nothing
