@@ -6,12 +6,13 @@ the held-out score, the original-task cost and the interpretability index with i
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from .output import console, file_to_write, handle_errors, rich_table
 
-__all__ = ["experiment"]
+__all__ = ["experiment", "print_report"]
 
 
 @click.group()
@@ -85,19 +86,25 @@ def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
+    print_report(result)
+    if save:
+        click.echo(f"saved {save}-lwf and {save}-control")
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")
+
+
+def print_report(result: Any) -> None:
+    """The experiment's table (held-out r, the task measure, II mean ± sd and units per model), each pair's test and
+    the ANOVA, to standard output."""
     measure = result.task[1]["measure"]
     rows = [[row["model"], f"{row['held_out_score']:.4f}", f"{row['task_value']:.4f}",
              f"{row['ii_mean']:.4f} ± {row['ii_sd']:.4f}", row["units"]] for row in result.rows()]
     console().print(rich_table(f"{result.model} tuned toward {result.benchmark} ({result.layer})",
                                ["model", "held-out r", f"{measure} ({result.task[1]['dataset']})",
-                                f"II ({result.ii[0].distance})", "units"], rows))
+                                f"II ({result.distance})", "units"], rows))
     for (i, j), p in result.pairs.items():
         click.echo(f"II {result.labels[i]} - {result.labels[j]}: {p.difference:+.4f}, Welch t = {p.welch_t:.3f} "
                    f"(df {p.welch_df:.1f}, p = {p.welch_p:.3g}), permutation p = {p.permutation_p:.3g}, "
                    f"Cohen's d = {p.cohens_d:+.3f}")
     click.echo(f"ANOVA across the three: F = {result.anova.f:.3f}, p = {result.anova.p:.3g}, "
                f"eta² = {result.anova.eta_squared:.3f}")
-    if save:
-        click.echo(f"saved {save}-lwf and {save}-control")
-    if plot_path is not None:
-        click.echo(f"wrote {plot_path}")

@@ -58,6 +58,12 @@ class NeuralTuningResult:
     tuned: list[Any] = field(repr=False)
     probe: str = ""
 
+    @property
+    def distance(self) -> str:
+        """II's image distance: its registered name (or the callable's name)."""
+        first = self.ii[0]
+        return str(first.provenance.distance if first.provenance else first.distance)
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per model: label, held-out score, the task measure and value, II mean and sd over units, units."""
         return [{"model": label, "held_out_score": score, "task_measure": task["measure"], "task_value": task["value"],
@@ -72,7 +78,7 @@ class NeuralTuningResult:
             "model": self.model, "benchmark": self.benchmark, "layer": self.layer, "lambda": self.lambda_,
             "held_out_metric": "mean Pearson r of the readout on the benchmark's held-out stimuli",
             "rows": self.rows(), "task": self.task,
-            "ii": {"distance": first.provenance.distance if first.provenance else first.distance,
+            "ii": {"distance": self.distance,
                    "distance_description": first.distance, "k": first.k, "probe": self.probe,
                    "values": {label: [float(v) for v in r.ii] for label, r in zip(self.labels, self.ii, strict=True)},
                    "normalised": {label: [float(v) for v in r.normalised]
@@ -94,13 +100,13 @@ class NeuralTuningResult:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+        fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
         x = np.arange(len(self.labels))
         colours = ["tab:grey", "tab:blue", "tab:orange"]
-        measure = self.task[1]["measure"]
+        measure = f"{self.task[1]['measure']} ({self.task[1]['dataset']})"
         for ax, values, title in ((axes[0], self.held_out, f"{self.benchmark} held-out r"),
                                   (axes[1], [t["value"] for t in self.task], measure),
-                                  (axes[2], [r.mean for r in self.ii], f"mean II ({self.ii[0].distance})")):
+                                  (axes[2], [r.mean for r in self.ii], f"mean II ± sd ({self.distance})")):
             ax.bar(x, values, color=colours)
             ax.set_xticks(x, self.labels, rotation=15, ha="right", fontsize=8)
             ax.set_title(title, fontsize=9)
@@ -110,7 +116,7 @@ class NeuralTuningResult:
         for xi, r in zip(x, self.ii, strict=True):
             axes[3].scatter(xi + rng.uniform(-0.08, 0.08, r.ii.size), r.ii, s=6, color="black", alpha=0.5, zorder=3)
         axes[3].set_xticks(x, self.labels, rotation=15, ha="right", fontsize=8)
-        axes[3].set_title(f"per-unit II, {self.layer} (ANOVA p = {self.anova.p:.3g})", fontsize=9)
+        axes[3].set_title(f"per-unit II of {self.layer} (ANOVA p = {self.anova.p:.3g})", fontsize=9)
         fig.suptitle(f"{self.model} tuned toward {self.benchmark} (LwF lambda = {self.lambda_:g} and lambda = 0)",
                      fontsize=10)
         fig.tight_layout()

@@ -113,6 +113,23 @@ def test_the_experiments_ii_is_measure_interpretability_called_directly(experime
     assert not np.array_equal(values[0], values[2])  # tuning moved block2's units
 
 
+def test_the_printed_table_and_the_figure_give_the_experiments_numbers(experiment, capsys, tmp_path):
+    from brainbench.cli.experiment import print_report
+
+    _parent, _probe, _distance, result = experiment
+    print_report(result)
+    lines = capsys.readouterr().out.splitlines()
+    for label, score, task, ii in zip(result.labels, result.held_out, result.task, result.ii, strict=True):
+        row = next(line for line in lines if f" {label} " in line and "│" in line)
+        assert f"{score:.4f}" in row and f"{task['value']:.4f}" in row and f"{ii.mean:.4f} ± {ii.sd:.4f}" in row
+    assert any("accuracy (digits)" in line for line in lines) and any("II (pixel-l1)" in line for line in lines)
+    assert f"ANOVA across the three: F = {result.anova.f:.3f}, p = {result.anova.p:.3g}" in "\n".join(lines)
+    figure = result.plot(str(tmp_path / "experiment.svg"))
+    heights = [[bar.get_height() for bar in ax.patches] for ax in figure.axes[:3]]
+    assert heights == [result.held_out, [t["value"] for t in result.task], [r.mean for r in result.ii]]
+    assert (tmp_path / "experiment.svg").read_text().lstrip().startswith("<?xml")
+
+
 def _cifar_files(root, test_images, test_labels):
     """CIFAR-10's python layout with 2 images per training batch: data (n, 3072) uint8, channel-major."""
     folder = root / "cifar-10-batches-py"
