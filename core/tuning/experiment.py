@@ -141,8 +141,9 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
     ``n_permutations`` to :func:`~brainbench.interpret.stats.compare_pair`. ``save``: a prefix; the children are
     stored as ``<prefix>-lwf`` and ``<prefix>-control`` (:meth:`TuningResult.save`), otherwise not at all.
 
-    Raises ConfigError for lambda 0 (that is the control itself), an unknown task, a task set whose classes the
-    model's logits are not (checked on the parent before any training), LwFConfig's errors; then those of
+    Raises, before any training: ConfigError for lambda 0 (that is the control itself), an unknown task, task_n or
+    task_root with the task "agreement", a task set whose classes the parent's logits are not, a probe set smaller
+    than k, LwFConfig's errors; UnknownNameError for an unknown distance or benchmark; then those of
     :func:`~.lwf.tune_lwf`, :func:`~.cost.task_accuracy` and the II measurement."""
     from ..interpret.measure import measure_interpretability
     from ..interpret.stats import compare_groups, compare_pair
@@ -167,6 +168,21 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
             return agreement(record)
         return task_accuracy(net, task, root=task_root, n=task_n, device=device)
 
+    if task == "agreement" and (task_n is not None or task_root is not None):
+        raise ConfigError("task_n and task_root choose the images of a labelled set (task 'digits' or 'cifar10'); "
+                          f"the task 'agreement' is measured on the benchmark's held-out stimuli")
+    if not callable(distance):  # an unknown distance fails here, before any training
+        from ..registry.entries import get_registry
+
+        get_registry("image_distance").get(distance)
+    if probe is None:
+        from ..registry.catalog import get_benchmark
+        from ..registry.entries import get_dataset
+
+        probe = get_dataset(get_benchmark(benchmark).dataset).stimulus_set()
+    if len(probe) < k:
+        raise ConfigError(f"the probe set {probe.identifier} has {len(probe)} images, fewer than k = {k}; give a "
+                          "larger probe set or a smaller k")
     parent_task = cost(model, None)  # a task the parent's logits do not map to fails here, before training
     label = model.label
     labels = [label, f"{label} LwF (lambda {float(lambda_):g})", f"{label} lambda 0"]
@@ -175,11 +191,6 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
     held_out = [float(tuned[0].record["held_out"]["parent_score"])] + [float(t.record["held_out"]["score"])
                                                                       for t in tuned]
     tasks = [parent_task] + [cost(t.model, t.record) for t in tuned]
-    if probe is None:
-        from ..registry.catalog import get_benchmark
-        from ..registry.entries import get_dataset
-
-        probe = get_dataset(get_benchmark(benchmark).dataset).stimulus_set()
     nets = [model] + [t.model for t in tuned]
     ii = [measure_interpretability(net, probe, layer, k=k, distance=distance, n_units=n_units,
                                    baseline_sets=baseline_sets, seed=seed, device=device, progress=progress)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import brainbench
-from brainbench.errors import ConfigError, DataFileError
+from brainbench.errors import ConfigError, DataFileError, UnknownNameError
 from brainbench.tuning.cost import (AGREEMENT, DIGITS_TEST, digits_network, digits_preprocess, load_task_set,
                                     task_accuracy)
 from brainbench.tuning.train import TrainConfig
@@ -200,13 +200,23 @@ def test_a_model_whose_logits_are_not_the_sets_classes_is_refused():
             return torch.zeros(x.shape[0], 12)
 
     with pytest.raises(ConfigError, match=f"gives \\(12,\\) outputs per image but digits has 10 classes.*{AGREEMENT}"):
-        task_accuracy(brainbench.wrap(Twelve(), digits_preprocess, name="twelve"), "digits")
+        task_accuracy(brainbench.wrap(Twelve(), digits_preprocess, name="twelve12"), "digits")
     from brainbench.tuning.experiment import neural_tuning
 
     with pytest.raises(ConfigError, match="lambda must be > 0 for the LwF child"):
         neural_tuning(generator, "synthetic.late", "block2", lambda_=0.0)
     with pytest.raises(ConfigError, match="task 'imagenet' is not one of agreement, digits, cifar10"):
         neural_tuning(generator, "synthetic.late", "block2", task="imagenet")
+    # refused before any tuning: the layer block9 does not exist, so a check left until later would fail on it instead
+    with pytest.raises(UnknownNameError, match="lpipz"):
+        neural_tuning(generator, "synthetic.late", "block9", distance="lpipz")
+    with pytest.raises(ConfigError, match="has 300 images, fewer than k = 400"):
+        neural_tuning(generator, "synthetic.late", "block9", k=400)
+    with pytest.raises(ConfigError, match="task_n and task_root choose the images of a labelled set"):
+        neural_tuning(generator, "synthetic.late", "block9", task_n=10)
+    twelve = brainbench.wrap(Twelve(), digits_preprocess, name="twelve")
+    with pytest.raises(ConfigError, match="twelve gives \\(12,\\) outputs per image but digits has 10 classes"):
+        neural_tuning(twelve, "synthetic.late", "block9", task="digits")
 
 
 def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path):
