@@ -1,7 +1,8 @@
 """What tuning costs on the parent's own task: top-1 accuracy on a labelled image set whose classes the model's
 logits are (scikit-learn's digits, CIFAR-10), or, for a parent whose classes no labelled set here maps to (an
 ImageNet network offline), the top-1 agreement of the tuned model with its parent on the benchmark's held-out
-images (:func:`agreement`, from the LwF record), stated as such.
+images (:func:`agreement`: from an LwF record, measured by :func:`top1_agreement` for other tuners' children),
+stated as such.
 
 The labelled sets (:func:`load_task_set`):
 
@@ -34,7 +35,7 @@ from ..checks import check_count, check_seed
 from ..errors import ConfigError, DataFileError
 
 __all__ = ["AGREEMENT", "DIGITS_TEST", "TASK_SETS", "TaskSet", "agreement", "digits_network", "load_task_set",
-           "task_accuracy"]
+           "task_accuracy", "top1_agreement"]
 
 TASK_SETS = ("digits", "cifar10")
 AGREEMENT = "top-1 agreement with the parent"
@@ -180,19 +181,45 @@ def task_accuracy(model: Any, dataset: str = "digits", *, root: str | Path | Non
     return {"measure": "accuracy", "value": value, "n": count, "dataset": dataset, "split": split}
 
 
-def agreement(record: dict[str, Any] | None) -> dict[str, Any]:
-    """The original-task cost of a model without labels here: the fraction of the benchmark's held-out images whose
-    top-1 class the tuned model shares with its parent (``record["held_out"]["top1_agreement"]`` of an LwF record;
-    ``None`` is the parent itself, 1.0): ``{"measure": "top-1 agreement with the parent", "value", "n", "dataset"}``.
-    Raises ConfigError for a record without it (a parent whose output is not class logits)."""
+def top1_agreement(model: Any, parent: Any, stimuli: Any, ids: list[str], *, batch_size: int = 64,
+                   device: str | None = None) -> float:
+    """The fraction of the stimuli ``ids`` of ``stimuli`` whose top-1 class ``model`` shares with ``parent`` (both
+    brainbench TorchModels, each through its own preprocessing). Raises ConfigError when either output is not one
+    logit vector per image, or the two differ in classes."""
+    images = [stimuli.image(i) for i in ids]
+    tuned = _logits(model, images, batch_size=batch_size, device=device)
+    original = _logits(parent, images, batch_size=batch_size, device=device)
+    if tuned.ndim != 2 or tuned.shape != original.shape:
+        raise ConfigError(f"{model.label} gives {tuple(tuned.shape[1:])} outputs per image and {parent.label} "
+                          f"{tuple(original.shape[1:])}: top-1 agreement needs the same class logits from both")
+    return float((tuned.argmax(axis=1) == original.argmax(axis=1)).mean())
+
+
+def agreement(record: dict[str, Any] | None, *, model: Any = None, parent: Any = None,
+              device: str | None = None) -> dict[str, Any]:
+    """The original-task cost of a tuned model without labels here: the fraction of its benchmark's held-out images
+    whose top-1 class it shares with its parent, ``{"measure": "top-1 agreement with the parent", "value", "n",
+    "dataset"}``; ``record`` is the tuning record (``None``: the parent itself, 1.0). An LwF record holds the value
+    (``held_out.top1_agreement``); for another tuner's (Fastfood's records have none) it is measured here on the
+    record's held-out stimulus ids, given the tuned ``model`` and its ``parent`` (:func:`top1_agreement`). Raises
+    ConfigError for a record without it and no models to measure it with, or outputs that are not class logits."""
     if record is None:
         return {"measure": AGREEMENT, "value": 1.0, "n": None, "dataset": "held-out stimuli (the parent itself)"}
+    ids = list(record["stimulus_ids"]["test"])
     held_out = record.get("held_out", {})
-    if "top1_agreement" not in held_out:
-        raise ConfigError(f"the tuning record of {record.get('parent')!r} has no top-1 agreement (its output is not "
-                          "class logits), so the original-task cost cannot be measured; use a classifier parent")
-    return {"measure": AGREEMENT, "value": float(held_out["top1_agreement"]), "n": len(record["stimulus_ids"]["test"]),
-            "dataset": f"{record['data']} held-out stimuli"}
+    if "top1_agreement" in held_out:
+        value = float(held_out["top1_agreement"])
+    elif model is not None and parent is not None:
+        from ..registry.catalog import get_benchmark
+        from ..registry.entries import get_dataset
+
+        stimuli = get_dataset(get_benchmark(record["data"]).dataset).stimulus_set()
+        value = top1_agreement(model, parent, stimuli, ids, device=device)
+    else:
+        raise ConfigError(f"this {record.get('tuner')} tuning record of {record.get('parent')!r} holds no top-1 "
+                          "agreement with the parent; pass the tuned model and its parent (model=, parent=) to "
+                          "measure it")
+    return {"measure": AGREEMENT, "value": value, "n": len(ids), "dataset": f"{record['data']} held-out stimuli"}
 
 
 _TRAINED: dict[tuple[int, int], dict[str, Any]] = {}

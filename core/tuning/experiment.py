@@ -165,7 +165,7 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
 
     def cost(net: Any, record: dict[str, Any] | None) -> dict[str, Any]:
         if task == "agreement":
-            return agreement(record)
+            return agreement(record, model=net, parent=model, device=device)
         return task_accuracy(net, task, root=task_root, n=task_n, device=device)
 
     if task == "agreement" and (task_n is not None or task_root is not None):

@@ -113,6 +113,31 @@ def test_the_experiments_ii_is_measure_interpretability_called_directly(experime
     assert not np.array_equal(values[0], values[2])  # tuning moved block2's units
 
 
+def test_top1_agreement_is_the_lwf_records_and_is_measured_for_a_fastfood_child(experiment):
+    from brainbench.tuning.cost import agreement, top1_agreement
+    from brainbench.tuning.warp import FastfoodConfig, tune_fastfood
+
+    parent, probe, _distance, result = experiment
+    lwf = result.tuned[0]
+    test_ids = lwf.record["stimulus_ids"]["test"]
+    assert top1_agreement(lwf.model, parent, probe, test_ids) == pytest.approx(
+        lwf.record["held_out"]["top1_agreement"], abs=1e-7)
+    generator = brainbench.get_model("synthetic_generator", weights="random", seed=1)
+    fastfood = tune_fastfood(generator, "synthetic.late", 12, FastfoodConfig(
+        layer="block1", train=TrainConfig(epochs=2, batch_size=64, lr=5e-1, patience=None)))
+    assert "top1_agreement" not in fastfood.record["held_out"]
+    with pytest.raises(ConfigError, match="holds no top-1 agreement with the parent; pass the tuned model"):
+        agreement(fastfood.record)
+    ids = fastfood.record["stimulus_ids"]["test"]
+    with torch.no_grad():  # by hand: both networks' argmax on the held-out images
+        x = torch.stack([generator.preprocess(probe.image(i)) for i in ids])
+        same = (fastfood.model.module(x).argmax(1) == generator.module(x).argmax(1)).float().mean().item()
+    measured = agreement(fastfood.record, model=fastfood.model, parent=generator)
+    assert measured == {"measure": AGREEMENT, "value": pytest.approx(same), "n": 60,
+                        "dataset": "synthetic.late held-out stimuli"}
+    assert 0 < same < 1  # the warp moved some images' top class, not all
+
+
 def test_the_printed_table_and_the_figure_give_the_experiments_numbers(experiment, capsys, tmp_path):
     from brainbench.cli.experiment import print_report
 
