@@ -143,7 +143,7 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
 
     Raises, before any training: ConfigError for lambda 0 (that is the control itself), an unknown task, task_n or
     task_root with the task "agreement", a task set whose classes the parent's logits are not, a probe set smaller
-    than k, LwFConfig's errors; UnknownNameError for an unknown distance or benchmark; then those of
+    than k, a ``save`` prefix whose names cannot be stored (a bad name, a name taken), LwFConfig's errors; UnknownNameError for an unknown distance or benchmark; then those of
     :func:`~.lwf.tune_lwf`, :func:`~.cost.task_accuracy` and the II measurement."""
     from ..interpret.measure import measure_interpretability
     from ..interpret.stats import compare_groups, compare_pair
@@ -180,6 +180,11 @@ def neural_tuning(model: Any, benchmark: str, layer: str, *, lambda_: float = 1.
         from ..registry.entries import get_dataset
 
         probe = get_dataset(get_benchmark(benchmark).dataset).stimulus_set()
+    if save:  # a name that cannot be stored fails here, not after both tunings
+        from ..registry.tuning import _check_name
+
+        for suffix in ("lwf", "control"):
+            _check_name(f"{save}-{suffix}", False)
     if len(probe) < k:
         raise ConfigError(f"the probe set {probe.identifier} has {len(probe)} images, fewer than k = {k}; give a "
                           "larger probe set or a smaller k")

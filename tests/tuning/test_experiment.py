@@ -283,3 +283,9 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path):
     saved = brainbench.get_model("exp22-lwf")
     assert saved.card.tuned_from == "synthetic_generator"
     assert not any(name.startswith("digits_cnn") for name in stored)  # the experiment fixture saved nothing
+    from brainbench.tuning.experiment import neural_tuning
+
+    generator = brainbench.get_model("synthetic_generator", weights="random", seed=1)
+    for prefix, message in (("exp22", "a tuned model 'exp22-lwf' is already stored"), ("exp 22", "must be letters")):
+        with pytest.raises(ConfigError, match=message):  # before any tuning: block9 would fail there
+            neural_tuning(generator, "synthetic.late", "block9", save=prefix)
