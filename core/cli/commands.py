@@ -20,6 +20,7 @@ from .data import data
 from .sae import sae
 from .warp import warp
 from .tune import tune
+from .experiment import experiment
 from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
@@ -488,6 +489,7 @@ main.add_command(data)
 main.add_command(sae)
 main.add_command(warp)
 main.add_command(tune)
+main.add_command(experiment)
 
 
 @main.command()
