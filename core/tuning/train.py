@@ -39,7 +39,10 @@ class TrainConfig:
     for the ``optimizer`` (``"adam"``, torch's Adam; ``"sgd"``, with momentum 0.9), ``schedule`` (``"constant"``, or
     ``"cosine"``: annealed to 0 over all steps), ``patience`` (epochs without a better validation loss before
     stopping; None: never stop early), ``keep`` (the weights the module ends with: ``"best"``, those of the
-    lowest validation loss, the start included; ``"last"``, the last epoch's), ``seed``."""
+    lowest validation loss, the start included; ``"last"``, the last epoch's), ``batchnorm`` (``"frozen"``, the
+    default: batch-norm layers keep the running statistics they start with and normalise with them during training,
+    as when fine-tuning a pretrained network on few images, whose small batches' statistics would replace the
+    pretrained ones; ``"train"``: torch's train mode, batch statistics and updated running ones), ``seed``."""
 
     epochs: int = 20
     batch_size: int = 32
@@ -49,6 +52,7 @@ class TrainConfig:
     schedule: Literal["constant", "cosine"] = "constant"
     patience: int | None = 5
     keep: Literal["best", "last"] = "best"
+    batchnorm: Literal["frozen", "train"] = "frozen"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -65,6 +69,8 @@ class TrainConfig:
             raise ConfigError(f"schedule {self.schedule!r} is not 'constant' or 'cosine'")
         if self.patience is not None:
             check_count(self.patience, "patience (epochs)")
+        if self.batchnorm not in ("frozen", "train"):
+            raise ConfigError(f"batchnorm {self.batchnorm!r} is not 'frozen' (keep the running statistics) or 'train'")
         if self.keep not in ("best", "last"):
             raise ConfigError(f"keep {self.keep!r} is not 'best' (lowest validation loss) or 'last'")
 
@@ -152,6 +158,10 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
         while result.epochs_run < config.epochs and not result.stopped_early:
             epoch = result.epochs_run + 1
             module.train()
+            if config.batchnorm == "frozen":
+                for sub in module.modules():
+                    if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
+                        sub.eval()
             order = _order(n_train, config.seed, epoch)
             total = 0.0
             batches = range(steps_per_epoch)

@@ -124,7 +124,7 @@ def test_top1_agreement_is_the_lwf_records_and_is_measured_for_a_fastfood_child(
         lwf.record["held_out"]["top1_agreement"], abs=1e-7)
     generator = brainbench.get_model("synthetic_generator", weights="random", seed=1)
     fastfood = tune_fastfood(generator, "synthetic.late", 12, FastfoodConfig(
-        layer="block1", train=TrainConfig(epochs=2, batch_size=64, lr=5e-1, patience=None)))
+        layer="block1", train=TrainConfig(epochs=2, batch_size=64, lr=5e-1, patience=None, keep="last")))
     assert "top1_agreement" not in fastfood.record["held_out"]
     with pytest.raises(ConfigError, match="holds no top-1 agreement with the parent; pass the tuned model"):
         agreement(fastfood.record)
@@ -244,10 +244,18 @@ def test_a_model_whose_logits_are_not_the_sets_classes_is_refused():
         neural_tuning(twelve, "synthetic.late", "block9", task="digits")
 
 
-def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path):
+def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, monkeypatch, request):
     from scipy import stats
 
     from brainbench.cli.commands import main
+    from brainbench.registry import tuning
+    from brainbench.registry.entries import refresh
+
+    monkeypatch.setenv("BRAINBENCH_HOME", str(tmp_path / "home"))  # the models --save stores are this test's only
+    monkeypatch.delenv(tuning.TUNED_PATH_ENV, raising=False)
+    monkeypatch.setattr(tuning, "_saved_here", [])
+    refresh()
+    request.addfinalizer(refresh)  # the registries forget this home's tuned models afterwards
 
     probe = tmp_path / "probe"
     probe.mkdir()

@@ -168,3 +168,23 @@ def test_the_start_competes_with_every_epoch_so_training_never_leaves_it_worse()
     result = train(net, lambda i: ((net(x[i]).squeeze(1) - y[i]) ** 2).mean(), len(x), val_loss=lambda: next(val),
                    config=TrainConfig(epochs=2, batch_size=16, lr=0.1, patience=None))
     assert result.best_epoch == 0 and all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("mode", ["frozen", "train"])
+def test_batch_norm_keeps_its_running_statistics_unless_asked_to_train_them(mode):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1)).double()
+    with torch.no_grad():
+        net[1].running_mean.fill_(3.0)
+        net[1].running_var.fill_(2.0)
+    x, y = _regression()
+    seen = []
+
+    def loss(i):
+        seen.append(net[1].training)
+        return ((net(x[i]).squeeze(1) - y[i]) ** 2).mean()
+
+    train(net, loss, len(x), config=TrainConfig(epochs=2, batch_size=16, lr=0.01, patience=None, batchnorm=mode))
+    unchanged = bool((net[1].running_mean == 3.0).all() and (net[1].running_var == 2.0).all())
+    assert unchanged == (mode == "frozen") and set(seen) == {mode == "train"}
+    assert not net.training  # eval mode once trained
