@@ -146,10 +146,17 @@ def _resolve_benchmark(benchmark: str, metric: str | None) -> tuple[BenchmarkSpe
     """The benchmark's spec (with ``metric`` instead of its own, if given), its metric and its dataset."""
     from ..registry.entries import get_dataset, get_metric
 
+    from ..registry.contracts import ModelMetric
+
     spec = get_benchmark(benchmark)
     if metric:
         spec = with_metric(spec, metric)
-    return spec, get_metric(spec.metric, **spec.metric_options), get_dataset(spec.dataset)
+    metric_obj = get_metric(spec.metric, **spec.metric_options)
+    if isinstance(metric_obj, ModelMetric):
+        raise ConfigError(f"metric {spec.metric!r} measures a model alone (images, no brain data), so it scores no "
+                          f"benchmark; use `brainbench interpret` (or brainbench.get_metric({spec.metric!r})(model, "
+                          "stimuli, layers))")
+    return spec, metric_obj, get_dataset(spec.dataset)
 
 
 def _prepare_target(spec: BenchmarkSpec, dataset: Dataset,

@@ -76,6 +76,8 @@ def test_every_builtin_metric_declares_its_target_as_its_card_kind_implies():
              "population": ("responses", "subject")}
     for name in brainbench.list_metrics():
         metric = brainbench.get_metric(name)
+        if metric.card.kind == "model_only":  # a model and images, no brain target (the interpretability index)
+            continue
         declared = "target" in {k for cls in type(metric).__mro__[:-1] if cls is not Metric for k in vars(cls)}
         assert declared, f"{name} declares no target"
         assert (metric.target.form, metric.target.unit) == kinds[metric.card.kind], name
@@ -115,3 +117,10 @@ def test_check_metric_refuses_a_target_that_is_not_a_metric_target():
     metric.target = "rdms"
     with pytest.raises(ContractError, match=r"metric.target must be a brainbench.MetricTarget .*not str"):
         check_metric(metric)
+
+
+def test_a_model_only_metric_is_refused_as_a_benchmark_metric_before_any_work():
+    from brainbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="metric 'ii' measures a model alone"):
+        brainbench.score("synthetic_generator", "synthetic.late", metric="ii", progress=False)
