@@ -27,7 +27,6 @@ and the score provenance, so features of a retrained SAE never come from a stale
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -104,11 +103,10 @@ def train_command(model: str, layer: str, n_features: int) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    """``"sha256:<hex>"`` of a file's bytes."""
+    from ..data.downloads import file_hash
+
+    return "sha256:" + file_hash(path, "sha256")
 
 
 @dataclass(frozen=True)

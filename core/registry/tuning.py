@@ -25,7 +25,6 @@ weights are written with safetensors when saving.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -113,11 +112,9 @@ def tuned_roots() -> list[Path]:
 
 def file_sha256(path: Path) -> str:
     """``"sha256:<hex>"`` of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    from ..data.downloads import file_hash
+
+    return "sha256:" + file_hash(path, "sha256")
 
 
 @dataclass(frozen=True)
