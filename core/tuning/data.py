@@ -11,6 +11,7 @@ training stimuli's mean and sd (the readout predicts standardised responses).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ from ..checks import check_seed
 from ..errors import ConfigError, UnknownNameError
 
 __all__ = ["TuningData", "capture", "layer_info", "load_tuning_data", "mean_pearson", "model_inputs", "readout_features",
-           "ridge_readout"]
+           "ridge_readout", "chosen_parameters", "modules_run_before"]
 
 
 @dataclass
@@ -185,3 +186,45 @@ def mean_pearson(predicted: np.ndarray, responses: np.ndarray) -> float:
     r = np.where(denominator > 0, (a * b).sum(axis=0) / np.where(denominator > 0, denominator, 1), 0.0)
     value = float(r.mean())
     return value if math.isfinite(value) else 0.0
+
+
+def chosen_parameters(module: torch.nn.Module, patterns: tuple[str, ...] | None, reached: set[str]) -> list[str]:
+    """Names of the parameters that train: those matching ``patterns`` (fnmatch; ConfigError when none does), or by
+    default those of the modules in ``reached``."""
+    names = [n for n, _ in module.named_parameters()]
+    if patterns is None:
+        return [n for n in names if n.rsplit(".", 1)[0] in reached or "" in reached]
+    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if not chosen:
+        raise ConfigError(f"no parameter of the model matches {list(patterns)}; its parameters are "
+                          f"{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}")
+    return chosen
+
+
+def modules_run_before(module: torch.nn.Module, info: Any, x: torch.Tensor) -> set[str]:
+    """Names of the modules that run before the readout layer's output exists (and the layer's own submodules)."""
+    ran: list[str] = []
+    names = {m: n for n, m in module.named_modules()}
+
+    class _Stop(Exception):
+        pass
+
+    calls = [0]
+
+    def record(m: Any, _i: Any, _o: Any) -> None:
+        ran.append(names[m])
+        if names[m] == info.module:
+            calls[0] += 1
+            if calls[0] == info.call:
+                raise _Stop
+
+    handles = [m.register_forward_hook(record) for m in module.modules()]
+    try:
+        with torch.no_grad():
+            module(x)
+    except _Stop:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return set(ran)

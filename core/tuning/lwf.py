@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,7 +37,8 @@ from .._version import __version__
 from ..checks import check_seed
 from ..device import pick_device
 from ..errors import ConfigError
-from .data import capture, layer_info, load_tuning_data, mean_pearson, model_inputs, readout_features, ridge_readout
+from .data import (capture, chosen_parameters, layer_info, load_tuning_data, mean_pearson, model_inputs,
+                   modules_run_before, readout_features, ridge_readout)
 from .losses import distillation_loss, neural_loss
 from .train import TrainConfig, train
 
@@ -92,46 +92,6 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
     dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
     return padded[:, :, dy:dy + h, dx:dx + w]
-
-
-def _chosen_parameters(module: torch.nn.Module, patterns: tuple[str, ...] | None, reached: set[str]) -> list[str]:
-    names = [n for n, _ in module.named_parameters()]
-    if patterns is None:
-        return [n for n in names if n.rsplit(".", 1)[0] in reached or "" in reached]
-    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
-    if not chosen:
-        raise ConfigError(f"no parameter of the model matches {list(patterns)}; its parameters are "
-                          f"{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}")
-    return chosen
-
-
-def _modules_run_before(module: torch.nn.Module, info: Any, x: torch.Tensor) -> set[str]:
-    """Names of the modules that run before the readout layer's output exists (and the layer's own submodules)."""
-    ran: list[str] = []
-    names = {m: n for n, m in module.named_modules()}
-
-    class _Stop(Exception):
-        pass
-
-    calls = [0]
-
-    def record(m: Any, _i: Any, _o: Any) -> None:
-        ran.append(names[m])
-        if names[m] == info.module:
-            calls[0] += 1
-            if calls[0] == info.call:
-                raise _Stop
-
-    handles = [m.register_forward_hook(record) for m in module.modules()]
-    try:
-        with torch.no_grad():
-            module(x)
-    except _Stop:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return set(ran)
 
 
 def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None = None, device: str | None = None,
@@ -190,10 +150,10 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
     parent_test = mean_pearson(readout(parent_features[data.test].to(device_name)).detach().cpu().numpy(),
                                data.responses[data.test])
 
-    reached = _modules_run_before(student, info, inputs[:1].to(device_name))
+    reached = modules_run_before(student, info, inputs[:1].to(device_name))
     if config.lambda_ > 0 and config.train_parameters is None:
         reached = {n for n, _ in student.named_modules()}  # the distillation reaches every parameter
-    chosen = set(_chosen_parameters(student, config.train_parameters, reached))
+    chosen = set(chosen_parameters(student, config.train_parameters, reached))
     for n, p in student.named_parameters():
         p.requires_grad_(n in chosen)
 
@@ -227,7 +187,6 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
         _, feats = batches(data.val, student)
         return float(neural_loss(readout(feats.to(device_name)), responses[data.val].to(device_name), config.neural))
 
-    student.train()
     result = train(tuned, batch_loss, len(train_index), config=config.train, val_loss=val_loss,
                    checkpoint=checkpoint, fingerprint=f"{data.fingerprint()} {model.weights_hash()} {config.as_record()}",
                    progress=progress,

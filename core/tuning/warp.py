@@ -33,10 +33,10 @@ from .._version import __version__
 from ..checks import check_seed
 from ..device import pick_device
 from ..errors import ConfigError
-from .data import capture, layer_info, load_tuning_data, mean_pearson, model_inputs, readout_features, ridge_readout
+from .data import (capture, chosen_parameters, layer_info, load_tuning_data, mean_pearson, model_inputs,
+                   modules_run_before, readout_features, ridge_readout)
 from .fastfood import LowDimensional
 from .losses import neural_loss
-from .lwf import _chosen_parameters, _modules_run_before
 from .train import TrainConfig, train
 
 __all__ = ["FASTFOOD_VERSION", "FastfoodConfig", "ThresholdRule", "WarpResult", "default_grid", "find_d_warp",
@@ -221,8 +221,8 @@ def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) ->
     features = torch.cat(feats).numpy()
     weight, bias, _ = ridge_readout(features[data.train], data.responses[data.train])
     readout_score = mean_pearson(features[data.test] @ weight.T + bias, data.responses[data.test])
-    reached = _modules_run_before(network, info, inputs[:1].to(device))
-    chosen = _chosen_parameters(network, config.train_parameters, reached)
+    reached = modules_run_before(network, info, inputs[:1].to(device))
+    chosen = chosen_parameters(network, config.train_parameters, reached)
     groups = None
     if config.said:
         tops = sorted({name.split(".", 1)[0] for name in chosen})

@@ -244,18 +244,10 @@ def test_a_model_whose_logits_are_not_the_sets_classes_is_refused():
         neural_tuning(twelve, "synthetic.late", "block9", task="digits")
 
 
-def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, monkeypatch, request):
+def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, home):
     from scipy import stats
 
     from brainbench.cli.commands import main
-    from brainbench.registry import tuning
-    from brainbench.registry.entries import refresh
-
-    monkeypatch.setenv("BRAINBENCH_HOME", str(tmp_path / "home"))  # the models --save stores are this test's only
-    monkeypatch.delenv(tuning.TUNED_PATH_ENV, raising=False)
-    monkeypatch.setattr(tuning, "_saved_here", [])
-    refresh()
-    request.addfinalizer(refresh)  # the registries forget this home's tuned models afterwards
 
     probe = tmp_path / "probe"
     probe.mkdir()

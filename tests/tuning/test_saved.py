@@ -22,18 +22,6 @@ from brainbench.registry.entries import refresh
 IDS = {"train": ["img-01", "007", "a b"], "validation": ["x.png"], "test": ["0.5"]}  # ids stay strings as written
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A data home of its own (the tuned models saved here are this test's only) and no extra tuned folders."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("BRAINBENCH_HOME", str(home))
-    monkeypatch.delenv(tuning.TUNED_PATH_ENV, raising=False)
-    monkeypatch.setattr(tuning, "_saved_here", [])
-    refresh()
-    yield home
-    refresh()
-
-
 def record(of: str, **changes) -> dict:
     base = {"tuner": "by-hand", "tuner_version": "1", "parent": of, "parent_weights": None,
             "data": "synthetic.late", "stimulus_ids": IDS, "config": {"lr": 0.01, "layers": ["block3"]}, "seed": 3,

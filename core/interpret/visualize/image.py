@@ -17,6 +17,7 @@ from a ``torch.Generator`` on the CPU, so the start is the same on every device.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def frequency_scale(h: int, w: int, decay: float = 1.0) -> np.ndarray:
     return 1.0 / np.maximum(np.sqrt(fx**2 + fy**2), 1.0 / max(h, w)) ** decay
 
 
-class _Image:
+class _Image(ABC):
     """An image parameterisation: ``params`` (the tensors to optimise) and ``()`` -> ``(1, 3, h, w)`` in [0, 1]."""
 
     def __init__(self, size: int, colour: np.ndarray, device: str):
@@ -87,8 +88,9 @@ class _Image:
         self.colour = torch.as_tensor(colour, dtype=torch.float32, device=device)
         self.params: list[torch.Tensor] = []
 
-    def _channels(self) -> torch.Tensor:  # (3, h, w) before colour mixing and the sigmoid
-        raise NotImplementedError  # each parameterisation defines it
+    @abstractmethod
+    def _channels(self) -> torch.Tensor:
+        """The image ``(3, h, w)`` before colour mixing and the sigmoid."""
 
     def __call__(self) -> torch.Tensor:
         import torch
