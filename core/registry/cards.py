@@ -145,7 +145,15 @@ class BenchmarkSpec(BaseModel):
 
 
 class LeaderboardSpec(BaseModel):
-    """Which models (patterns) x which benchmarks (patterns) a leaderboard shows."""
+    """Which models (patterns) x which benchmarks (patterns) a leaderboard shows, and how its cells aggregate.
+
+    ``aggregation`` is a tree of named nodes, each the mean of its members: benchmark-id patterns or other nodes'
+    names (e.g. ``{V4 = ["cowley2023.V4"], IT = ["kriegeskorte2008.*"]}``). The root, ``root`` (default
+    ``"average"``), is the mean of the nodes no other node names (of every benchmark when there are none).
+    ``missing`` is the rule for a node with a missing or failed member: ``"incomplete"`` (default) shows the node as
+    missing with the members it lacks, never a number averaged over the rest; ``"partial"`` shows the mean of the
+    members present, always flagged with how many of how many it covers. Raises ValidationError for a node naming
+    itself (directly or through others), a node named like the root, or an empty node."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -153,3 +161,26 @@ class LeaderboardSpec(BaseModel):
     description: str = ""
     models: list[str] = Field(default_factory=lambda: ["*"])
     benchmarks: list[str]
+    aggregation: dict[str, list[str]] = Field(default_factory=dict)
+    root: str = "average"
+    missing: Literal["incomplete", "partial"] = "incomplete"
+
+    @model_validator(mode="after")
+    def _tree(self) -> LeaderboardSpec:
+        if self.root in self.aggregation:
+            raise ValueError(f"aggregation node {self.root!r} has the root's name; the root is the mean of the "
+                             "top-level nodes, so rename the node or set `root`")
+        for node, members in self.aggregation.items():
+            if not members:
+                raise ValueError(f"aggregation node {node!r} has no members; list benchmark patterns or node names")
+
+        def visit(node: str, path: tuple[str, ...]) -> None:
+            if node in path:
+                raise ValueError(f"aggregation cycle: {' -> '.join((*path, node))}")
+            for member in self.aggregation.get(node, []):
+                if member in self.aggregation:
+                    visit(member, (*path, node))
+
+        for node in self.aggregation:
+            visit(node, ())
+        return self

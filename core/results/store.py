@@ -11,7 +11,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert, select
+from sqlalchemy import (Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint,
+                        create_engine, event, insert, select, update)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import ResultsStoreError
@@ -66,6 +68,55 @@ interpretability_table = Table(
     Column("normalised_mean", Float, nullable=False),
     Column("brainbench_version", String(32), nullable=False),
     Column("result_json", Text, nullable=False),
+)
+# Leaderboard regeneration (brainbench leaderboard regenerate): runs, the cells each computed (one row per cell and
+# run, unique: a cell rerun after a worker died never stores a second result), failures with their traceback, and
+# snapshots of a board as it was shown.
+runs_table = Table(
+    "runs",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", String(40), nullable=False),
+    Column("finished", String(40)),
+    Column("leaderboard", String(255)),
+    Column("status", String(16), nullable=False),  # running | done | interrupted
+    Column("host", String(255), nullable=False),
+    Column("brainbench_version", String(32), nullable=False),
+    Column("n_planned", Integer, nullable=False),
+    Column("options_json", Text, nullable=False),
+)
+cells_table = Table(
+    "cells",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False, index=True),
+    Column("cell_key", String(64), nullable=False),
+    Column("result_id", Integer, ForeignKey("results.id"), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("benchmark", String(255), nullable=False),
+    Column("created", String(40), nullable=False),
+    UniqueConstraint("run_id", "cell_key", name="uq_cells_run_cell"),
+)
+failures_table = Table(
+    "failures",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), index=True),
+    Column("cell_key", String(64), nullable=False),
+    Column("model", String(255), nullable=False, index=True),
+    Column("benchmark", String(255), nullable=False, index=True),
+    Column("created", String(40), nullable=False),
+    Column("error", Text, nullable=False),  # "ExceptionType: message"
+    Column("traceback", Text, nullable=False),
+)
+snapshots_table = Table(
+    "snapshots",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("leaderboard", String(255), nullable=False, index=True),
+    Column("created", String(40), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id")),
+    Column("board_json", Text, nullable=False),
 )
 II_SUMMARY = ("id", "created", "model", "layer", "probe", "distance", "k", "readout", "n_units", "ii_mean", "ii_sd",
               "baseline_mean", "normalised_mean")
@@ -125,16 +176,19 @@ class ResultsStore:
     def add(self, result: ScoreResult) -> int:
         """Write one result in one transaction; returns its row id."""
         self._ensure_schema()
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(results_table).values(**self._row(result))).inserted_primary_key[0])
+
+    @staticmethod
+    def _row(result: ScoreResult) -> dict[str, Any]:
         p = result.provenance
-        row = {
+        return {
             "created": p.created, "model": result.model, "weights": p.weights, "weights_hash": p.weights_hash,
             "benchmark": result.benchmark, "benchmark_version": p.benchmark_version, "metric": result.metric,
             "metric_version": p.metric_version, "layer": result.layer, "raw": result.raw, "ceiling": result.ceiling,
             "normalised": result.normalised, "brainbench_version": p.brainbench_version,
             "result_json": result.to_json(),
         }
-        with self._errors("write to"), self.engine.begin() as conn:
-            return int(conn.execute(insert(results_table).values(**row)).inserted_primary_key[0])
 
     def rows(
         self,
@@ -204,6 +258,87 @@ class ResultsStore:
                                     "`brainbench results --ii`")
         return InterpretabilityRecord.from_json(text)
 
+
+    # -- leaderboard regeneration ---------------------------------------------------------------------------------
+
+    def start_run(self, *, leaderboard: str | None, n_planned: int, options: dict[str, Any] | None = None) -> int:
+        """Record a regeneration run (status ``running``); returns its id."""
+        import json
+        import socket
+
+        from .._version import __version__
+
+        self._ensure_schema()
+        row = {"created": _now(), "leaderboard": leaderboard, "status": "running", "host": socket.gethostname(),
+               "brainbench_version": __version__, "n_planned": int(n_planned),
+               "options_json": json.dumps(options or {}, sort_keys=True)}
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(runs_table).values(**row)).inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str = "done") -> None:
+        """Mark run ``run_id`` finished with ``status`` (``done`` or ``interrupted``)."""
+        with self._errors("write to"), self.engine.begin() as conn:
+            conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(status=status, finished=_now()))
+
+    def add_cell(self, result: ScoreResult, *, run_id: int, cell_key: str) -> tuple[int, bool]:
+        """Store the result of one leaderboard cell of run ``run_id``: the result row and its ``cells`` row in one
+        transaction. Returns ``(result_id, written)``; when the run already stored this cell (a rerun after a worker
+        died), nothing is written and the stored result's id comes back with ``written=False``: never a duplicate."""
+        self._ensure_schema()
+        existing = self._cell_result(run_id, cell_key)
+        if existing is not None:
+            return existing, False
+        try:
+            with self._errors("write to"), self.engine.begin() as conn:
+                result_id = int(conn.execute(insert(results_table).values(**self._row(result))).inserted_primary_key[0])
+                conn.execute(insert(cells_table).values(run_id=run_id, cell_key=cell_key, result_id=result_id,
+                                                        model=result.model, benchmark=result.benchmark,
+                                                        created=_now()))
+            return result_id, True
+        except IntegrityError:  # a concurrent writer stored the same cell first; this transaction rolled back whole
+            found = self._cell_result(run_id, cell_key)
+            if found is None:
+                raise
+            return found, False
+
+    def _cell_result(self, run_id: int, cell_key: str) -> int | None:
+        with self._errors("read"), self.engine.connect() as conn:
+            return conn.execute(select(cells_table.c.result_id).where(
+                (cells_table.c.run_id == run_id) & (cells_table.c.cell_key == cell_key))).scalar()
+
+    def add_failure(self, *, run_id: int | None, cell_key: str, model: str, benchmark: str, error: BaseException | str,
+                    traceback: str) -> int:
+        """Record a failed cell with its error (``"Type: message"``) and full traceback; returns the row id."""
+        self._ensure_schema()
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(failures_table).values(
+                run_id=run_id, cell_key=cell_key, model=model, benchmark=benchmark, created=_now(), error=text,
+                traceback=traceback)).inserted_primary_key[0])
+
+    def failures(self, model: str | Iterable[str] | None = None, benchmark: str | Iterable[str] | None = None,
+                 *, latest: bool = True) -> list[dict[str, Any]]:
+        """Failure rows filtered by fnmatch patterns; ``latest`` keeps the newest per (model, benchmark)."""
+        self._ensure_schema()
+        with self._errors("read"), self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in conn.execute(select(failures_table).order_by(failures_table.c.id))]
+        found = [r for r in found if matches(r["model"], model) and matches(r["benchmark"], benchmark)]
+        if latest:
+            found = sorted({(r["model"], r["benchmark"]): r for r in found}.values(), key=lambda r: r["id"])
+        return found
+
+    def add_snapshot(self, leaderboard: str, board_json: str, *, run_id: int | None = None) -> int:
+        """Keep a board as shown (its JSON, :meth:`brainbench.results.board.Board.to_json`); returns the row id."""
+        self._ensure_schema()
+        with self._errors("write to"), self.engine.begin() as conn:
+            return int(conn.execute(insert(snapshots_table).values(
+                leaderboard=leaderboard, created=_now(), run_id=run_id, board_json=board_json)).inserted_primary_key[0])
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
