@@ -15,12 +15,13 @@ from typing import Any
 import click
 
 from .._version import __version__
-from ..errors import BrainbenchError, CeilingWarning, ConfigError, UnknownNameError
+from ..errors import CeilingWarning, ConfigError, UnknownNameError
 from .data import data
 from .sae import sae
 from .warp import warp
 from .tune import tune
 from .experiment import experiment
+from .leaderboard import leaderboard
 from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
@@ -345,51 +346,6 @@ def _no_results(store: Any, models: tuple[str, ...], benchmarks: tuple[str, ...]
 
 
 @main.command()
-@click.argument("name", default="synthetic")
-@click.option("--value", type=click.Choice(["auto", "normalised", "raw"]), default="auto", show_default=True)
-@click.option("--db", default=None, help="results database URL")
-@click.option("--plot", "plot_path", default=None, help="write a bar-chart PNG here")
-@click.option("--json", "as_json", is_flag=True)
-@handle_errors
-def leaderboard(name: str, value: str, db: str | None, plot_path: str | None, as_json: bool) -> None:
-    """Show leaderboard NAME (from registry.toml), regenerated from stored results."""
-    from ..registry.catalog import get_leaderboard
-    from ..results.leaderboards import leaderboard as build
-    from ..registry.catalog import describe_benchmark
-    from ..results.store import ResultsStore
-
-    if plot_path:
-        file_to_write(plot_path, "--plot", plot_formats())
-    table = build(name, ResultsStore(db), value=value)
-    if as_json:
-        click.echo(table.reset_index().to_json(orient="records", indent=2))
-        return
-    if table.empty:
-        console().print(f"leaderboard {name!r} has no stored results yet; run `brainbench score --model M --benchmark B`.")
-        return
-    spec = get_leaderboard(name)
-    out = console()
-    if spec.description:
-        out.print(f"{name}: {spec.description}", highlight=False)
-    for benchmark in (c for c in table.columns if c not in ("mean", "n")):
-        try:
-            out.print(f"  {describe_benchmark(benchmark)}", highlight=False)
-        except BrainbenchError as exc:  # stored results of a benchmark no longer registered
-            out.print(f"  {benchmark}: not registered here ({exc})", highlight=False)
-    columns = ["rank", "model", *[c for c in table.columns]]
-    rows = [[i + 1, model, *row] for i, (model, row) in enumerate(table.iterrows())]
-    console().print(rich_table(f"leaderboard {name} ({value} scores)", columns, rows))
-    from rich.markup import escape
-
-    for missing in table.attrs.get("missing", []):  # model labels may hold brackets: escaped
-        console().print(f"[yellow]missing:[/yellow] {escape(missing)}", highlight=False)
-    if plot_path:
-        from ..results.plots import plot_leaderboard
-
-        console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
-
-
-@main.command()
 @click.argument("model")
 @click.option("--weights", default=None, help="weights tag ('random' for a seeded random initialisation)")
 @click.option("--layers", default=None, help="only these: names, globs, depth:LO-HI (comma-separated)")
@@ -490,6 +446,7 @@ main.add_command(sae)
 main.add_command(warp)
 main.add_command(tune)
 main.add_command(experiment)
+main.add_command(leaderboard)
 
 
 @main.command()
