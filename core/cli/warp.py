@@ -158,8 +158,13 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
             click.echo(result.summary())
     else:
         result = results[0]
-        console().print(rich_table(f"held-out score against d (D = {result.D})", ["d", "score", "val loss", "epochs"],
-                                   [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"]]
+        cost = any("top1_agreement" in row for row in result.curve)
+        console().print(rich_table(f"held-out score against d (D = {result.D})",
+                                   ["d", "score", "val loss", "epochs",
+                                    *(["top-1 agreement with the parent", "KL from the parent"] if cost else [])],
+                                   [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"],
+                                     *([f"{row['top1_agreement']:.3f}", f"{row['kl_from_parent']:.4g}"] if cost
+                                       else [])]
                                     for row in result.curve]))
         click.echo(result.summary())
     if plot_path is not None:

@@ -107,8 +107,33 @@ def test_fastfood_tuning_moves_only_the_chosen_parameters_and_only_within_p():
     ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(x[data.train], data.responses[data.train])
     want = mean_pearson(ridge.predict(x[data.test]), data.responses[data.test])
     assert record["held_out"]["readout_score"] == pytest.approx(want, rel=1e-4)
+    # the label-free cost: the tuned and parent networks' own logits on the held-out stimuli, through the engine
+    from brainbench.tuning.losses import label_free_cost
+
+    inputs = torch.stack([parent.preprocess(data.stimuli.image(data.ids[i])) for i in data.test])
+    with torch.no_grad():
+        want = label_free_cost(result.model.module.eval()(inputs), parent.module.eval()(inputs))
+    assert 0 < want["top1_agreement"] < 1 and want["kl_from_parent"] > 0  # the classes moved, a little
+    assert record["held_out"]["top1_agreement"] == pytest.approx(want["top1_agreement"])
+    assert record["held_out"]["kl_from_parent"] == pytest.approx(want["kl_from_parent"], rel=1e-4)
     with pytest.raises(ConfigError, match="d = 5000 is larger than the D = 1216 parameters"):
         tune_fastfood(parent, "synthetic.late", 5000, CONFIG)
+
+
+def test_label_free_cost_known_answers():
+    from scipy.special import rel_entr, softmax
+
+    from brainbench.tuning.losses import label_free_cost
+
+    parent = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
+    tuned = torch.tensor([[0.0, 1.0, -1.0], [0.0, 3.0, 1.0]])
+    same = label_free_cost(parent, parent)
+    assert same == {"kl_from_parent": pytest.approx(0.0, abs=1e-7), "top1_agreement": 1.0}
+    cost = label_free_cost(tuned, parent)
+    kl = rel_entr(softmax(parent.numpy(), axis=1), softmax(tuned.numpy(), axis=1)).sum(axis=1).mean()
+    assert cost["top1_agreement"] == 0.5 and cost["kl_from_parent"] == pytest.approx(kl, rel=1e-5)
+    with pytest.raises(ConfigError, match="one shape"):
+        label_free_cost(tuned, parent[:, :2])
 
 
 def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_path):
@@ -117,6 +142,7 @@ def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_pat
     rule = ThresholdRule("absolute", 0.3)
     result = warp(parent, "synthetic.late", CONFIG, ds=[1, 64], rule=rule, on_fit=lambda d, s: seen.append(d))
     assert seen == [1, 64] and [row["d"] for row in result.curve] == [1, 64] and result.D == 1216
+    assert all(0 <= row["top1_agreement"] <= 1 and row["kl_from_parent"] >= 0 for row in result.curve)
     assert result.d_warp == find_d_warp({row["d"]: row["score"] for row in result.curve}, 0.3)
     assert result.threshold == 0.3 and "(absolute)" in result.summary() and result.record["grid"] == [1, 64]
     path = tmp_path / "warp.png"
