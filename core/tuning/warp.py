@@ -48,7 +48,9 @@ FASTFOOD_VERSION = "1"
 
 @dataclass(frozen=True)
 class FastfoodConfig:
-    """One Fastfood fit's settings (module docstring)."""
+    """One Fastfood fit's settings (module docstring). ``full_lr``: the learning rate of the full fine-tune that a
+    relative rule's ``"full"`` reference fits (every chosen parameter trains directly); ``None`` uses ``train.lr``,
+    which suits z but usually wrecks a pretrained network trained directly (~1e-4 suits one)."""
 
     layer: str
     neural: Literal["mse", "pearson"] = "mse"
@@ -59,6 +61,11 @@ class FastfoodConfig:
     split: int = 0
     val_fraction: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-2))
+    full_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.full_lr is not None and not (math.isfinite(self.full_lr) and self.full_lr > 0):
+            raise ConfigError(f"full_lr must be a positive number (or None for train.lr); got {self.full_lr!r}")
 
     def as_record(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -286,7 +293,10 @@ def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None,
     def val_loss() -> float:
         return float(neural_loss(readout(features(data.val)), prepared.responses[data.val].to(device), config.neural))
 
-    result = train(tuned, batch_loss, len(data.train), config=config.train, val_loss=val_loss, progress=progress,
+    train_config = config.train
+    if d is None and config.full_lr is not None:
+        train_config = dataclasses.replace(train_config, lr=config.full_lr)
+    result = train(tuned, batch_loss, len(data.train), config=train_config, val_loss=val_loss, progress=progress,
                    checkpoint=checkpoint, fingerprint=f"{data.fingerprint()} {model.weights_hash()} d={d} "
                    f"{config.as_record()}", description=f"{model.label} at d = {d if d is not None else 'D'}")
     with torch.no_grad():

@@ -154,6 +154,21 @@ def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_pat
         warp(parent, "synthetic.late", CONFIG, ds=[1, 2000])
 
 
+def test_the_full_reference_trains_at_its_own_learning_rate():
+    import dataclasses
+
+    parent = _parent()
+    rule = ThresholdRule("relative", 0.9, "full")
+    # at a vanishing full_lr the full fine-tune stays where the ridge readout started: its score is the readout's
+    still = warp(parent, "synthetic.late", dataclasses.replace(CONFIG, full_lr=1e-12), ds=[1], rule=rule)
+    assert still.reference_score == pytest.approx(still.readout_score, abs=1e-6)
+    assert still.record["config"]["full_lr"] == 1e-12
+    moved = warp(parent, "synthetic.late", CONFIG, ds=[1], rule=rule)  # None: the full fit trains at train.lr
+    assert abs(moved.reference_score - moved.readout_score) > 1e-3
+    with pytest.raises(ConfigError, match="full_lr must be a positive number"):
+        dataclasses.replace(CONFIG, full_lr=0.0)
+
+
 def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_path):
     import json
 
