@@ -22,6 +22,7 @@ from .warp import warp
 from .tune import tune
 from .experiment import experiment
 from .leaderboard import leaderboard
+from .plot import plot
 from .stimuli import stimuli_from_paths as _stimuli_from_paths
 from .output import (EXIT_FAILED, EXIT_USAGE, console, file_to_write, folder_to_write, handle_errors, plot_formats,
                      rich_table)
@@ -447,6 +448,7 @@ main.add_command(warp)
 main.add_command(tune)
 main.add_command(experiment)
 main.add_command(leaderboard)
+main.add_command(plot)
 
 
 @main.command()
