@@ -30,6 +30,11 @@ def experiment() -> None:
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Adam's learning rate")
 @click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss")
+@click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="each child's weights: the lowest validation loss, the start included (a child no epoch beat "
+                   "keeps its parent's weights, and the report says so), or the last epoch's")
+@click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
+              help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them")
 @click.option("--neural-loss", type=click.Choice(["mse", "pearson"]), default="mse", show_default=True)
 @click.option("--pool", type=click.Choice(["flatten", "mean"]), default="flatten", show_default=True,
               help="readout features: every unit of the layer, or a map's spatial mean")
@@ -58,7 +63,7 @@ def experiment() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs: int, batch_size: int, lr: float,
-                  patience: int, neural_loss: str, pool: str, split: int, task: str, task_root: str | None,
+                  patience: int, keep: str, batchnorm: str, neural_loss: str, pool: str, split: int, task: str, task_root: str | None,
                   task_n: int | None, probe: tuple[str, ...], distance: str, k: int, n_units: int | None,
                   baseline_sets: int, permutations: int, weights: str | None, seed: int, device: str | None,
                   save: str | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:
@@ -72,7 +77,8 @@ def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs
 
     if plot_path is not None:
         file_to_write(plot_path, "--plot", {"png": "Portable Network Graphics", "svg": "Scalable Vector Graphics"})
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+                        keep=keep, batchnorm=batchnorm)  # type: ignore[arg-type]
     probe_set = probe_stimuli(probe) if probe else None
     net = get_model(model, weights=weights, seed=seed)
     result = run(net, benchmark, layer, lambda_=lambda_, train=train,
@@ -108,3 +114,21 @@ def print_report(result: Any) -> None:
                    f"Cohen's d = {p.cohens_d:+.3f}")
     click.echo(f"ANOVA across the three: F = {result.anova.f:.3f}, p = {result.anova.p:.3g}, "
                f"eta² = {result.anova.eta_squared:.3f}")
+    for child in result.tuned:
+        note = kept_start(child.record)
+        if note:
+            click.echo(note)
+
+
+def kept_start(record: dict[str, Any]) -> str | None:
+    """A line saying that a child kept its parent's weights (early stopping chose the start, epoch 0), with the
+    validation losses that decided it; None when an epoch was kept."""
+    if record.get("best_epoch") != 0 or record.get("config", {}).get("train", {}).get("keep") == "last":
+        return None
+    start = record.get("initial_val_loss")
+    losses = record.get("curves", {}).get("val_loss", [])
+    best = f"; the best epoch's {min(losses):.4g}" if losses else ""
+    before = f" ({start:.4g}{best})" if start is not None else ""
+    lam = record.get("config", {}).get("lambda_")
+    return (f"the lambda {lam:g} child kept its parent's weights: no epoch beat the starting validation loss{before}; "
+            "its numbers are the parent's (try another --lr, more --epochs, or --keep last)")

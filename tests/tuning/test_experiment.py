@@ -155,6 +155,26 @@ def test_the_printed_table_and_the_figure_give_the_experiments_numbers(experimen
     assert (tmp_path / "experiment.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_a_child_that_kept_its_parents_weights_is_named_in_the_report(experiment, capsys):
+    from brainbench.cli.experiment import kept_start, print_report
+
+    _parent, _probe, _distance, result = experiment
+    record = result.tuned[0].record
+    assert record["initial_val_loss"] is not None and record["best_epoch"] >= 1  # this child trained
+    assert kept_start(record) is None
+    kept = {**record, "best_epoch": 0, "initial_val_loss": 0.5, "curves": {"val_loss": [0.7, 0.6]}}
+    line = kept_start(kept)
+    assert "lambda 10 child kept its parent's weights" in line and "(0.5; the best epoch's 0.6)" in line
+    last = {**kept, "config": {**kept["config"], "train": {**kept["config"]["train"], "keep": "last"}}}
+    assert kept_start(last) is None  # --keep last keeps the last epoch, whatever the validation loss
+    result.tuned[0].record = kept
+    try:
+        print_report(result)
+    finally:
+        result.tuned[0].record = record
+    assert "lambda 10 child kept its parent's weights" in capsys.readouterr().out
+
+
 def _cifar_files(root, test_images, test_labels):
     """CIFAR-10's python layout with 2 images per training batch: data (n, 3072) uint8, channel-major."""
     folder = root / "cifar-10-batches-py"
@@ -256,7 +276,8 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, h
         Image.fromarray(rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)).save(probe / f"p{i:02d}.png")
     out = CliRunner().invoke(main, ["experiment", "neural-tuning", "-m", "synthetic_generator", "--weights", "random",
                                     "-b", "synthetic.late", "--layer", "block2", "--lambda", "1", "--epochs", "2",
-                                    "--lr", "1e-2", "--probe", str(probe), "--k", "3", "--baseline-sets", "10",
+                                    "--lr", "1e-2", "--keep", "last", "--probe", str(probe), "--k", "3",
+                                    "--baseline-sets", "10",
                                     "--permutations", "100", "--json", "--plot", str(tmp_path / "fig.png"),
                                     "--save", "exp22"])
     assert out.exit_code == 0, out.output
@@ -266,6 +287,7 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, h
                       "synthetic_generator[random] lambda 0"]
     assert [row["task_measure"] for row in report["rows"]] == [AGREEMENT] * 3
     records = report["records"]
+    assert all(r["config"]["train"]["keep"] == "last" and r["epochs_run"] == 2 for r in records.values())
     assert [row["task_value"] for row in report["rows"]] == [
         1.0, records[labels[1]]["held_out"]["top1_agreement"], records[labels[2]]["held_out"]["top1_agreement"]]
     assert [row["held_out_score"] for row in report["rows"]] == [
