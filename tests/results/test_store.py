@@ -1,4 +1,5 @@
-"""The results store: real SQLite files, real concurrent processes, read-only and locked databases."""
+"""The results store on both backends (a SQLite file; a real PostgreSQL server, tests/helpers/postgres.py): real
+concurrent processes; read-only and locked SQLite files; unreachable servers."""
 
 import sqlite3
 import subprocess
@@ -11,8 +12,8 @@ from brainbench import ResultsStoreError, ScoreResult
 from brainbench.results.store import ResultsStore
 
 
-def test_add_get_and_latest_rows(generator_results, tmp_path):
-    store = ResultsStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+def test_add_get_and_latest_rows(generator_results, store_url):
+    store = ResultsStore(store_url)
     early, late = generator_results["synthetic.early"], generator_results["synthetic.late"]
     first = store.add(early)
     store.add(late)
@@ -44,8 +45,8 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_two_processes_writing_at_once_lose_nothing(generator_results, tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+def test_two_processes_writing_at_once_lose_nothing(generator_results, tmp_path, store_url):
+    url = store_url
     ResultsStore(url).add(generator_results["synthetic.late"])  # schema exists before the race
     payload = tmp_path / "result.json"
     payload.write_text(generator_results["synthetic.late"].to_json())

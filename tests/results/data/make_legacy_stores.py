@@ -30,8 +30,8 @@ def main(store_py: str, out: str, v1: bool) -> None:
     results = [brainbench.score("synthetic_generator", b, progress=False) for b in ("synthetic.early", "synthetic.late")]
     ids = [store.add(r) for r in results]
     prov = InterpretabilityProvenance(
-        model="synthetic_generator", weights="default", weights_hash="sha256:" + "0" * 64, code={"forward": "1"},
-        probe="families", probe_hash="sha256:" + "1" * 64, n_probe=90, distance="pixel-rms",
+        model="synthetic_generator", weights="default", weights_hash="0" * 64, code={"forward": "1"},
+        probe="families", probe_hash="1" * 64, n_probe=90, distance="pixel-rms",
         distance_name="pixel RMS distance", distance_version="7", image_size=8, k=3, readout="mean",
         unit_selection="all", seed=0, baseline_sets=4, brainbench_version=brainbench.__version__,
         created="2026-11-30T00:00:00+00:00", device="cpu")
