@@ -148,14 +148,17 @@ class ResultsStore:
         self.connect_timeout = connect_timeout
         kwargs: dict[str, Any] = {}
         try:
-            driver = make_url(self.url).get_dialect().driver
-            if self.url.startswith("sqlite"):
+            parsed = make_url(self.url)
+            if parsed.drivername == "postgresql":  # no driver named: psycopg2, brainbench's (SQLAlchemy 2.1 picks psycopg)
+                parsed = parsed.set(drivername="postgresql+psycopg2")
+            if parsed.get_backend_name() == "sqlite":
                 kwargs["connect_args"] = {"timeout": timeout}
-            elif driver == "psycopg2":
+            elif parsed.get_dialect().driver == "psycopg2":
                 kwargs["connect_args"] = {"connect_timeout": max(1, int(connect_timeout))}
-            self.engine = create_engine(self.url, **kwargs)
+            self.engine = create_engine(parsed, **kwargs)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ResultsStoreError(f"bad results database URL {self.url!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL "
+            shown = _hide_password(self.url)
+            raise ResultsStoreError(f"bad results database URL {shown!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL "
                                     "(sqlite:///path/results.sqlite, postgresql://user:password@host:5432/db)") from None
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -164,7 +167,7 @@ class ResultsStore:
     @property
     def shown_url(self) -> str:
         """The URL as messages show it (any password as ``***``)."""
-        return self.engine.url.render_as_string(hide_password=True)
+        return _hide_password(self.url)
 
     def _ensure_schema(self) -> None:
         if not self._ready:
@@ -331,9 +334,12 @@ class ResultsStore:
             return result_id, True
         except _Integrity as exc:  # a concurrent writer stored the same cell first; this transaction rolled back
             found = self._cell_result(run_id, cell_key)
-            if found is None:  # not the unique cell: the run does not exist (foreign key)
-                raise ResultsStoreError(f"cannot store cell {cell_key!r} of run {run_id} in {self.shown_url}: "
-                                        f"{exc}; start the run with start_run() first. "
+            if found is None:  # not the unique cell: another constraint, most likely the run's foreign key
+                with self._errors("read"), self.engine.connect() as conn:
+                    run_known = conn.execute(select(runs_table.c.id).where(runs_table.c.id == run_id)).scalar()
+                why = f"the store has no run {run_id}; start the run with start_run() first" if run_known is None \
+                    else f"the database refused it ({exc})"
+                raise ResultsStoreError(f"cannot store cell {cell_key!r} of run {run_id} in {self.shown_url}: {why}. "
                                         "Nothing was written.") from None
             return found, False
 
@@ -381,7 +387,14 @@ def _integrity_passes() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise _Integrity(str(exc.orig or exc).strip()) from None
+        raise _Integrity(" ".join(str(exc.orig or exc).split())) from None
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return url
 
 
 # What drivers say when the server is not there (psycopg2/libpq: refused, timed out, unknown host).
