@@ -39,8 +39,17 @@ _NONE = np.iinfo(np.int64).min
 _SCALE = 1e6
 
 
-def _is_float_list(values: list[Any]) -> bool:
-    return all(v is None or (isinstance(v, float) and not isinstance(v, bool)) for v in values)
+def _float_array(values: list[Any]) -> np.ndarray | None:
+    """``values`` as float64 (None and non-finite values as NaN) when each is a float (numpy's included) or None;
+    else None."""
+    types = set(map(type, values))
+    if not all(t is type(None) or issubclass(t, float) for t in types):
+        return None
+    if type(None) in types:
+        values = [math.nan if v is None else v for v in values]
+    array = np.array(values, dtype="<f8")
+    array[~np.isfinite(array)] = math.nan
+    return array
 
 
 def _decimals(array: np.ndarray) -> bytes | None:
@@ -62,8 +71,7 @@ def pack(neuroids: dict[str, list[Any] | None]) -> bytes:
     for key, values in neuroids.items():
         if values is None:
             data, kind = b"", "null"
-        elif _is_float_list(values):
-            array = np.array([math.nan if v is None or not math.isfinite(v) else v for v in values], dtype="<f8")
+        elif (array := _float_array(values)) is not None:
             data, kind = _decimals(array), "d6"
             if data is None:
                 data, kind = array.tobytes(), "f8"
@@ -72,7 +80,14 @@ def pack(neuroids: dict[str, list[Any] | None]) -> bytes:
         header.append([key, kind, len(data)])
         parts.append(data)
     head = json.dumps(header, ensure_ascii=False).encode()
-    return MAGIC + zlib.compress(struct.pack("<I", len(head)) + head + b"".join(parts), 6)
+    return MAGIC + zlib.compress(struct.pack("<I", len(head)) + head + b"".join(parts), 3)
+
+
+def _with_none(values: list[float], missing: np.ndarray) -> list[float | None]:
+    if missing.any():
+        for i in np.flatnonzero(missing).tolist():
+            values[i] = None  # type: ignore[call-overload]
+    return values  # type: ignore[return-value]
 
 
 def unpack(blob: bytes) -> dict[str, list[Any] | None]:
@@ -92,10 +107,11 @@ def unpack(blob: bytes) -> dict[str, list[Any] | None]:
             out[key] = None
         elif kind == "f8":
             array = np.frombuffer(data, dtype="<f8")
-            out[key] = [None if math.isnan(v) else v for v in array.tolist()]
+            out[key] = _with_none(array.tolist(), np.isnan(array))
         elif kind == "d6":
             ints = np.frombuffer(data, dtype=np.uint8).reshape(8, -1).T.copy().view("<i8").ravel()
-            out[key] = [None if i == _NONE else i / _SCALE for i in ints.tolist()]
+            missing = ints == _NONE
+            out[key] = _with_none((np.where(missing, 0, ints) / _SCALE).tolist(), missing)
         elif kind == "json":
             out[key] = json.loads(data)
         else:

@@ -1,11 +1,12 @@
 """The results store's schema: Alembic migrations (:mod:`brainbench.results.migrations`) run from code, under a lock,
 when a store is opened.
 
-A store is brought to :data:`HEAD` once, whoever opens it first, in one transaction (a crash leaves the store as
-it was) under a lock across processes: on PostgreSQL a transaction-level advisory lock (``pg_advisory_xact_lock``),
-on SQLite the database's own write lock (``BEGIN IMMEDIATE``). A store already at head is only read. A store with no ``alembic_version`` table but with brainbench's tables (written before migrations, by
-``create_all``) is recognised from its tables and columns, stamped, and upgraded. A store stamped with a revision
-this brainbench does not know was written by a newer brainbench: :class:`ResultsStoreError`, nothing written.
+A store is brought to :data:`HEAD` once, whoever opens it first, in one transaction (a crash leaves the store as it
+was) under a lock across processes: on PostgreSQL a transaction-level advisory lock (``pg_advisory_xact_lock``), on
+SQLite the database's own write lock (``BEGIN IMMEDIATE``). A store already at head is only read. A store with no
+``alembic_version`` table but with brainbench's tables (written before migrations, by ``create_all``) is recognised
+from its tables and columns, stamped, and upgraded. A store stamped with a revision this brainbench does not know was
+written by a newer brainbench: :class:`ResultsStoreError`, nothing written.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def current_revision(conn: Connection) -> str | None:
 def recognise(conn: Connection) -> str | None:
     """The revision an unstamped store's tables match: None for no brainbench table (a fresh store), ``"0001"`` for
     results and interpretability, ``"0002"`` with runs, cells, failures and snapshots too, ``"0003"`` where
-    ``results`` has the ``neuroid_values`` column (0004 changed only column widths, which are not read back here:
-such a store is taken as 0003 and widened again, harmlessly). Tables of the recognised revision that are missing (a store from
-    before interpretability had only ``results``) are created by :func:`open_schema`; a store with brainbench's
-    later tables but no ``results`` table matches nothing: ResultsStoreError."""
+    ``results`` has the ``neuroid_values`` column (0004 changed only column widths, which are not read back here: such
+    a store is taken as 0003 and widened again, harmlessly). Tables of the recognised revision that are missing (a
+    store from before interpretability had only ``results``) are created by :func:`open_schema`; a store with
+    brainbench's later tables but no ``results`` table matches nothing: ResultsStoreError."""
     tables = set(inspect(conn).get_table_names())
     if not tables & (_V1 | _V2):
         return None
@@ -105,10 +106,11 @@ def _migration_engine(engine: Engine) -> Engine:
 
 def open_schema(engine: Engine, metadata: MetaData, *, url: str | None = None) -> str:
     """Bring the store behind ``engine`` to :data:`HEAD` (once, under the lock; ``metadata``: the store's tables, from
-    which a store written before migrations gets the tables of its revision that it lacks) and return the revision it was at
-    before (``"base"`` for a fresh store, the recognised one for a store written before migrations). Raises ResultsStoreError for a store written by a newer
-    brainbench (nothing written) or one whose tables match no revision; database errors propagate
-    (:class:`sqlalchemy.exc.DBAPIError`, turned into ResultsStoreError by the store)."""
+    which a store written before migrations gets the tables of its revision that it lacks) and return the revision it
+    was at before (``"base"`` for a fresh store, the recognised one for a store written before migrations). Raises
+    ResultsStoreError for a store written by a newer brainbench (nothing written) or one whose tables match no
+    revision; database errors propagate (:class:`sqlalchemy.exc.DBAPIError`, turned into ResultsStoreError by the
+    store)."""
     shown = url or engine.url.render_as_string(hide_password=True)
     known = known_revisions()
     with engine.connect() as conn:  # the look without a lock: a store at head (the usual case) is read only

@@ -76,7 +76,8 @@ interpretability_table = Table(
     Column("result_json", Text, nullable=False),
 )
 # The tables as of the head revision (brainbench.results.schema.HEAD); a change here is a new migration in
-# core/results/migrations/versions. Leaderboard regeneration (brainbench leaderboard regenerate): runs, the cells each computed (one row per cell and
+# core/results/migrations/versions.
+# Leaderboard regeneration (brainbench leaderboard regenerate): runs, the cells each computed (one row per cell and
 # run, unique: a cell rerun after a worker died never stores a second result), failures with their traceback, and
 # snapshots of a board as it was shown.
 runs_table = Table(
@@ -149,7 +150,7 @@ class ResultsStore:
         kwargs: dict[str, Any] = {}
         try:
             parsed = make_url(self.url)
-            if parsed.drivername == "postgresql":  # no driver named: psycopg2, brainbench's (SQLAlchemy 2.1 picks psycopg)
+            if parsed.drivername == "postgresql":  # no driver named: psycopg2 (SQLAlchemy 2.1 would pick psycopg)
                 parsed = parsed.set(drivername="postgresql+psycopg2")
             if parsed.get_backend_name() == "sqlite":
                 kwargs["connect_args"] = {"timeout": timeout}
@@ -159,7 +160,8 @@ class ResultsStore:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             shown = _hide_password(self.url)
             raise ResultsStoreError(f"bad results database URL {shown!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL "
-                                    "(sqlite:///path/results.sqlite, postgresql://user:password@host:5432/db)") from None
+                                    "(sqlite:///path/results.sqlite, postgresql://user:password@host:5432/db)"
+                                    ) from None
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False

@@ -40,8 +40,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield its SQLAlchemy URL (psycopg2, user ``postgres``, database ``postgres``); stop it."""
+def postgres_server(*, fsync: bool = False) -> Iterator[str]:
+    """Start a server; yield its SQLAlchemy URL (psycopg2, user ``postgres``, database ``postgres``); stop it.
+    ``fsync`` off (tests) skips the flushes to disk that make a commit durable; benchmarks keep them, as a real
+    server does."""
     bindir, why = binaries()
     if bindir is None:
         raise RuntimeError(why)
@@ -73,7 +75,7 @@ def postgres_server() -> Iterator[str]:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8",
             "--locale=C")
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o",
-            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=100", "start")
+            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync={'on' if fsync else 'off'} -c max_connections=100", "start")
         try:
             yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
         finally:

@@ -189,3 +189,17 @@ def test_tables_that_match_no_revision_are_a_clear_error(tmp_path):
     with pytest.raises(ResultsStoreError, match=r"has tables \['runs'\] but no 'results' table: it matches no "
                                                 "brainbench schema"):
         ResultsStore(f"sqlite:///{path}").rows()
+
+
+def test_a_store_from_before_interpretability_gets_its_table(tmp_path):
+    """brainbench before issue 21 wrote only ``results``: recognised as 0001 with its missing table made."""
+    path = tmp_path / "results_only.sqlite"
+    shutil.copy(V1_STORE, path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE interpretability")
+    conn.commit()
+    conn.close()
+    rows = _legacy_rows(V1_STORE)["results"]
+    store = ResultsStore(f"sqlite:///{path}")
+    assert [store.get(r["id"]) for r in rows] == [ScoreResult.from_json(r["result_json"]) for r in rows]
+    assert store.interpretability_rows() == [] and _revision(f"sqlite:///{path}") == [HEAD]

@@ -120,7 +120,8 @@ def test_interpretability_records_and_long_hashes_on_both_backends(generator_res
 
 def test_a_cell_of_a_run_that_does_not_exist_is_a_clear_error(generator_results, store_url):
     store = ResultsStore(store_url)
-    with pytest.raises(ResultsStoreError, match=r"cannot store cell 'k1' of run 99 in .*: the store has no run 99; start the run with "
+    with pytest.raises(ResultsStoreError, match=r"cannot store cell 'k1' of run 99 in .*: the store has no run 99; "
+                                                r"start the run with "
                                                 r"start_run\(\) first\. Nothing was written"):
         store.add_cell(generator_results["synthetic.late"], run_id=99, cell_key="k1")
     assert store.rows(latest=False) == []
