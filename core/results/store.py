@@ -185,7 +185,7 @@ class ResultsStore:
         try:
             yield
         except DBAPIError as exc:
-            text = str(exc.orig or exc)
+            text = " ".join(str(exc.orig or exc).split())  # one line: drivers add a hint on a second
             lowered = text.lower()
             if "readonly" in lowered or "read-only" in lowered:
                 why = "it is read-only"
@@ -195,10 +195,10 @@ class ResultsStore:
                 why = "the file cannot be opened (missing directory or no permission)"
             elif any(s in lowered for s in _UNREACHABLE):
                 why = (f"the database server cannot be reached (gave up after connect_timeout={self.connect_timeout} s:"
-                       f" {text.strip()}); check the host and port in the URL, that the server runs and accepts "
+                       f" {text}); check the host and port in the URL, that the server runs and accepts "
                        "connections from this machine, and the user name and password")
             else:
-                why = text.strip()
+                why = text
             raise ResultsStoreError(
                 f"cannot {action} the results store {self.shown_url}: {why}. "
                 f"Point {DB_ENV} (or --db) at a writable database; nothing was written."
