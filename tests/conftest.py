@@ -108,13 +108,11 @@ def generator_results():
 def postgres_server_url():
     """A throwaway PostgreSQL server for the session (tests/helpers/postgres.py); its URL. Where PostgreSQL's binaries
     are absent the test skips with the reason, unless BRAINBENCH_REQUIRE_SERVICES=1 (CI), when it fails."""
-    from helpers.postgres import REQUIRE_ENV, binaries, postgres_server
+    from helpers.postgres import binaries, missing, postgres_server
 
     bindir, why = binaries()
     if bindir is None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{why} ({REQUIRE_ENV}=1 requires them)")
-        pytest.skip(why)
+        missing(why)
     with postgres_server() as url:
         yield url
 

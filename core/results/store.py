@@ -291,8 +291,8 @@ class ResultsStore:
             text = conn.execute(select(interpretability_table.c.result_json)
                                 .where(interpretability_table.c.id == row_id)).scalar()
         if text is None:
-            raise ResultsStoreError(f"no interpretability result with id {row_id} in {self.shown_url}; list them with "
-                                    "`brainbench results --ii`")
+            raise ResultsStoreError(f"no interpretability result with id {row_id} in {self.shown_url}; list them "
+                                    "with `brainbench results --ii`")
         return InterpretabilityRecord.from_json(text)
 
 

@@ -20,17 +20,29 @@ from pathlib import Path
 REQUIRE_ENV = "BRAINBENCH_REQUIRE_SERVICES"  # "1": tests that need PostgreSQL fail where it is absent, not skip
 
 
-def binaries() -> tuple[Path | None, str]:
-    """(the folder holding initdb and pg_ctl, or None; why not, when None)."""
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
+def binaries(debian: Path = Path("/usr/lib/postgresql"), path: str | None = None) -> tuple[Path | None, str]:
+    """(the folder holding initdb and pg_ctl, or None; why not, when None): ``PATH`` (or ``path``) first, then the
+    newest version under ``debian``."""
+    found = shutil.which("pg_ctl", path=path)
+    if found and shutil.which("initdb", path=path):
         return Path(found).parent, ""
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]), reverse=True)
+    versions = sorted((p for p in debian.glob("*/bin/pg_ctl") if p.parts[-3].isdigit()),
+                      key=lambda p: int(p.parts[-3]), reverse=True)
     for pg_ctl in versions:
         if (pg_ctl.parent / "initdb").exists():
             return pg_ctl.parent, ""
     return None, ("PostgreSQL's server binaries (initdb, pg_ctl) are neither on PATH nor in "
                   "/usr/lib/postgresql/*/bin; install them (Debian: apt-get install postgresql)")
+
+
+def missing(why: str) -> None:
+    """A test that needs PostgreSQL where it is missing: skipped with ``why``, or failed under
+    ``BRAINBENCH_REQUIRE_SERVICES=1`` (CI, where it must be there)."""
+    import pytest
+
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{why} ({REQUIRE_ENV}=1 requires them)")
+    pytest.skip(why)
 
 
 def _free_port() -> int:

@@ -189,3 +189,20 @@ def test_an_unreachable_database_server_is_a_clear_error(where, generator_result
     assert f"cannot open the results store postgresql://bb:***@{host}/results" in message
     assert "cannot be reached (gave up after connect_timeout=2 s" in message and "secret" not in message
     assert "check the host and port in the URL, that the server runs" in message and "nothing was written" in message
+
+
+def test_without_postgresql_its_tests_skip_unless_services_are_required(tmp_path, monkeypatch):
+    from helpers.postgres import binaries, missing
+
+    bindir, why = binaries(debian=tmp_path, path=str(tmp_path))  # nothing on this PATH, no Debian folder
+    assert bindir is None and "apt-get install postgresql" in why
+    (tmp_path / "15" / "bin").mkdir(parents=True)
+    for name in ("pg_ctl", "initdb"):
+        (tmp_path / "15" / "bin" / name).touch()
+    assert binaries(debian=tmp_path, path=str(tmp_path)) == (tmp_path / "15" / "bin", "")
+    monkeypatch.delenv("BRAINBENCH_REQUIRE_SERVICES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        missing(why)
+    monkeypatch.setenv("BRAINBENCH_REQUIRE_SERVICES", "1")
+    with pytest.raises(pytest.fail.Exception, match="BRAINBENCH_REQUIRE_SERVICES=1 requires them"):
+        missing(why)
