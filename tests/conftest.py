@@ -102,3 +102,30 @@ def generator_results():
     import brainbench
 
     return {b: brainbench.score("synthetic_generator", b, progress=False) for b in ("synthetic.early", "synthetic.late")}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A throwaway PostgreSQL server for the session (tests/helpers/postgres.py); its URL. Where PostgreSQL's binaries
+    are absent the test skips with the reason, unless BRAINBENCH_REQUIRE_SERVICES=1 (CI), when it fails."""
+    from helpers.postgres import binaries, missing, postgres_server
+
+    bindir, why = binaries()
+    if bindir is None:
+        missing(why)
+    with postgres_server() as url:
+        yield url
+
+
+_databases = iter(range(1, 10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty results store's URL on each backend: a SQLite file in tmp_path, a new database on the session's
+    PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'r.sqlite'}"
+    from helpers.postgres import create_database
+
+    return create_database(request.getfixturevalue("postgres_server_url"), f"bb_test_{next(_databases)}")

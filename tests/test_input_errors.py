@@ -4,6 +4,7 @@ recorded on the imported data); stimuli that preprocess to several sizes; the ch
 
 import json
 import re
+import sqlite3
 
 import numpy as np
 import pytest
@@ -75,6 +76,11 @@ def files(tmp_path_factory):
     np.save(root / "r.npy", np.zeros((4, 2)))
     (root / "bb_factories.py").write_text(FACTORIES)
     (root / "bb_broken.py").write_text("raise RuntimeError('half-written module')\n")
+    newer = sqlite3.connect(root / "newer.sqlite")  # a results store stamped by a later brainbench's migrations
+    newer.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    newer.execute("INSERT INTO alembic_version VALUES ('0999')")
+    newer.commit()
+    newer.close()
     return root, values
 
 
@@ -123,6 +129,10 @@ CASES = {
     "results-id": (["results", "--id", "999"], "list them with `brainbench results`"),
     "results-model": (["results", "-m", "nosuch*"], "holds no results yet"),
     "results-db": (["results", "--db", "nosuchdb://"], "SQLAlchemy URL"),
+    "results-db-newer": (["results", "--db", "sqlite:///{root}/newer.sqlite"],
+                         r"written by a newer brainbench \(schema revision '0999'.*upgrade brainbench"),
+    "results-db-unreachable": (["results", "--db", "postgresql://bb:secret@127.0.0.1:1/results"],
+                               r"postgresql://bb:\*\*\*@127.0.0.1:1/results: the database server cannot be reached"),
     "leaderboard-name": (["leaderboard", "synthetc"], "Known: 'cowley2023', 'rdm', 'synthetic'"),
     "leaderboard-plot": (["leaderboard", "--plot", "{root}/nowhere/b.png"], "nowhere does not exist"),
     "leaderboard-output": (["leaderboard", "synthetic", "--format", "html", "-o", "{root}/nowhere/b.html"],

@@ -10,6 +10,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def brainbench_head() -> str:
+    from brainbench.results.schema import HEAD
+
+    return HEAD
+
+
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_lists_models(tmp_path):
     dist = tmp_path / "dist"
@@ -36,3 +42,7 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_models(tmp_path):
                                "print(m.weights, len(brainbench.get_dataset('algonauts2019').files))"],  # package data shipped
                               capture_output=True, text=True, check=True, cwd=tmp_path)
     assert torch_ok.stdout.strip() == "imagenet1k 80"
+    store = subprocess.run([str(python), "-c", "import sqlite3, brainbench; brainbench.ResultsStore('sqlite:///r.sqlite')"
+                            ".rows(); print(sqlite3.connect('r.sqlite').execute('SELECT version_num FROM alembic_version')"
+                            ".fetchone()[0])"], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert store.stdout.strip() == brainbench_head()  # the migrations shipped and ran from the wheel

@@ -1,23 +1,28 @@
-"""The results store: SQLAlchemy; a SQLite file in the data home unless ``BRAINBENCH_DB`` names a URL.
+"""The results store: SQLAlchemy; a SQLite file in the data home unless ``BRAINBENCH_DB`` names a URL (PostgreSQL
+through psycopg2: ``postgresql://user:password@host:5432/dbname``).
 
 Each result is written in one transaction, so a crash or a concurrent writer never leaves a
-half-written row; SQLite writers wait for each other up to ``timeout`` seconds.
+half-written row; SQLite writers wait for each other up to ``timeout`` seconds. The schema is Alembic's
+(:mod:`brainbench.results.schema`): opening a store upgrades it to the head revision, once, under a lock.
+A result's per-unit values are kept in a binary column (:mod:`brainbench.results.compact`), not in its JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint,
-                        create_engine, event, insert, select, update)
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import (Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event, insert, select, update)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ..errors import ResultsStoreError
 from ..names import matches
+from .compact import pack, unpack
 from .result import ScoreResult
 
 if TYPE_CHECKING:
@@ -34,17 +39,18 @@ results_table = Table(
     Column("created", String(40), nullable=False),
     Column("model", String(255), nullable=False, index=True),
     Column("weights", String(255), nullable=False),
-    Column("weights_hash", String(64), nullable=False),
+    Column("weights_hash", String(255), nullable=False),
     Column("benchmark", String(255), nullable=False, index=True),
-    Column("benchmark_version", String(32), nullable=False),
+    Column("benchmark_version", String(255), nullable=False),
     Column("metric", String(255), nullable=False),
-    Column("metric_version", String(32), nullable=False),
+    Column("metric_version", String(255), nullable=False),
     Column("layer", String(255), nullable=False),
     Column("raw", Float, nullable=False),
     Column("ceiling", Float),
     Column("normalised", Float),
-    Column("brainbench_version", String(32), nullable=False),
-    Column("result_json", Text, nullable=False),
+    Column("brainbench_version", String(255), nullable=False),
+    Column("result_json", Text, nullable=False),  # the ScoreResult without its per-unit values ("neuroids": {})
+    Column("neuroid_values", LargeBinary),  # its per-unit values (compact.pack); NULL where result_json holds them
 )
 SUMMARY = ("id", "created", "model", "benchmark", "metric", "layer", "raw", "ceiling", "normalised")
 interpretability_table = Table(
@@ -53,22 +59,24 @@ interpretability_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created", String(40), nullable=False),
     Column("model", String(255), nullable=False, index=True),
-    Column("weights_hash", String(64), nullable=False),
+    Column("weights_hash", String(255), nullable=False),
     Column("layer", String(255), nullable=False),
     Column("probe", String(255), nullable=False),
-    Column("probe_hash", String(64), nullable=False),
+    Column("probe_hash", String(255), nullable=False),
     Column("distance", String(255), nullable=False),
-    Column("distance_version", String(32), nullable=False),
+    Column("distance_version", String(255), nullable=False),
     Column("k", Integer, nullable=False),
-    Column("readout", String(32), nullable=False),
+    Column("readout", String(255), nullable=False),
     Column("n_units", Integer, nullable=False),
     Column("ii_mean", Float, nullable=False),
     Column("ii_sd", Float, nullable=False),
     Column("baseline_mean", Float, nullable=False),
     Column("normalised_mean", Float, nullable=False),
-    Column("brainbench_version", String(32), nullable=False),
+    Column("brainbench_version", String(255), nullable=False),
     Column("result_json", Text, nullable=False),
 )
+# The tables as of the head revision (brainbench.results.schema.HEAD); a change here is a new migration in
+# core/results/migrations/versions.
 # Leaderboard regeneration (brainbench leaderboard regenerate): runs, the cells each computed (one row per cell and
 # run, unique: a cell rerun after a worker died never stores a second result), failures with their traceback, and
 # snapshots of a board as it was shown.
@@ -79,9 +87,9 @@ runs_table = Table(
     Column("created", String(40), nullable=False),
     Column("finished", String(40)),
     Column("leaderboard", String(255)),
-    Column("status", String(16), nullable=False),  # running | done | interrupted
+    Column("status", String(255), nullable=False),  # running | done | interrupted
     Column("host", String(255), nullable=False),
-    Column("brainbench_version", String(32), nullable=False),
+    Column("brainbench_version", String(255), nullable=False),
     Column("n_planned", Integer, nullable=False),
     Column("options_json", Text, nullable=False),
 )
@@ -90,7 +98,7 @@ cells_table = Table(
     _metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False, index=True),
-    Column("cell_key", String(64), nullable=False),
+    Column("cell_key", String(255), nullable=False),
     Column("result_id", Integer, ForeignKey("results.id"), nullable=False),
     Column("model", String(255), nullable=False),
     Column("benchmark", String(255), nullable=False),
@@ -102,7 +110,7 @@ failures_table = Table(
     _metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), index=True),
-    Column("cell_key", String(64), nullable=False),
+    Column("cell_key", String(255), nullable=False),
     Column("model", String(255), nullable=False, index=True),
     Column("benchmark", String(255), nullable=False, index=True),
     Column("created", String(40), nullable=False),
@@ -131,25 +139,44 @@ def default_url() -> str:
 class ResultsStore:
     """Stored :class:`ScoreResult` rows, and interpretability indices
     (:class:`~brainbench.results.interpretability.InterpretabilityRecord`, table ``interpretability``); ``url`` is
-    any SQLAlchemy database URL."""
+    any SQLAlchemy database URL. ``timeout``: seconds a SQLite writer waits for another's lock;
+    ``connect_timeout``: seconds to reach a database server (PostgreSQL) before a ResultsStoreError says which URL
+    and what to check. The first use upgrades the store's schema to the head revision
+    (:func:`brainbench.results.schema.open_schema`)."""
 
-    def __init__(self, url: str | None = None, *, timeout: float = 30.0):
+    def __init__(self, url: str | None = None, *, timeout: float = 30.0, connect_timeout: int = 10):
         self.url = url or default_url()
+        self.connect_timeout = connect_timeout
         kwargs: dict[str, Any] = {}
-        if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": timeout}
         try:
-            self.engine = create_engine(self.url, **kwargs)
-        except (SQLAlchemyError, ValueError) as exc:
-            raise ResultsStoreError(f"bad results database URL {self.url!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL") from None
+            parsed = make_url(self.url)
+            if parsed.drivername == "postgresql":  # no driver named: psycopg2 (SQLAlchemy 2.1 would pick psycopg)
+                parsed = parsed.set(drivername="postgresql+psycopg2")
+            if parsed.get_backend_name() == "sqlite":
+                kwargs["connect_args"] = {"timeout": timeout}
+            elif parsed.get_dialect().driver == "psycopg2":
+                kwargs["connect_args"] = {"connect_timeout": max(1, int(connect_timeout))}
+            self.engine = create_engine(parsed, **kwargs)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            shown = _hide_password(self.url)
+            raise ResultsStoreError(f"bad results database URL {shown!r}: {exc}; set {DB_ENV} to a SQLAlchemy URL "
+                                    "(sqlite:///path/results.sqlite, postgresql://user:password@host:5432/db)"
+                                    ) from None
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False
 
+    @property
+    def shown_url(self) -> str:
+        """The URL as messages show it (any password as ``***``)."""
+        return _hide_password(self.url)
+
     def _ensure_schema(self) -> None:
         if not self._ready:
-            with self._errors("create the results table in"):
-                _metadata.create_all(self.engine)
+            from .schema import open_schema
+
+            with self._errors("open"):
+                open_schema(self.engine, _metadata, url=self.shown_url)
             self._ready = True
 
     @contextmanager
@@ -158,7 +185,7 @@ class ResultsStore:
         try:
             yield
         except DBAPIError as exc:
-            text = str(exc.orig or exc)
+            text = " ".join(str(exc.orig or exc).split())  # one line: drivers add a hint on a second
             lowered = text.lower()
             if "readonly" in lowered or "read-only" in lowered:
                 why = "it is read-only"
@@ -166,10 +193,14 @@ class ResultsStore:
                 why = "another process holds a lock on it (waited for the timeout); retry, or use another database"
             elif "unable to open" in lowered:
                 why = "the file cannot be opened (missing directory or no permission)"
+            elif any(s in lowered for s in _UNREACHABLE):
+                why = (f"the database server cannot be reached (gave up after connect_timeout={self.connect_timeout} s:"
+                       f" {text}); check the host and port in the URL, that the server runs and accepts "
+                       "connections from this machine, and the user name and password")
             else:
                 why = text
             raise ResultsStoreError(
-                f"cannot {action} the results store {self.url}: {why}. "
+                f"cannot {action} the results store {self.shown_url}: {why}. "
                 f"Point {DB_ENV} (or --db) at a writable database; nothing was written."
             ) from None
 
@@ -187,7 +218,8 @@ class ResultsStore:
             "benchmark": result.benchmark, "benchmark_version": p.benchmark_version, "metric": result.metric,
             "metric_version": p.metric_version, "layer": result.layer, "raw": result.raw, "ceiling": result.ceiling,
             "normalised": result.normalised, "brainbench_version": p.brainbench_version,
-            "result_json": result.to_json(),
+            "result_json": result.model_copy(update={"neuroids": {}}).to_json(),
+            "neuroid_values": pack(result.neuroids),
         }
 
     def rows(
@@ -211,10 +243,15 @@ class ResultsStore:
     def get(self, row_id: int) -> ScoreResult:
         self._ensure_schema()
         with self._errors("read"), self.engine.connect() as conn:
-            text = conn.execute(select(results_table.c.result_json).where(results_table.c.id == row_id)).scalar()
-        if text is None:
-            raise ResultsStoreError(f"no result with id {row_id} in {self.url}; list them with `brainbench results`")
-        return ScoreResult.from_json(text)
+            row = conn.execute(select(results_table.c.result_json, results_table.c.neuroid_values)
+                               .where(results_table.c.id == row_id)).first()
+        if row is None:
+            raise ResultsStoreError(f"no result with id {row_id} in {self.shown_url}; list them with "
+                                    "`brainbench results`")
+        data = json.loads(row.result_json)
+        if row.neuroid_values is not None:
+            data["neuroids"] = unpack(row.neuroid_values)
+        return ScoreResult.model_validate(data)
 
 
     def add_interpretability(self, record: InterpretabilityRecord) -> int:
@@ -254,8 +291,8 @@ class ResultsStore:
             text = conn.execute(select(interpretability_table.c.result_json)
                                 .where(interpretability_table.c.id == row_id)).scalar()
         if text is None:
-            raise ResultsStoreError(f"no interpretability result with id {row_id} in {self.url}; list them with "
-                                    "`brainbench results --ii`")
+            raise ResultsStoreError(f"no interpretability result with id {row_id} in {self.shown_url}; list them "
+                                    "with `brainbench results --ii`")
         return InterpretabilityRecord.from_json(text)
 
 
@@ -277,6 +314,7 @@ class ResultsStore:
 
     def finish_run(self, run_id: int, status: str = "done") -> None:
         """Mark run ``run_id`` finished with ``status`` (``done`` or ``interrupted``)."""
+        self._ensure_schema()
         with self._errors("write to"), self.engine.begin() as conn:
             conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(status=status, finished=_now()))
 
@@ -288,17 +326,23 @@ class ResultsStore:
         existing = self._cell_result(run_id, cell_key)
         if existing is not None:
             return existing, False
+        row = self._row(result)
         try:
-            with self._errors("write to"), self.engine.begin() as conn:
-                result_id = int(conn.execute(insert(results_table).values(**self._row(result))).inserted_primary_key[0])
+            with self._errors("write to"), _integrity_passes(), self.engine.begin() as conn:
+                result_id = int(conn.execute(insert(results_table).values(**row)).inserted_primary_key[0])
                 conn.execute(insert(cells_table).values(run_id=run_id, cell_key=cell_key, result_id=result_id,
                                                         model=result.model, benchmark=result.benchmark,
                                                         created=_now()))
             return result_id, True
-        except IntegrityError:  # a concurrent writer stored the same cell first; this transaction rolled back whole
+        except _Integrity as exc:  # a concurrent writer stored the same cell first; this transaction rolled back
             found = self._cell_result(run_id, cell_key)
-            if found is None:
-                raise
+            if found is None:  # not the unique cell: another constraint, most likely the run's foreign key
+                with self._errors("read"), self.engine.connect() as conn:
+                    run_known = conn.execute(select(runs_table.c.id).where(runs_table.c.id == run_id)).scalar()
+                why = f"the store has no run {run_id}; start the run with start_run() first" if run_known is None \
+                    else f"the database refused it ({exc})"
+                raise ResultsStoreError(f"cannot store cell {cell_key!r} of run {run_id} in {self.shown_url}: {why}. "
+                                        "Nothing was written.") from None
             return found, False
 
     def _cell_result(self, run_id: int, cell_key: str) -> int | None:
@@ -333,6 +377,31 @@ class ResultsStore:
         with self._errors("write to"), self.engine.begin() as conn:
             return int(conn.execute(insert(snapshots_table).values(
                 leaderboard=leaderboard, created=_now(), run_id=run_id, board_json=board_json)).inserted_primary_key[0])
+
+
+class _Integrity(Exception):
+    """A constraint refused a write (carried past :meth:`ResultsStore._errors`, which turns database errors into
+    ResultsStoreError, to the caller that knows what the constraint means)."""
+
+
+@contextmanager
+def _integrity_passes() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        raise _Integrity(" ".join(str(exc.orig or exc).split())) from None
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return url
+
+
+# What drivers say when the server is not there (psycopg2/libpq: refused, timed out, unknown host).
+_UNREACHABLE = ("could not connect", "connection refused", "timeout expired", "could not translate host name",
+                "name or service not known", "no route to host", "network is unreachable", "connection timed out")
 
 
 def _now() -> str:

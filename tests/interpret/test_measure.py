@@ -105,7 +105,8 @@ def pixel_plugin():
     brainbench.unregister_plugin("pixel-rms-plugin")
 
 
-def test_a_plugin_distance_is_used_by_name_and_the_ii_metric_and_the_store_keep_what_it_measured(pixel_plugin, tmp_path):
+def test_a_plugin_distance_is_used_by_name_and_the_ii_metric_and_the_store_keep_what_it_measured(pixel_plugin,
+                                                                                                 store_url):
     stimuli, model = _families(), _model()
     assert "pixel-rms" in brainbench.list_image_distances()
     by_name = measure_interpretability(model, stimuli, "0", k=6, distance="pixel-rms", image_size=8,
@@ -123,7 +124,7 @@ def test_a_plugin_distance_is_used_by_name_and_the_ii_metric_and_the_store_keep_
     assert metric.card.kind == "model_only"
     assert metric(model, stimuli, ["0"]) == {"0": pytest.approx(by_hand.mean)}
 
-    store = brainbench.ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    store = brainbench.ResultsStore(store_url)  # SQLite and PostgreSQL
     row = store.add_interpretability(by_name.record())
     back = store.get_interpretability(row)
     assert back == by_name.record()
@@ -136,14 +137,14 @@ def test_a_plugin_distance_is_used_by_name_and_the_ii_metric_and_the_store_keep_
     assert store.interpretability_rows("other*") == []
 
 
-def test_a_result_built_by_hand_or_half_filled_is_never_stored(tmp_path):
+def test_a_result_built_by_hand_or_half_filled_is_never_stored(store_url):
     from brainbench.errors import ResultsStoreError
     from brainbench.interpret.measure import InterpretabilityResult
 
     stimuli, model = _families(), _model()
     result = measure_interpretability(model, stimuli, "0", k=6, distance=pixel_distance(probe_images(stimuli, 8)),
                                       image_size=8, baseline_sets=20, cache=False)
-    store = brainbench.ResultsStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    store = brainbench.ResultsStore(store_url)  # SQLite and PostgreSQL
     bare = InterpretabilityResult(**{**result.__dict__, "provenance": None})
     with pytest.raises(ConfigError, match="no provenance"):
         bare.record()

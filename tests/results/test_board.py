@@ -1,5 +1,5 @@
 """The board: cells with their status, the aggregation tree under its missing rule, and the regeneration tables
-(runs, cells never duplicated, failures, snapshots) in a real SQLite file."""
+(runs, cells never duplicated, failures, snapshots) in a real SQLite file and a real PostgreSQL database."""
 
 import math
 
@@ -14,8 +14,9 @@ SPEC = dict(name="t", benchmarks=["synthetic.*"], aggregation={"low": ["syntheti
                                                                "high": ["synthetic.late", "synthetic.mid"]})
 
 
-def _store(tmp_path):
-    return ResultsStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+@pytest.fixture
+def store(store_url):
+    return ResultsStore(store_url)
 
 
 def test_aggregation_tree_is_validated():
@@ -31,8 +32,7 @@ def test_aggregation_tree_is_validated():
     assert any("other.x" in n and "not in any" in n for n in notes)
 
 
-def test_board_cells_and_the_missing_rule(generator_results, tmp_path):
-    store = _store(tmp_path)
+def test_board_cells_and_the_missing_rule(generator_results, store):
     early, late = generator_results["synthetic.early"], generator_results["synthetic.late"]
     store.add(early)
     store.add(late)
@@ -74,8 +74,7 @@ def test_board_cells_and_the_missing_rule(generator_results, tmp_path):
     assert snap == 1
 
 
-def test_a_cell_is_stored_once_per_run(generator_results, tmp_path):
-    store = _store(tmp_path)
+def test_a_cell_is_stored_once_per_run(generator_results, store):
     early = generator_results["synthetic.early"]
     run = store.start_run(leaderboard="t", n_planned=1, options={"workers": 2})
     first, written = store.add_cell(early, run_id=run, cell_key="abc")
