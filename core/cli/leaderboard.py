@@ -70,3 +70,8 @@ def show(name: str, value: str, db: str | None, plot_path: str | None, as_json: 
         from ..results.plots import plot_leaderboard
 
         console(stderr=True).print(f"plot: {plot_leaderboard(table, plot_path, title=f'leaderboard {name}')}")
+
+
+from .regenerate import regenerate_command  # noqa: E402 - its own file, so `show` and `regenerate` change apart
+
+leaderboard.add_command(regenerate_command)
