@@ -484,15 +484,16 @@ def regenerate(leaderboard: str | LeaderboardSpec, store: ResultsStore | None = 
     plan = plan_regeneration(leaderboard, store, retry_failed=retry_failed, force=force)
     emit = events or (lambda _event: None)
     client = cluster = None
-    if (workers or scheduler) and plan.todo:
+    if scheduler or (workers and plan.todo):  # a scheduler address is checked even when nothing is to run
         client, cluster = _client(workers, scheduler, scheduler_timeout)
-    if on_plan:
-        on_plan(plan)
-    options = {"workers": workers, "scheduler": scheduler, "retry_failed": retry_failed, "force": force}
-    run_id = store.start_run(leaderboard=plan.spec.name, n_planned=len(plan.todo), options=options)
+    run_id: int | None = None
     done: list[CellEvent] = []
     status = "interrupted"
     try:
+        if on_plan:
+            on_plan(plan)
+        options = {"workers": workers, "scheduler": scheduler, "retry_failed": retry_failed, "force": force}
+        run_id = store.start_run(leaderboard=plan.spec.name, n_planned=len(plan.todo), options=options)
         if client is None:
             for request, cells in plan.groups():
                 done += run_group(store.url, run_id, request, [(c.model, c.benchmark, c.cell_key) for c in cells],
@@ -501,7 +502,8 @@ def regenerate(leaderboard: str | LeaderboardSpec, store: ResultsStore | None = 
             done = _on_dask(client, store, run_id, plan, score_options, emit)
         status = "done"
     finally:
-        store.finish_run(run_id, status)
+        if run_id is not None:
+            store.finish_run(run_id, status)
         if client is not None:
             client.close()
         if cluster is not None:
