@@ -176,10 +176,8 @@ def test_a_scheduler_that_does_not_answer(store):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.monotonic()
     with pytest.raises(SchedulerError, match=rf"tcp://127.0.0.1:{port}' did not answer within 1 s"):
         regenerate(_spec([G1]), store, scheduler=f"tcp://127.0.0.1:{port}", scheduler_timeout=1)
-    assert time.monotonic() - start < 30
     assert _count(store, runs_table) == 0  # refused before a run was recorded
 
 
@@ -236,3 +234,21 @@ def test_worker_killed_mid_run_loses_only_its_cell(store, tmp_path, monkeypatch)
     while not any(e.kind == "start" for e in events) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert any(e.kind == "start" and e.model == G1 for e in events)
+
+
+def test_live_progress_counts_cells():
+    from brainbench.cli.regenerate import _Live
+    from brainbench.scoring.regenerate import CellEvent, Plan, PlannedCell
+
+    request = ModelRequest("synthetic_generator")
+    cells = [PlannedCell("m", b, request, "missing", True, b) for b in ("a", "b", "c")]
+    live = _Live(enabled=False)
+    live.start(Plan(_spec(["m"]), ["m"], ["a", "b", "c"], cells))
+    live(CellEvent("start", "m", "a"))
+    live(CellEvent("done", "m", "a", "ok"))
+    live(CellEvent("start", "m", "b"))
+    live(CellEvent("done", "m", "b", "failed", error="RuntimeError: x"))
+    live(CellEvent("start", "m", "c"))
+    lines = live._render().plain.splitlines()
+    assert lines[0] == "cells: 1 done, 1 running, 1 failed, 0 left of 3"
+    assert lines[1].startswith("  running m on c (") and len(lines) == 2 and live.live is None  # quiet: no display
