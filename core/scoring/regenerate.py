@@ -565,7 +565,8 @@ def dry_run_estimates(plan: Plan) -> list[dict[str, Any]]:
     cache): its ``cells`` (benchmark ids), the features' ``bytes`` still to extract, the ``peak_bytes`` of the
     largest pass and ``seconds``, from the extraction plan (:func:`brainbench.extraction.plan.plan_extraction`,
     which traces the model on two stimuli). Time: the plan's own time (its trace) per traced stimulus, times the
-    stimuli and passes still to extract (layers in the activation cache cost none); metric time is not included.
+    stimuli and passes still to extract (layers in the activation cache cost none): a rough upper estimate, since a
+    2-image trace with the plan's own work runs slower per image than full batches; metric time is not included.
     Memory: the largest pass's stored features plus one batch of forward activations. Where the model or the data
     does not load, ``note`` says why (the cell will fail or wait for its data; nothing is fatal here)."""
     from ..extraction.plan import plan_extraction
