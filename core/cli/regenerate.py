@@ -116,8 +116,7 @@ def _print_dry_run(plan: Plan) -> None:
                            e["note"] or f"{e['seconds']:.1f} s"] for e in estimates]))
     total = sum(e["seconds"] for e in estimates)
     out.print(f"total: {format_bytes(sum(e['bytes'] for e in estimates))} of features, about {total:.1f} s of forward "
-              "passes, a rough upper estimate (the plan's 2-image trace time per image x stimuli x passes: full batches run "
-              "faster per image; metric time not included)", highlight=False)
+              "passes (a timed forward pass of 16 images, per image, x stimuli x passes; metric time not included)", highlight=False)
 
 
 @click.command("regenerate")

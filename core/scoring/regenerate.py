@@ -62,6 +62,7 @@ __all__ = ["SCHEDULER_TIMEOUT", "CellEvent", "ModelRequest", "Plan", "PlannedCel
            "regenerate", "release_series", "run_group"]
 
 SCHEDULER_TIMEOUT = 10.0  # seconds to wait for a scheduler address to answer
+TIMED_BATCH = 16  # stimuli in the forward pass a dry run times
 Status = Literal["missing", "stale", "failed", "ok"]
 Events = Callable[["CellEvent"], None]
 
@@ -364,10 +365,10 @@ def _stored_in_run(store: ResultsStore, run_id: int, key: str) -> int | None:
             (cells_table.c.run_id == run_id) & (cells_table.c.cell_key == key))).scalar()
 
 
-def run_group(url: str, run_id: int, request: ModelRequest, cells: list[tuple[str, str, str]],
+def run_group(url: str | ResultsStore, run_id: int, request: ModelRequest, cells: list[tuple[str, str, str]],
               score_options: dict[str, Any] | None = None, events: Events | None = None) -> list[CellEvent]:
-    """Score one model's cells (``(model label, benchmark, cell_key)``) and write each to the store at ``url`` (one
-    transaction per cell): the model is built once and its benchmarks run one after another, so the activation cache
+    """Score one model's cells (``(model label, benchmark, cell_key)``) and write each to the store at ``url`` (a
+    database URL, opened here, as on a Dask worker; or the store itself, in-process) in one transaction per cell: the model is built once and its benchmarks run one after another, so the activation cache
     shares features between benchmarks on the same stimuli. A cell this run already stored is skipped; a model that
     fails to build fails all its cells, a cell that raises fails alone, each recorded with its traceback. Runs in a
     Dask worker or in-process; ``events`` (default on a Dask worker: the run's event topic) hears each cell's start
@@ -375,7 +376,7 @@ def run_group(url: str, run_id: int, request: ModelRequest, cells: list[tuple[st
     from ..results.store import ResultsStore
     from .scorer import score
 
-    store = ResultsStore(url)
+    store = ResultsStore(url) if isinstance(url, str) else url
     emit = events or _worker_events(run_id)
     options = {"progress": False, **(score_options or {})}
     done: list[CellEvent] = []
@@ -496,7 +497,7 @@ def regenerate(leaderboard: str | LeaderboardSpec, store: ResultsStore | None = 
         run_id = store.start_run(leaderboard=plan.spec.name, n_planned=len(plan.todo), options=options)
         if client is None:
             for request, cells in plan.groups():
-                done += run_group(store.url, run_id, request, [(c.model, c.benchmark, c.cell_key) for c in cells],
+                done += run_group(store, run_id, request, [(c.model, c.benchmark, c.cell_key) for c in cells],
                                   score_options, emit)
         else:
             done = _on_dask(client, store, run_id, plan, score_options, emit)
@@ -564,9 +565,9 @@ def dry_run_estimates(plan: Plan) -> list[dict[str, Any]]:
     """Per model and stimulus set to run (one extraction, shared by the set's benchmarks through the activation
     cache): its ``cells`` (benchmark ids), the features' ``bytes`` still to extract, the ``peak_bytes`` of the
     largest pass and ``seconds``, from the extraction plan (:func:`brainbench.extraction.plan.plan_extraction`,
-    which traces the model on two stimuli). Time: the plan's own time (its trace) per traced stimulus, times the
-    stimuli and passes still to extract (layers in the activation cache cost none): a rough upper estimate, since a
-    2-image trace with the plan's own work runs slower per image than full batches; metric time is not included.
+    which traces the model on two stimuli). Time: one timed forward pass over a batch of up to :data:`TIMED_BATCH`
+    stimuli, per image, times the stimuli and passes still to extract (layers in the activation cache cost none);
+    the hooks that keep features and the metric's time are not included.
     Memory: the largest pass's stored features plus one batch of forward activations. Where the model or the data
     does not load, ``note`` says why (the cell will fail or wait for its data; nothing is fatal here)."""
     from ..extraction.plan import plan_extraction
@@ -597,9 +598,9 @@ def dry_run_estimates(plan: Plan) -> list[dict[str, Any]]:
             entry = by_set[stimuli.identifier] = row([c.benchmark])
             entry["stimuli"] = stimuli.identifier
             try:
-                start = time.perf_counter()
                 xplan = plan_extraction(model, stimuli)
-                per_stimulus = (time.perf_counter() - start) / 2
+                per_stimulus = _forward_seconds(model, stimuli, xplan) if any(not p.cached for p in xplan.layers) \
+                    else 0.0
             except Exception as exc:  # noqa: BLE001
                 entry["note"] = f"cannot plan the extraction: {type(exc).__name__}: {exc}"
                 continue
@@ -610,3 +611,19 @@ def dry_run_estimates(plan: Plan) -> list[dict[str, Any]]:
             entry["seconds"] = per_stimulus * xplan.n_stimuli * len(xplan.passes)
         out.extend(by_set.values())
     return out
+
+
+def _forward_seconds(model: Any, stimuli: Any, xplan: Any) -> float:
+    """Seconds per image of one forward pass (no gradients) over the first :data:`TIMED_BATCH` stimuli, on the plan's
+    device."""
+    import torch
+
+    from ..device import seeded
+    from ..extraction.inputs import _batch
+
+    ids = stimuli.ids[:TIMED_BATCH]
+    x = _batch(model, stimuli, ids).to(xplan.device)
+    with torch.no_grad(), seeded(xplan.seed, xplan.device):
+        start = time.perf_counter()
+        model.module(x)
+        return (time.perf_counter() - start) / len(ids)

@@ -252,3 +252,16 @@ def test_live_progress_counts_cells():
     lines = live._render().plain.splitlines()
     assert lines[0] == "cells: 1 done, 1 running, 1 failed, 0 left of 3"
     assert lines[1].startswith("  running m on c (") and len(lines) == 2 and live.live is None  # quiet: no display
+
+
+def test_dry_run_estimates_one_extraction_per_stimulus_set(store):
+    from brainbench.extraction.plan import plan_extraction
+    from brainbench.registry.entries import get_dataset
+    from brainbench.scoring.regenerate import dry_run_estimates
+
+    plan = plan_regeneration(_spec([G1], [EARLY, LATE]), store)
+    [row] = dry_run_estimates(plan)  # both benchmarks score the same 300 stimuli: one extraction
+    assert row["cells"] == [EARLY, LATE] and row["note"] is None and row["seconds"] > 0
+    stimuli = get_dataset("synthetic").stimulus_set()
+    layers = plan_extraction(get_model("synthetic_generator", weights="random", seed=1), stimuli).layers
+    assert row["bytes"] == 300 * 4 * sum(p.units for p in layers)  # float32 features of every default layer
