@@ -18,19 +18,20 @@ __all__ = ["regenerate_command"]
 
 
 class _Live:
-    """Live progress of a regeneration (rich, on stderr): cells done / running / failed / left, and the cells running
-    now with their time so far (in-process: the one current cell; on Dask: every cell a worker reported started).
-    Silent when ``enabled`` is False (``--quiet``, or stderr not a terminal)."""
+    """Live progress of a regeneration (rich, on stderr): cells done / running / failed / left. On Dask (``lines``
+    False) one live display also lists the cells running now with their time so far (every cell a worker reported
+    started); in-process (``lines``) a line per cell as it starts, under which the cell's own extraction progress bar
+    runs. Silent when ``enabled`` is False (``--quiet``, or stderr not a terminal)."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, enabled: bool, lines: bool = False):
+        self.enabled, self.lines = enabled, lines
         self.total = self.ok = self.failed = 0
         self.running: dict[tuple[str, str], float] = {}
         self.live: Any = None
 
     def start(self, plan: Plan) -> None:
         self.total = len(plan.todo)
-        if self.enabled and self.total:
+        if self.enabled and self.total and not self.lines:
             from rich.console import Console
             from rich.live import Live
 
@@ -44,6 +45,11 @@ class _Live:
         key = (event.model, event.benchmark)
         if event.kind == "start":
             self.running[key] = time.monotonic()
+            if self.enabled and self.lines:
+                from rich.markup import escape
+
+                console(stderr=True).print(f"{escape(self._render().plain.splitlines()[0])}: now {escape(event.model)} on "
+                                           f"{escape(event.benchmark)}", highlight=False)
             return
         self.running.pop(key, None)
         if event.status == "failed":
@@ -144,11 +150,13 @@ def regenerate_command(name: str, dry_run: bool, retry_failed: bool, force: bool
     if dry_run:
         _print_dry_run(plan_regeneration(name, store, retry_failed=retry_failed, force=force))
         return
-    live = _Live(enabled=not quiet and console(stderr=True).is_terminal)
+    in_process = not workers and not scheduler
+    live = _Live(enabled=not quiet and console(stderr=True).is_terminal, lines=in_process)
     try:
         done = regenerate(name, store, retry_failed=retry_failed, force=force, workers=workers, scheduler=scheduler,
                           scheduler_timeout=SCHEDULER_TIMEOUT if scheduler_timeout is None else scheduler_timeout,
-                          events=live, on_plan=live.start, value=value)
+                          events=live, on_plan=live.start, value=value,
+                          score_options={"progress": live.enabled and in_process})
     finally:
         live.stop()
     counts = done.counts

@@ -265,3 +265,20 @@ def test_dry_run_estimates_one_extraction_per_stimulus_set(store):
     stimuli = get_dataset("synthetic").stimulus_set()
     layers = plan_extraction(get_model("synthetic_generator", weights="random", seed=1), stimuli).layers
     assert row["bytes"] == 300 * 4 * sum(p.units for p in layers)  # float32 features of every default layer
+
+
+def test_in_process_progress_prints_a_line_per_cell(monkeypatch, capsys):
+    from brainbench.cli import regenerate as cli
+    from brainbench.scoring.regenerate import CellEvent, Plan, PlannedCell
+
+    monkeypatch.setattr(cli, "console", lambda stderr=False: __import__("rich.console").console.Console(
+        stderr=stderr, width=200, force_terminal=False))
+    cells = [PlannedCell("m", b, ModelRequest("synthetic_generator"), "missing", True, b) for b in ("a", "b")]
+    live = cli._Live(enabled=True, lines=True)
+    live.start(Plan(_spec(["m"]), ["m"], ["a", "b"], cells))
+    live(CellEvent("start", "m", "a"))
+    live(CellEvent("done", "m", "a", "ok"))
+    live(CellEvent("start", "m", "b"))
+    assert live.live is None  # no live display in-process: the cell's own progress bar runs under the lines
+    assert capsys.readouterr().err.splitlines() == ["cells: 0 done, 1 running, 0 failed, 1 left of 2: now m on a",
+                                                    "cells: 1 done, 1 running, 0 failed, 0 left of 2: now m on b"]
