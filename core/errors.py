@@ -18,6 +18,7 @@ __all__ = [
     "MemoryBudgetError",
     "PluginError",
     "ResultsStoreError",
+    "SchedulerError",
     "SplitError",
     "TrainingError",
     "UnknownNameError",
@@ -98,6 +99,11 @@ class TrainingError(BrainbenchError):
 
 class ResultsStoreError(BrainbenchError):
     """The results store cannot be opened or written (read-only, locked, bad URL)."""
+
+
+class SchedulerError(BrainbenchError, ConnectionError):
+    """A Dask scheduler that does not answer within the stated timeout (``brainbench leaderboard regenerate
+    --scheduler``): names the address, the wait and how to check it."""
 
 
 class DownloadError(BrainbenchError, OSError):

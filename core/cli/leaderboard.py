@@ -102,3 +102,8 @@ def show(name: str, fmt: str, output: str | None, value: str, db: str | None, pl
 
         plt.close(fig)
         console(stderr=True).print(f"plot: {plot_path}", highlight=False)
+
+
+from .regenerate import regenerate_command  # noqa: E402 - its own file, so `show` and `regenerate` change apart
+
+leaderboard.add_command(regenerate_command)

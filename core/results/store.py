@@ -323,7 +323,7 @@ class ResultsStore:
         transaction. Returns ``(result_id, written)``; when the run already stored this cell (a rerun after a worker
         died), nothing is written and the stored result's id comes back with ``written=False``: never a duplicate."""
         self._ensure_schema()
-        existing = self._cell_result(run_id, cell_key)
+        existing = self.cell_result(run_id, cell_key)
         if existing is not None:
             return existing, False
         row = self._row(result)
@@ -335,7 +335,7 @@ class ResultsStore:
                                                         created=_now()))
             return result_id, True
         except _Integrity as exc:  # a concurrent writer stored the same cell first; this transaction rolled back
-            found = self._cell_result(run_id, cell_key)
+            found = self.cell_result(run_id, cell_key)
             if found is None:  # not the unique cell: another constraint, most likely the run's foreign key
                 with self._errors("read"), self.engine.connect() as conn:
                     run_known = conn.execute(select(runs_table.c.id).where(runs_table.c.id == run_id)).scalar()
@@ -345,7 +345,9 @@ class ResultsStore:
                                         "Nothing was written.") from None
             return found, False
 
-    def _cell_result(self, run_id: int, cell_key: str) -> int | None:
+    def cell_result(self, run_id: int, cell_key: str) -> int | None:
+        """The result id run ``run_id`` stored for cell ``cell_key`` (a task rerun after its worker died), or None."""
+        self._ensure_schema()
         with self._errors("read"), self.engine.connect() as conn:
             return conn.execute(select(cells_table.c.result_id).where(
                 (cells_table.c.run_id == run_id) & (cells_table.c.cell_key == cell_key))).scalar()
