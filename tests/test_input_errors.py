@@ -145,7 +145,7 @@ CASES = {
     "plot-depth-format": (["plot", "depth", "-m", G, "-b", B, "-o", "{root}/d.pdf"], r"\.pdf is not a format .*\.png"),
     "plot-depth-none": (["plot", "depth", "-m", "nosuch", "-b", B, "-o", "{root}/d.png"],
                         "no stored results of models nosuch"),
-    "plot-board-name": (["plot", "board", "synthetc", "-o", "{root}/b.png"], "Known: 'cowley2023', 'rdm', 'synthetic'"),
+    "plot-board-name": (["plot", "board", "synthetc", "-o", "{root}/b.png"], "Known: 'brain', 'cowley2023', 'rdm', 'synthetic'"),
     "plot-board-empty": (["plot", "board", "synthetic", "-o", "{root}/b.png"], "has no stored results to plot yet"),
     "plot-board-column": (["plot", "board", "synthetic", "--column", "nope", "-o", "{root}/b.png"],
                           "'nope' is neither a node (average) nor a benchmark (none stored)"),
