@@ -1,10 +1,14 @@
-"""``make demo``: two real models scored on real macaque V4 recordings and on the built-in simulation.
+"""``make demo``: two real models scored on real macaque V4 recordings and on the built-in simulation, then the
+built-in leaderboard ``brain`` regenerated over real and simulated benchmarks, with its html report and plots.
 
 efficientnet_lite0 (ImageNet-trained) and a randomly initialised resnet18 are scored on
 ``cowley2023.V4`` (Cowley et al. 2023: 50 V4 units x 640 natural images), whose files come from the
 publisher or from ``BRAINBENCH_MIRROR``, then on ``synthetic.*`` (simulated neuroids, no download).
 The real-data leaderboard is shown first. Where the V4 files cannot be reached, one line says so and
-the simulation still runs. When ``BRAINBENCH_MIRROR`` is unset and a ``shared/data`` folder lies
+the simulation still runs. Last, ``brainbench leaderboard regenerate brain`` computes the board's missing cells
+(efficientnet_lite0 and its random-weight twin on ``cowley2023.V4``, ``kriegeskorte2008.IT`` and ``synthetic.*``;
+cells already scored above are reused), and the demo writes ``demo-output/brain.html`` (the report to open in a
+browser) and three plots beside it. Cells whose data cannot be reached are shown failed, with the reason. When ``BRAINBENCH_MIRROR`` is unset and a ``shared/data`` folder lies
 beside the checkout (this project's workspace), that folder is the mirror.
 
 Every step is the ``brainbench`` command a user would type, so the output is what they will see.
@@ -50,6 +54,20 @@ def main(models: tuple[list[str], ...] = MODELS) -> int:
     if real:
         brainbench("leaderboard", "cowley2023")
     brainbench("leaderboard", "synthetic")
+    if brainbench("data", "fetch", "kriegeskorte2008", "--quiet", check=False, quiet=True).returncode != 0:
+        print("demo: the Kriegeskorte 2008 RDMs cannot be reached (neither rsatoolbox's repository nor "
+              "BRAINBENCH_MIRROR), so the board's IT cells will show as failed with the reason", flush=True)
+    out = REPO / "demo-output"
+    out.mkdir(exist_ok=True)
+    brainbench("leaderboard", "regenerate", "brain", "--quiet")
+    brainbench("leaderboard", "show", "brain", "--format", "html", "-o", str(out / "brain.html"))
+    brainbench("leaderboard", "show", "brain", "--format", "markdown", "-o", str(out / "brain.md"))
+    brainbench("plot", "board", "brain", "-o", str(out / "brain-board.png"))
+    brainbench("plot", "scatter", "brain", "efficientnet_lite0", "efficientnet_lite0[random]", "-o",
+               str(out / "brain-scatter.png"))
+    brainbench("plot", "depth", "-m", "efficientnet_lite0*", "-b", REAL if real else "synthetic.*", "-o",
+               str(out / "depth.png"))
+    print(f"\ndemo: open {out / 'brain.html'} in a browser", flush=True)
     return 0
 
 
