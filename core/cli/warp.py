@@ -101,7 +101,13 @@ def _side_by_side(results: list) -> list[list]:
 @click.option("--epochs", default=20, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--lr", default=1e-2, show_default=True, help="Adam's learning rate for z, the scales and the readout")
+@click.option("--full-lr", type=float, default=None,
+              help="Adam's learning rate of the full fine-tune (--reference full: every parameter trains directly; "
+                   "default --lr); a pretrained network usually wants ~1e-4")
 @click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss")
+@click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="each fit's weights: the lowest validation loss, the start included (a fit no epoch beat scores "
+                   "as the frozen readout), or the last epoch's")
 @click.option("--split", default=0, show_default=True, help="which of the benchmark's splits gives the held-out stimuli")
 @click.option("--weights", default=None,
               help="weights tag of every -m that names none; 'random' for a seeded random initialisation")
@@ -114,7 +120,7 @@ def _side_by_side(results: list) -> list[list]:
 @handle_errors
 def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
          reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float,
-         patience: int, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
+         full_lr: float | None, patience: int, keep: str, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
          plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
     d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
@@ -128,9 +134,9 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
         file_to_write(plot_path, "--plot", {"png": "Portable Network Graphics", "svg": "Scalable Vector Graphics"})
     threshold_rule = ThresholdRule(rule, threshold, reference)  # type: ignore[arg-type]
     config = FastfoodConfig(layer=layer, neural=neural_loss, pool=pool, said=said,  # type: ignore[arg-type]
-                            projection_seed=projection_seed, split=split,
+                            projection_seed=projection_seed, split=split, full_lr=full_lr,
                             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                                              seed=seed))
+                                              seed=seed, keep=keep))  # type: ignore[arg-type]
     nets = _build_models(models, weights, seed)
     several = len(nets) > 1
 
@@ -158,8 +164,13 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
             click.echo(result.summary())
     else:
         result = results[0]
-        console().print(rich_table(f"held-out score against d (D = {result.D})", ["d", "score", "val loss", "epochs"],
-                                   [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"]]
+        cost = any("top1_agreement" in row for row in result.curve)
+        console().print(rich_table(f"held-out score against d (D = {result.D})",
+                                   ["d", "score", "val loss", "epochs",
+                                    *(["top-1 agreement with the parent", "KL from the parent"] if cost else [])],
+                                   [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"],
+                                     *([f"{row['top1_agreement']:.3f}", f"{row['kl_from_parent']:.4g}"] if cost
+                                       else [])]
                                     for row in result.curve]))
         click.echo(result.summary())
     if plot_path is not None:

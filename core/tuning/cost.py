@@ -1,7 +1,7 @@
 """What tuning costs on the parent's own task: top-1 accuracy on a labelled image set whose classes the model's
 logits are (scikit-learn's digits, CIFAR-10), or, for a parent whose classes no labelled set here maps to (an
 ImageNet network offline), the top-1 agreement of the tuned model with its parent on the benchmark's held-out
-images (:func:`agreement`: from an LwF record, measured by :func:`top1_agreement` for other tuners' children),
+images (:func:`agreement`: from the tuning record, or measured by :func:`top1_agreement` for a record without it),
 stated as such.
 
 The labelled sets (:func:`load_task_set`):
@@ -199,9 +199,9 @@ def agreement(record: dict[str, Any] | None, *, model: Any = None, parent: Any =
               device: str | None = None) -> dict[str, Any]:
     """The original-task cost of a tuned model without labels here: the fraction of its benchmark's held-out images
     whose top-1 class it shares with its parent, ``{"measure": "top-1 agreement with the parent", "value", "n",
-    "dataset"}``; ``record`` is the tuning record (``None``: the parent itself, 1.0). An LwF record holds the value
-    (``held_out.top1_agreement``); for another tuner's (Fastfood's records have none) it is measured here on the
-    record's held-out stimulus ids, given the tuned ``model`` and its ``parent`` (:func:`top1_agreement`). Raises
+    "dataset"}``; ``record`` is the tuning record (``None``: the parent itself, 1.0). LwF and Fastfood records of a
+    classifier hold the value (``held_out.top1_agreement``); for a record without it (another tuner's, or one saved
+    before Fastfood records carried it) it is measured here on the record's held-out stimulus ids, given the tuned ``model`` and its ``parent`` (:func:`top1_agreement`). Raises
     ConfigError for a record without it and no models to measure it with, or outputs that are not class logits."""
     if record is None:
         return {"measure": AGREEMENT, "value": 1.0, "n": None, "dataset": "held-out stimuli (the parent itself)"}

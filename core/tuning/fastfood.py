@@ -24,7 +24,8 @@ Li et al.'s code pads ``z`` to the next power of two of ``D`` and keeps ``D`` ro
 of norm :math:`\sqrt{D/L}` (down to 0.71); the stacked form is Le et al.'s own and keeps them at 1.
 
 Memory is O(D) (the signs, permutation and gains of ``\lceil D/L\rceil`` blocks, and ``\theta_0``), time
-O(D log d) per forward; gradients come from torch's autograd through the transform (no hand-written backward).
+O(D log d) per forward (:func:`fwht` as Kronecker factors of at most 32, so at most ``32 \lceil \log_2 L / 5\rceil``
+multiply-adds per entry); gradients come from torch's autograd through the transform (no hand-written backward).
 
 **SAID** (Aghajanyan et al.): with ``groups`` (name patterns of parameters), each group ``j`` gets one learned scale
 ``\lambda_j`` (initialised at 1): :math:`\theta_j = \theta_{0,j} + \lambda_j (Pz)_j`; the scales count in ``d``, so
@@ -34,6 +35,7 @@ O(D log d) per forward; gradients come from torch's autograd through the transfo
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -46,22 +48,50 @@ from ..errors import ConfigError
 __all__ = ["FastfoodProjection", "LowDimensional", "fwht"]
 
 
+_FACTOR_BITS = 5  # the Hadamard factors applied as dense matmuls have at most 2^5 = 32 rows
+
+
+@functools.lru_cache(maxsize=64)
+def _hadamard(bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The Sylvester Hadamard matrix of size ``2^bits`` (``H[i, j] = (-1)^popcount(i & j)``)."""
+    index = torch.arange(1 << bits)
+    parity = torch.zeros((1 << bits, 1 << bits), dtype=torch.int64)
+    both = index[:, None] & index[None, :]
+    for _ in range(bits):
+        parity ^= both & 1
+        both = both >> 1
+    return (1 - 2 * parity).to(dtype=dtype, device=device)
+
+
 def fwht(x: torch.Tensor) -> torch.Tensor:
     """The unnormalised Walsh–Hadamard transform ``H x`` along the last axis (Sylvester order, ``H H = L I``),
-    whose length ``L`` must be a power of two; O(L log L), differentiable with torch's autograd. Raises
-    ConfigError for a length that is not a power of two."""
+    whose length ``L`` must be a power of two; differentiable with torch's autograd. Raises ConfigError for a length
+    that is not a power of two.
+
+    Sylvester's ``H_L`` is the Kronecker product ``H_{f_1} ⊗ ... ⊗ H_{f_m}`` of smaller Hadamard matrices (``L =
+    f_1 ... f_m``), so with ``x`` read as an ``f_1 x ... x f_m`` array, ``H x`` applies ``H_{f_i}`` along each axis:
+    O(L (f_1 + ... + f_m)) operations as ``m`` dense matmuls with factors of at most 32 (``m = ceil(log2 L / 5)``).
+    That is more arithmetic than the butterfly's ``L log2 L`` additions but far fewer passes over memory, and its
+    backward is ``m`` matmuls: at ``L = 1024`` over 11.7 M entries, forward plus backward is ~8x faster than a
+    butterfly of torch ops (benchmarks/bench_tuning.py)."""
     n = x.shape[-1]
     if n < 1 or n & (n - 1):
         raise ConfigError(f"the Walsh–Hadamard transform needs a power-of-two length; got {n}")
+    bits = n.bit_length() - 1
+    if bits == 0:
+        return x.clone()
+    m = -(-bits // _FACTOR_BITS)
+    chunks = [bits // m + (1 if i < bits % m else 0) for i in range(m)]
     lead = x.shape[:-1]
-    h = 1
-    while h < n:
-        # unbind, not y[..., 0, :]: autograd's backward of an index fills a whole zero tensor per use (4 per stage),
-        # of unbind one stack; same values and gradients bit for bit, backward 2.5x faster at D = 11.7 M
-        a, b = x.reshape(*lead, n // (2 * h), 2, h).unbind(-2)
-        x = torch.stack((a + b, a - b), dim=-2).reshape(*lead, n)
-        h *= 2
-    return x
+    y = x.reshape(-1, n)
+    rows, before = y.shape[0], 1
+    for chunk in chunks:
+        f = 1 << chunk
+        h, after = _hadamard(chunk, x.dtype, x.device), n // (before * f)
+        # the last axis as one GEMM (H is symmetric); the others as H @ (batch, f, after)
+        y = y.reshape(-1, f) @ h if after == 1 else torch.matmul(h, y.reshape(rows * before, f, after))
+        before *= f
+    return y.reshape(*lead, n)
 
 
 class FastfoodProjection(torch.nn.Module):

@@ -30,7 +30,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["distillation_loss", "neural_loss", "paper_soft_targets"]
+__all__ = ["distillation_loss", "label_free_cost", "neural_loss", "paper_soft_targets"]
 
 
 def paper_soft_targets(probabilities: torch.Tensor, T: float) -> torch.Tensor:
@@ -79,3 +79,18 @@ def neural_loss(predicted: torch.Tensor, target: torch.Tensor, kind: Literal["ms
     eps = torch.finfo(a.dtype).eps
     r = (a * b).sum(dim=0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(eps)
     return -r.mean()
+
+
+def label_free_cost(tuned: torch.Tensor, parent: torch.Tensor) -> dict[str, float]:
+    """What tuning cost on the parent's task without its labels, from both networks' class logits on the same held-out
+    stimuli (shape ``(n, classes)``): ``kl_from_parent``, the mean KL(parent || tuned) of their softmax outputs at
+    T = 1 (nats; 0 when the outputs are equal), and ``top1_agreement``, the fraction of stimuli whose top-1 class is
+    the parent's. Raises ConfigError when the shapes differ or are not 2-D."""
+    if tuned.ndim != 2 or tuned.shape != parent.shape:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"label-free cost needs class logits of one shape (n, classes) from both networks; got "
+                          f"{tuple(tuned.shape)} and {tuple(parent.shape)}")
+    tuned, parent = tuned.float(), parent.float()
+    return {"kl_from_parent": float(distillation_loss(tuned, parent, T=1.0, t_squared=False)),
+            "top1_agreement": float((tuned.argmax(1) == parent.argmax(1)).float().mean())}

@@ -39,7 +39,7 @@ from ..device import pick_device
 from ..errors import ConfigError
 from .data import (capture, chosen_parameters, layer_info, load_tuning_data, mean_pearson, model_inputs,
                    modules_run_before, readout_features, ridge_readout)
-from .losses import distillation_loss, neural_loss
+from .losses import distillation_loss, label_free_cost, neural_loss
 from .train import TrainConfig, train
 
 __all__ = ["LWF_VERSION", "LwFConfig", "tune_lwf"]
@@ -197,8 +197,7 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
     cost = {}
     if parent_logits.ndim == 2:
         parent_test_logits = parent_logits[data.test]
-        cost = {"kl_from_parent": float(distillation_loss(tuned_logits, parent_test_logits, T=1.0, t_squared=False)),
-                "top1_agreement": float((tuned_logits.argmax(1) == parent_test_logits.argmax(1)).float().mean())}
+        cost = label_free_cost(tuned_logits, parent_test_logits)
     new_model = TorchModel(student.cpu(), model.preprocess, model.card, weights="tuned",
                            default_layers=model.default_layers, seed=model.seed)
     if name:

@@ -35,8 +35,9 @@ from ..device import pick_device
 from ..errors import ConfigError
 from .data import (capture, chosen_parameters, layer_info, load_tuning_data, mean_pearson, model_inputs,
                    modules_run_before, readout_features, ridge_readout)
+from ..extraction.layers import first_tensor
 from .fastfood import LowDimensional
-from .losses import neural_loss
+from .losses import label_free_cost, neural_loss
 from .train import TrainConfig, train
 
 __all__ = ["FASTFOOD_VERSION", "FastfoodConfig", "ThresholdRule", "WarpResult", "default_grid", "find_d_warp",
@@ -47,7 +48,9 @@ FASTFOOD_VERSION = "1"
 
 @dataclass(frozen=True)
 class FastfoodConfig:
-    """One Fastfood fit's settings (module docstring)."""
+    """One Fastfood fit's settings (module docstring). ``full_lr``: the learning rate of the full fine-tune that a
+    relative rule's ``"full"`` reference fits (every chosen parameter trains directly); ``None`` uses ``train.lr``,
+    which suits z but usually wrecks a pretrained network trained directly (~1e-4 suits one)."""
 
     layer: str
     neural: Literal["mse", "pearson"] = "mse"
@@ -58,6 +61,11 @@ class FastfoodConfig:
     split: int = 0
     val_fraction: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-2))
+    full_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.full_lr is not None and not (math.isfinite(self.full_lr) and self.full_lr > 0):
+            raise ConfigError(f"full_lr must be a positive number (or None for train.lr); got {self.full_lr!r}")
 
     def as_record(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -204,6 +212,7 @@ class _Prepared:
     readout_score: float
     chosen: list[str]
     groups: list[list[str]] | None
+    parent_logits: torch.Tensor | None  # the parent's class logits on the held-out stimuli (None: not a classifier)
 
 
 def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) -> _Prepared:
@@ -212,13 +221,15 @@ def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) ->
     info = layer_info(model, config.layer)
     inputs = model_inputs(model, data.stimuli, data.ids)
     network = copy.deepcopy(model.module).eval().to(device)  # the parent itself stays where it is
-    feats = []
+    feats, logits = [], []
     with torch.no_grad():
         for i in range(0, len(inputs), 64):
             with capture(network, info) as captured:
-                network(inputs[i:i + 64].to(device))
+                out = first_tensor(network(inputs[i:i + 64].to(device)))
             feats.append(readout_features(captured["out"], config.pool).float().cpu())
+            logits.append(out.float().cpu())
     features = torch.cat(feats).numpy()
+    parent_logits = torch.cat(logits)[torch.from_numpy(data.test)] if logits[0].ndim == 2 else None
     weight, bias, _ = ridge_readout(features[data.train], data.responses[data.train])
     readout_score = mean_pearson(features[data.test] @ weight.T + bias, data.responses[data.test])
     reached = modules_run_before(network, info, inputs[:1].to(device))
@@ -228,7 +239,20 @@ def _prepare(model: Any, benchmark: str, config: FastfoodConfig, device: str) ->
         tops = sorted({name.split(".", 1)[0] for name in chosen})
         groups = [[f"{top}.*", top] for top in tops]
     return _Prepared(data, info, inputs, torch.from_numpy(data.responses), torch.from_numpy(weight).float(),
-                     torch.from_numpy(bias).float(), readout_score, chosen, groups)
+                     torch.from_numpy(bias).float(), readout_score, chosen, groups, parent_logits)
+
+
+def _cost(network: torch.nn.Module, prepared: _Prepared, device: str) -> dict[str, float]:
+    """The tuned network's label-free cost on the held-out stimuli (:func:`~.losses.label_free_cost`); empty when
+    the network's output is not class logits."""
+    if prepared.parent_logits is None:
+        return {}
+    network.eval()
+    rows, out = prepared.data.test, []
+    with torch.no_grad():
+        for i in range(0, len(rows), 64):
+            out.append(first_tensor(network(prepared.inputs[rows[i:i + 64]].to(device))).float().cpu())
+    return label_free_cost(torch.cat(out), prepared.parent_logits)
 
 
 def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None, device: str,
@@ -269,7 +293,10 @@ def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None,
     def val_loss() -> float:
         return float(neural_loss(readout(features(data.val)), prepared.responses[data.val].to(device), config.neural))
 
-    result = train(tuned, batch_loss, len(data.train), config=config.train, val_loss=val_loss, progress=progress,
+    train_config = config.train
+    if d is None and config.full_lr is not None:
+        train_config = dataclasses.replace(train_config, lr=config.full_lr)
+    result = train(tuned, batch_loss, len(data.train), config=train_config, val_loss=val_loss, progress=progress,
                    checkpoint=checkpoint, fingerprint=f"{data.fingerprint()} {model.weights_hash()} d={d} "
                    f"{config.as_record()}", description=f"{model.label} at d = {d if d is not None else 'D'}")
     with torch.no_grad():
@@ -304,7 +331,8 @@ def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *,
         "curves": result.curves, "initial_val_loss": result.initial_val_loss, "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "resumed_from": result.resumed_from, "trained_parameters": prepared.chosen,
-        "held_out": {"score": score, "readout_score": prepared.readout_score, "metric": "mean Pearson r of the readout"},
+        "held_out": {"score": score, "readout_score": prepared.readout_score, "metric": "mean Pearson r of the readout",
+                     **_cost(network, prepared, device_name)},
         "device": device_name, "brainbench_version": __version__,
     }
     new_model.tuned_on = prepared.data.tuned_on()
@@ -337,9 +365,9 @@ def warp(model: Any, benchmark: str, config: FastfoodConfig, *, ds: Sequence[int
     threshold = rule.value if rule.kind == "absolute" else rule.value * float(reference)
     curve = []
     for d in grid:
-        _net, score, result, _low = _fit(model, prepared, config, int(d), device_name, progress)
+        net, score, result, _low = _fit(model, prepared, config, int(d), device_name, progress)
         curve.append({"d": int(d), "score": score, "val_loss": min(result.curves.get("val_loss", [math.nan])),
-                      "epochs": result.epochs_run})
+                      "epochs": result.epochs_run, **_cost(net, prepared, device_name)})
         if on_fit is not None:
             on_fit(int(d), score)
     d_warp = find_d_warp({row["d"]: row["score"] for row in curve}, threshold)

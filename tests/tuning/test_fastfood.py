@@ -22,6 +22,12 @@ def test_fwht_known_answer_and_scipy_hadamard():
     np.testing.assert_allclose(fwht(fwht(batch)).numpy(), 32 * batch.numpy(), atol=1e-12)  # H H = L I
     with pytest.raises(ConfigError, match="power-of-two length; got 12"):
         fwht(torch.zeros(12))
+    # every factorisation: one factor (1, 2, 32), two (64, 1024: the last axis as one GEMM), three (2048 = 16 x 16 x 8)
+    rng = torch.Generator().manual_seed(1)
+    for n in (1, 2, 64, 1024, 2048):
+        xs = torch.randn(2, 3, n, generator=rng, dtype=torch.float64)
+        np.testing.assert_allclose(fwht(xs).numpy(), xs.numpy() @ hadamard(n).T, atol=1e-9, err_msg=f"L = {n}")
+    assert torch.autograd.gradcheck(fwht, (torch.randn(2, 64, generator=rng, dtype=torch.float64, requires_grad=True),))
 
 
 @pytest.mark.parametrize(("d", "D"), [(10, 1000), (37, 1000), (64, 4096), (1, 50)])

@@ -107,8 +107,33 @@ def test_fastfood_tuning_moves_only_the_chosen_parameters_and_only_within_p():
     ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(x[data.train], data.responses[data.train])
     want = mean_pearson(ridge.predict(x[data.test]), data.responses[data.test])
     assert record["held_out"]["readout_score"] == pytest.approx(want, rel=1e-4)
+    # the label-free cost: the tuned and parent networks' own logits on the held-out stimuli, through the engine
+    from brainbench.tuning.losses import label_free_cost
+
+    inputs = torch.stack([parent.preprocess(data.stimuli.image(data.ids[i])) for i in data.test])
+    with torch.no_grad():
+        want = label_free_cost(result.model.module.eval()(inputs), parent.module.eval()(inputs))
+    assert 0 < want["top1_agreement"] < 1 and want["kl_from_parent"] > 0  # the classes moved, a little
+    assert record["held_out"]["top1_agreement"] == pytest.approx(want["top1_agreement"])
+    assert record["held_out"]["kl_from_parent"] == pytest.approx(want["kl_from_parent"], rel=1e-4)
     with pytest.raises(ConfigError, match="d = 5000 is larger than the D = 1216 parameters"):
         tune_fastfood(parent, "synthetic.late", 5000, CONFIG)
+
+
+def test_label_free_cost_known_answers():
+    from scipy.special import rel_entr, softmax
+
+    from brainbench.tuning.losses import label_free_cost
+
+    parent = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
+    tuned = torch.tensor([[0.0, 1.0, -1.0], [0.0, 3.0, 1.0]])
+    same = label_free_cost(parent, parent)
+    assert same == {"kl_from_parent": pytest.approx(0.0, abs=1e-7), "top1_agreement": 1.0}
+    cost = label_free_cost(tuned, parent)
+    kl = rel_entr(softmax(parent.numpy(), axis=1), softmax(tuned.numpy(), axis=1)).sum(axis=1).mean()
+    assert cost["top1_agreement"] == 0.5 and cost["kl_from_parent"] == pytest.approx(kl, rel=1e-5)
+    with pytest.raises(ConfigError, match="one shape"):
+        label_free_cost(tuned, parent[:, :2])
 
 
 def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_path):
@@ -117,6 +142,7 @@ def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_pat
     rule = ThresholdRule("absolute", 0.3)
     result = warp(parent, "synthetic.late", CONFIG, ds=[1, 64], rule=rule, on_fit=lambda d, s: seen.append(d))
     assert seen == [1, 64] and [row["d"] for row in result.curve] == [1, 64] and result.D == 1216
+    assert all(0 <= row["top1_agreement"] <= 1 and row["kl_from_parent"] >= 0 for row in result.curve)
     assert result.d_warp == find_d_warp({row["d"]: row["score"] for row in result.curve}, 0.3)
     assert result.threshold == 0.3 and "(absolute)" in result.summary() and result.record["grid"] == [1, 64]
     path = tmp_path / "warp.png"
@@ -126,6 +152,21 @@ def test_warp_sweeps_d_reports_d_warp_under_its_rule_and_plots_the_curve(tmp_pat
     assert relative.threshold == pytest.approx(0.5 * relative.readout_score)
     with pytest.raises(ConfigError, match=r"d = 2000 is outside 1..D = 1216"):
         warp(parent, "synthetic.late", CONFIG, ds=[1, 2000])
+
+
+def test_the_full_reference_trains_at_its_own_learning_rate():
+    import dataclasses
+
+    parent = _parent()
+    rule = ThresholdRule("relative", 0.9, "full")
+    # at a vanishing full_lr the full fine-tune stays where the ridge readout started: its score is the readout's
+    still = warp(parent, "synthetic.late", dataclasses.replace(CONFIG, full_lr=1e-12), ds=[1], rule=rule)
+    assert still.reference_score == pytest.approx(still.readout_score, abs=1e-6)
+    assert still.record["config"]["full_lr"] == 1e-12
+    moved = warp(parent, "synthetic.late", CONFIG, ds=[1], rule=rule)  # None: the full fit trains at train.lr
+    assert abs(moved.reference_score - moved.readout_score) > 1e-3
+    with pytest.raises(ConfigError, match="full_lr must be a positive number"):
+        dataclasses.replace(CONFIG, full_lr=0.0)
 
 
 def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_path):
@@ -138,9 +179,11 @@ def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_
     args = ["warp", "-m", "synthetic_generator", "--weights", "random", "--seed", "0", "-b", "synthetic.late",
             "--layer", "block1", "--epochs", "1", "--batch-size", "64", "--rule", "absolute", "--threshold", "0.2",
             "-q"]
-    out = CliRunner().invoke(main, [*args, "--d", "4,32", "--json", "--plot", str(tmp_path / "warp.svg")])
+    out = CliRunner().invoke(main, [*args, "--d", "4,32", "--keep", "last", "--full-lr", "1e-4", "--json", "--plot",
+                                    str(tmp_path / "warp.svg")])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
+    assert data["record"]["config"]["train"]["keep"] == "last" and data["record"]["config"]["full_lr"] == 1e-4
     assert [row["d"] for row in data["curve"]] == [4, 32] and data["D"] == 1216 and data["threshold"] == 0.2
     assert data["d_warp"] == find_d_warp({row["d"]: row["score"] for row in data["curve"]}, 0.2)
     assert data["rule"] == {"kind": "absolute", "value": 0.2, "reference": "full"}
