@@ -64,7 +64,9 @@ def show(name: str, fmt: str, output: str | None, value: str, db: str | None, pl
             click.echo(text)
         return
     spec = get_leaderboard(name)
-    board = build_board(spec, store, value=value)
+    from ..scoring.regenerate import labelled_spec
+
+    board = build_board(labelled_spec(spec), store, value=value)
     if output or fmt != "table":
         text = render(board, fmt, store)
         if output:

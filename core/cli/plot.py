@@ -72,7 +72,9 @@ def _board(name: str, value: str, db: str | None) -> Any:
     from ..results.board import build_board
     from ..results.store import ResultsStore
 
-    return build_board(get_leaderboard(name), ResultsStore(db), value=value)
+    from ..scoring.regenerate import labelled_spec
+
+    return build_board(labelled_spec(get_leaderboard(name)), ResultsStore(db), value=value)
 
 
 _value = click.option("--value", type=click.Choice(["auto", "normalised", "raw"]), default="auto", show_default=True)

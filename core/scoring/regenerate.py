@@ -173,6 +173,23 @@ def _is_pattern(entry: str) -> bool:
     return "*" in entry or "?" in entry
 
 
+def labelled_spec(spec: LeaderboardSpec) -> LeaderboardSpec:
+    """``spec`` with each model entry that names one model (``NAME``, ``NAME.WEIGHTS``, ``NAME[WEIGHTS]``) written as
+    the label its stored results carry (``efficientnet_lite0.random`` -> ``efficientnet_lite0[random]``), so that a
+    board shown from the store finds the rows regeneration wrote; patterns and ``*`` are kept. Entries that do not
+    parse are kept as written."""
+    models = []
+    for entry in spec.models:
+        if entry == "*" or _is_pattern(entry):
+            models.append(entry)
+            continue
+        try:
+            models.append(ModelRequest.parse(entry).label())
+        except BrainbenchError:
+            models.append(entry)
+    return spec.model_copy(update={"models": list(dict.fromkeys(models))})
+
+
 def _benchmarks(spec: LeaderboardSpec) -> list[str]:
     """The spec's benchmark entries expanded over the catalog's ids (declared ones; ``<id>-<metric>`` literal ids are
     resolved); an entry matching nothing is an UnknownNameError naming the leaderboard, with close matches."""

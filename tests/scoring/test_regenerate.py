@@ -4,6 +4,7 @@ Dask LocalCluster a worker killed mid-run loses only its in-flight cell."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -282,3 +283,32 @@ def test_in_process_progress_prints_a_line_per_cell(monkeypatch, capsys):
     assert live.live is None  # no live display in-process: the cell's own progress bar runs under the lines
     assert capsys.readouterr().err.splitlines() == ["cells: 0 done, 1 running, 0 failed, 1 left of 2: now m on a",
                                                     "cells: 1 done, 1 running, 0 failed, 0 left of 2: now m on b"]
+
+
+def test_a_board_shown_from_the_store_finds_name_dot_weights_entries(tmp_path, monkeypatch):
+    """A leaderboard entry `NAME.WEIGHTS` is stored under the label `NAME[WEIGHTS]`; show and plot must find it."""
+    catalog = tmp_path / "registry.toml"
+    catalog.write_text((REPO / "registry.toml").read_text() + f"""
+[leaderboards.labels]
+models = ["synthetic_generator", "synthetic_generator.random"]
+benchmarks = ["{EARLY}", "synthetic.late"]
+""")
+    monkeypatch.setenv("BRAINBENCH_REGISTRY", str(catalog))
+    monkeypatch.setenv("BRAINBENCH_ACTIVATIONS", str(tmp_path / "activations"))
+    db = f"sqlite:///{tmp_path / 'labels.sqlite'}"
+    from brainbench.cli.commands import main
+    from brainbench.registry.catalog import get_leaderboard
+    from brainbench.scoring.regenerate import labelled_spec
+
+    assert labelled_spec(get_leaderboard("labels")).models == ["synthetic_generator", "synthetic_generator[random]"]
+    runner = CliRunner()
+    done = runner.invoke(main, ["leaderboard", "regenerate", "labels", "--db", db, "--quiet"])
+    assert done.exit_code == 0 and "4 of 4 cells computed (4 ok, 0 failed)" in done.output, done.output
+    shown = runner.invoke(main, ["leaderboard", "show", "labels", "--format", "json", "--db", db])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)["models"]
+    assert sorted(r["model"] for r in rows) == ["synthetic_generator", "synthetic_generator[random]"]
+    assert all(c["status"] == "ok" for r in rows for c in r["cells"]) and sum(len(r["cells"]) for r in rows) == 4
+    plot = runner.invoke(main, ["plot", "scatter", "labels", "synthetic_generator", "synthetic_generator[random]",
+                                "-o", str(tmp_path / "s.png"), "--db", db])
+    assert plot.exit_code == 0, plot.output
