@@ -37,38 +37,48 @@ def brainbench(*args: str, check: bool = True, quiet: bool = False) -> subproces
     return done
 
 
-def main(models: tuple[list[str], ...] = MODELS) -> int:
-    """Run the demo; ``models`` are the ``brainbench score`` arguments naming each model."""
+BOARD = ("brain", "efficientnet_lite0", "efficientnet_lite0[random]")  # the leaderboard, and the scatter's two models
+
+
+def main(models: tuple[list[str], ...] = MODELS, board: tuple[str, str, str] | None = BOARD,
+         out: Path = REPO / "demo-output") -> int:
+    """Run the demo; ``models`` are the ``brainbench score`` arguments naming each model; ``board`` the leaderboard
+    regenerated at the end and the two models of its scatter plot (None: no board), written to ``out``."""
     shared = REPO.parent / "shared" / "data"
     if not os.environ.get("BRAINBENCH_MIRROR") and shared.is_dir():
         os.environ["BRAINBENCH_MIRROR"] = str(shared)
         print(f"demo: BRAINBENCH_MIRROR is unset; using {shared} as the data mirror", flush=True)
-    fetched = brainbench("data", "fetch", "cowley2023", "--quiet", check=False, quiet=True)
-    real = fetched.returncode == 0
-    if not real:
-        print("demo: the Cowley 2023 V4 recordings cannot be reached (neither the publisher nor BRAINBENCH_MIRROR), so "
-              "only the simulation is scored; `brainbench data fetch cowley2023` says why and how to provide them",
-              flush=True)
+    sources = {"cowley2023": "the Cowley 2023 V4 recordings", "kriegeskorte2008": "the Kriegeskorte 2008 IT RDMs"}
+    unreachable = [name for name in sources if (board or name == "cowley2023") and
+                   brainbench("data", "fetch", name, "--quiet", check=False, quiet=True).returncode != 0]
+    real = "cowley2023" not in unreachable
+    if unreachable:
+        print(f"demo: {' and '.join(sources[n] for n in unreachable)} cannot be reached (neither the publisher nor "
+              f"BRAINBENCH_MIRROR), so {'only the simulation is scored' if not real else 'the rest is scored'}"
+              f"{' and the board shows those cells as failed with the reason' if board else ''}; `brainbench data "
+              f"fetch {' '.join(unreachable)}` says why and how to provide them", flush=True)
     for model in models:
         brainbench("score", *model, "--benchmark", *([REAL, "--benchmark"] if real else []), SIMULATED, "--quiet")
     if real:
         brainbench("leaderboard", "cowley2023")
     brainbench("leaderboard", "synthetic")
-    if brainbench("data", "fetch", "kriegeskorte2008", "--quiet", check=False, quiet=True).returncode != 0:
-        print("demo: the Kriegeskorte 2008 RDMs cannot be reached (neither rsatoolbox's repository nor "
-              "BRAINBENCH_MIRROR), so the board's IT cells will show as failed with the reason", flush=True)
-    out = REPO / "demo-output"
-    out.mkdir(exist_ok=True)
-    brainbench("leaderboard", "regenerate", "brain", "--quiet")
-    brainbench("leaderboard", "show", "brain", "--format", "html", "-o", str(out / "brain.html"))
-    brainbench("leaderboard", "show", "brain", "--format", "markdown", "-o", str(out / "brain.md"))
-    brainbench("plot", "board", "brain", "-o", str(out / "brain-board.png"))
-    brainbench("plot", "scatter", "brain", "efficientnet_lite0", "efficientnet_lite0[random]", "-o",
-               str(out / "brain-scatter.png"))
-    brainbench("plot", "depth", "-m", "efficientnet_lite0*", "-b", REAL if real else "synthetic.*", "-o",
-               str(out / "depth.png"))
-    print(f"\ndemo: open {out / 'brain.html'} in a browser", flush=True)
+    if board:
+        show_board(*board, out=out, depth_benchmark=REAL if real else SIMULATED)
     return 0
+
+
+def show_board(name: str, model_a: str, model_b: str, *, out: Path, depth_benchmark: str) -> None:
+    """Regenerate leaderboard ``name``, then write its html and markdown reports and its board, scatter (``model_a``
+    against ``model_b``) and depth plots into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    brainbench("leaderboard", "regenerate", name, "--quiet")
+    brainbench("leaderboard", "show", name, "--format", "html", "-o", str(out / f"{name}.html"))
+    brainbench("leaderboard", "show", name, "--format", "markdown", "-o", str(out / f"{name}.md"))
+    brainbench("plot", "board", name, "-o", str(out / f"{name}-board.png"))
+    brainbench("plot", "scatter", name, model_a, model_b, "-o", str(out / f"{name}-scatter.png"))
+    brainbench("plot", "depth", "-m", f"{model_a.split('[')[0]}*", "-b", depth_benchmark, "-o",
+               str(out / f"{name}-depth.png"))
+    print(f"\ndemo: open {out / f'{name}.html'} in a browser", flush=True)
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def _run_demo(monkeypatch, tmp_path, mirror):
     spec = importlib.util.spec_from_file_location("demo", brainbench_repo() / "tools" / "demo.py")
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
-    return demo.main(models=(["--model", "synthetic_generator", "--layers", "block1,block3"],))
+    return demo.main(models=(["--model", "synthetic_generator", "--layers", "block1,block3"],), board=None)
 
 
 def brainbench_repo():
@@ -261,6 +261,34 @@ def test_demo_says_in_one_line_when_the_real_data_cannot_be_reached(monkeypatch,
     out = capfd.readouterr().out
     assert out.count("cannot be reached") == 1 and "cowley2023.V4" not in out
     assert "synthetic.early: SIMULATION" in out and "leaderboard synthetic" in out and "leaderboard cowley2023" not in out
+
+
+def test_demo_ends_with_the_board_its_reports_and_plots(monkeypatch, tmp_path, capfd):
+    import importlib.util
+
+    catalog = tmp_path / "registry.toml"
+    catalog.write_text((REPO / "registry.toml").read_text() + """
+[leaderboards.demo_test]
+models = ["synthetic_generator", "synthetic_generator.random"]
+benchmarks = ["synthetic.early"]
+""")
+    monkeypatch.setenv("BRAINBENCH_REGISTRY", str(catalog))
+    monkeypatch.setenv("BRAINBENCH_DB", f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    monkeypatch.setenv("BRAINBENCH_ACTIVATIONS", str(tmp_path / "activations"))
+    spec = importlib.util.spec_from_file_location("demo", brainbench_repo() / "tools" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    out = tmp_path / "out"
+    demo.show_board("demo_test", "synthetic_generator", "synthetic_generator[random]", out=out,
+                    depth_benchmark="synthetic.early")
+    captured = capfd.readouterr()
+    printed = captured.out + captured.err
+    assert "2 of 2 cells computed (2 ok, 0 failed)" in printed and f"open {out / 'demo_test.html'}" in printed
+    html = (out / "demo_test.html").read_text()
+    assert "synthetic_generator[random]" in html and "<script" in html
+    for png in ("demo_test-board.png", "demo_test-scatter.png", "demo_test-depth.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| synthetic_generator[random] |" in (out / "demo_test.md").read_text()
 
 
 @pytest.mark.skipif(not (brainbench_repo().parent / "shared" / "data" / "cowley2023_v4").is_dir(),
