@@ -301,7 +301,9 @@ def test_store_leaderboard_and_cli_show_a_missing_normalised_score_with_its_reas
     assert brainbench.leaderboard("synthetic", store, value="raw").loc["noisy", "synthetic.late"] == pytest.approx(0.3)
     monkeypatch.setenv("BRAINBENCH_DB", store.url)
     board = CliRunner().invoke(main, ["leaderboard", "synthetic", "--plot", str(tmp_path / "board.png")])
-    assert board.exit_code == 0 and "missing: noisy on synthetic.late: no normalised score" in board.output
+    # the board names the cell untrusted (not a number, not its raw score) with the reason and where to read more
+    assert board.exit_code == 0 and "noisy on synthetic.late: untrusted: ceiling" in board.output
+    assert "too unreliable to normalise raw 0.300" in board.output and "`brainbench results --id" in board.output
     listed = CliRunner().invoke(main, ["results"])
     assert listed.exit_code == 0 and UNTRUSTED in listed.output
     assert "results 2 have a ceiling too unreliable" in listed.output
