@@ -108,6 +108,9 @@ def _side_by_side(results: list) -> list[list]:
 @click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="each fit's weights: the lowest validation loss, the start included (a fit no epoch beat scores "
                    "as the frozen readout), or the last epoch's")
+@click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
+              help="keep batch-norm running statistics (a pretrained network) or train them (a random-weight one, "
+                   "whose initial statistics fit nothing)")
 @click.option("--split", default=0, show_default=True, help="which of the benchmark's splits gives the held-out stimuli")
 @click.option("--weights", default=None,
               help="weights tag of every -m that names none; 'random' for a seeded random initialisation")
@@ -120,7 +123,7 @@ def _side_by_side(results: list) -> list[list]:
 @handle_errors
 def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
          reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float,
-         full_lr: float | None, patience: int, keep: str, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
+         full_lr: float | None, patience: int, keep: str, batchnorm: str, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
          plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
     d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
@@ -136,7 +139,7 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
     config = FastfoodConfig(layer=layer, neural=neural_loss, pool=pool, said=said,  # type: ignore[arg-type]
                             projection_seed=projection_seed, split=split, full_lr=full_lr,
                             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                                              seed=seed, keep=keep))  # type: ignore[arg-type]
+                                              seed=seed, keep=keep, batchnorm=batchnorm))  # type: ignore[arg-type]
     nets = _build_models(models, weights, seed)
     several = len(nets) > 1
 
