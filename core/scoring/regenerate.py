@@ -370,11 +370,6 @@ class CellEvent:
     seconds: float | None = None
 
 
-def _stored_in_run(store: ResultsStore, run_id: int, key: str) -> int | None:
-    """The result id this run already stored for cell ``key`` (a task rerun after its worker died), or None."""
-    return store.cell_result(run_id, key)
-
-
 def run_group(url: str | ResultsStore, run_id: int, request: ModelRequest, cells: list[tuple[str, str, str]],
               score_options: dict[str, Any] | None = None, events: Events | None = None) -> list[CellEvent]:
     """Score one model's cells (``(model label, benchmark, cell_key)``) and write each to the store at ``url`` (a
@@ -398,7 +393,7 @@ def run_group(url: str | ResultsStore, run_id: int, request: ModelRequest, cells
     model = None
     for label, benchmark, key in cells:
         start = time.perf_counter()
-        if (stored := _stored_in_run(store, run_id, key)) is not None:
+        if (stored := store.cell_result(run_id, key)) is not None:
             finish(CellEvent("done", label, benchmark, "stored", result_id=stored, seconds=0.0))
             continue
         emit(CellEvent("start", label, benchmark))
@@ -558,7 +553,7 @@ def _on_dask(client: Any, store: ResultsStore, run_id: int, plan: Plan, score_op
             except Exception as exc:  # noqa: BLE001 - the task itself was lost (its workers died): fail its cells
                 error = f"{type(exc).__name__}: {exc}"
                 for label, benchmark, key in futures[future][1]:
-                    if (stored := _stored_in_run(store, run_id, key)) is not None:
+                    if (stored := store.cell_result(run_id, key)) is not None:
                         event = CellEvent("done", label, benchmark, "stored", result_id=stored)
                     else:
                         store.add_failure(run_id=run_id, cell_key=key, model=label, benchmark=benchmark, error=error,
