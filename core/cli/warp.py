@@ -26,6 +26,18 @@ def _grid(text: str | None) -> list[int] | None:
     return values
 
 
+def _rates(text: str) -> list[float]:
+    """``--lr``: one learning rate, or several separated by commas (each d keeps the best on the validation loss)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--lr takes a learning rate or several separated by commas (e.g. 1e-4,3e-4,1e-3); "
+                          f"got {text!r}") from None
+    if not values:
+        raise ConfigError("--lr is empty; give a learning rate, e.g. 1e-3")
+    return values
+
+
 def _own_weights(name: str) -> str | None:
     """The weights tag ``-m NAME`` names itself (``family.tag`` of a registered family that is not itself a registered
     name), else None."""
@@ -71,11 +83,12 @@ def _as_json(result) -> dict:
 
 
 def _side_by_side(results: list) -> list[list]:
-    """Rows of the several-model table: one per d of any grid (a model's score, empty where its grid lacks that d),
+    """Rows of the several-model table: one per d of any grid (a model's score and, when several rates were tried, the
+    one chosen; empty where its grid lacks that d),
     then each model's D, threshold and d_warp."""
-    scores = [{row["d"]: row["score"] for row in r.curve} for r in results]
-    rows: list[list] = [[d, *(f"{s[d]:.4f}" if d in s else None for s in scores)]
-                        for d in sorted(set().union(*scores))]
+    scores = [{row["d"]: f"{row['score']:.4f}" + (f" (lr {row['lr']:g})" if len(row.get("lr_val_loss", {})) > 1
+                                                   else "") for row in r.curve} for r in results]
+    rows: list[list] = [[d, *(s.get(d) for s in scores)] for d in sorted(set().union(*scores))]
     rows.append(["D", *(r.D for r in results)])
     rows.append(["threshold", *(f"{r.threshold:.4f}" for r in results)])
     rows.append(["d_warp", *(r.d_warp if r.d_warp is not None else "not reached" for r in results)])
@@ -100,10 +113,12 @@ def _side_by_side(results: list) -> list[list]:
               help="readout features: every unit of the layer, or a map's spatial mean")
 @click.option("--epochs", default=20, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
-@click.option("--lr", default=1e-2, show_default=True, help="Adam's learning rate for z, the scales and the readout")
+@click.option("--lr", "lr_text", default="1e-2", show_default=True,
+              help="Adam's learning rate for z, the scales and the readout; several, comma-separated (e.g. "
+                   "1e-4,3e-4,1e-3), fit each d at every rate and keep the lowest validation loss")
 @click.option("--full-lr", type=float, default=None,
               help="Adam's learning rate of the full fine-tune (--reference full: every parameter trains directly; "
-                   "default --lr); a pretrained network usually wants ~1e-4")
+                   "default: the first --lr); a pretrained network usually wants ~1e-4")
 @click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss")
 @click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="each fit's weights: the lowest validation loss, the start included (a fit no epoch beat scores "
@@ -122,9 +137,9 @@ def _side_by_side(results: list) -> list[list]:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
-         reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr: float,
-         full_lr: float | None, patience: int, keep: str, batchnorm: str, split: int, weights: str | None, seed: int, projection_seed: int, device: str | None,
-         plot_path: str | None, as_json: bool, quiet: bool) -> None:
+         reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr_text: str,
+         full_lr: float | None, patience: int, keep: str, batchnorm: str, split: int, weights: str | None, seed: int,
+         projection_seed: int, device: str | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
     d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
     and one table shows a column per model."""
@@ -133,12 +148,14 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
     from ..tuning.warp import warp as run_warp
 
     grid = _grid(d_grid)
+    rates = _rates(lr_text)
     if plot_path is not None:
         file_to_write(plot_path, "--plot", {"png": "Portable Network Graphics", "svg": "Scalable Vector Graphics"})
     threshold_rule = ThresholdRule(rule, threshold, reference)  # type: ignore[arg-type]
     config = FastfoodConfig(layer=layer, neural=neural_loss, pool=pool, said=said,  # type: ignore[arg-type]
                             projection_seed=projection_seed, split=split, full_lr=full_lr,
-                            train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                            lr_grid=tuple(rates) if len(rates) > 1 else None,
+                            train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=rates[0], patience=patience,
                                               seed=seed, keep=keep, batchnorm=batchnorm))  # type: ignore[arg-type]
     nets = _build_models(models, weights, seed)
     several = len(nets) > 1
@@ -168,10 +185,12 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
     else:
         result = results[0]
         cost = any("top1_agreement" in row for row in result.curve)
+        chose = len(rates) > 1
         console().print(rich_table(f"held-out score against d (D = {result.D})",
-                                   ["d", "score", "val loss", "epochs",
+                                   ["d", "score", "val loss", "epochs", *(["lr chosen"] if chose else []),
                                     *(["top-1 agreement with the parent", "KL from the parent"] if cost else [])],
                                    [[row["d"], f"{row['score']:.4f}", f"{row['val_loss']:.4f}", row["epochs"],
+                                     *([f"{row['lr']:g}"] if chose else []),
                                      *([f"{row['top1_agreement']:.3f}", f"{row['kl_from_parent']:.4g}"] if cost
                                        else [])]
                                     for row in result.curve]))

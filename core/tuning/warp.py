@@ -50,7 +50,9 @@ FASTFOOD_VERSION = "1"
 class FastfoodConfig:
     """One Fastfood fit's settings (module docstring). ``full_lr``: the learning rate of the full fine-tune that a
     relative rule's ``"full"`` reference fits (every chosen parameter trains directly); ``None`` uses ``train.lr``,
-    which suits z but usually wrecks a pretrained network trained directly (~1e-4 suits one)."""
+    which suits z but usually wrecks a pretrained network trained directly (~1e-4 suits one). ``lr_grid``: learning rates
+    that :func:`warp` tries at every d, keeping the fit with the lowest validation loss (:func:`_select_fit`); None
+    tries ``train.lr`` alone."""
 
     layer: str
     neural: Literal["mse", "pearson"] = "mse"
@@ -62,14 +64,27 @@ class FastfoodConfig:
     val_fraction: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-2))
     full_lr: float | None = None
+    lr_grid: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.full_lr is not None and not (math.isfinite(self.full_lr) and self.full_lr > 0):
             raise ConfigError(f"full_lr must be a positive number (or None for train.lr); got {self.full_lr!r}")
+        if self.lr_grid is not None:
+            rates = tuple(self.lr_grid)
+            if not rates or not all(isinstance(r, (int, float)) and math.isfinite(r) and r > 0 for r in rates):
+                raise ConfigError(f"lr_grid must be one or more positive learning rates; got {self.lr_grid!r}")
+            if len(set(rates)) != len(rates):
+                raise ConfigError(f"lr_grid names a learning rate twice: {list(rates)}")
+            object.__setattr__(self, "lr_grid", tuple(float(r) for r in rates))
+
+    def rates(self) -> tuple[float, ...]:
+        """The learning rates each warp fit tries: ``lr_grid``, else ``train.lr`` alone."""
+        return self.lr_grid if self.lr_grid is not None else (self.train.lr,)
 
     def as_record(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
         record["train_parameters"] = list(self.train_parameters) if self.train_parameters else None
+        record["lr_grid"] = list(self.lr_grid) if self.lr_grid is not None else None
         return record
 
 
@@ -110,7 +125,8 @@ def default_grid(D: int, n: int = 8) -> list[int]:
 
 @dataclass
 class WarpResult:
-    """A d sweep: ``curve`` rows (d, held-out score, validation loss, epochs), the ``rule``, the reference and
+    """A d sweep: ``curve`` rows (``d``, held-out ``score``, ``val_loss`` of the weights kept, ``epochs``, the ``lr``
+    chosen on the validation loss and each tried rate's ``lr_val_loss``, and the label-free cost), the ``rule``, the reference and
     readout scores, the ``threshold`` it implies, ``d_warp`` (None: not reached on the grid), D, the grid and seeds."""
 
     model: str
@@ -307,6 +323,50 @@ def _fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int | None,
     return network, score, result, low
 
 
+def _selection_loss(result: Any, keep: str) -> float:
+    """The validation loss a fit is chosen by: that of the weights it ends with (``keep`` ``"best"``: the lowest of
+    the start and every epoch; ``"last"``: the last epoch's)."""
+    losses = list(result.curves.get("val_loss", []))
+    if keep == "best":
+        losses = [v for v in [result.initial_val_loss, *losses] if v is not None]
+        return min(losses) if losses else math.inf
+    return losses[-1] if losses else math.inf
+
+
+def _select_fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int, device: str,
+               progress: bool) -> tuple[torch.nn.Module, float, Any, dict[str, Any]]:
+    """Fit at ``d`` once per learning rate of ``config.rates()`` and keep the fit whose validation loss (on the
+    validation stimuli inside the training split; :func:`_selection_loss`) is lowest, so the held-out stimuli never
+    enter the choice. A rate whose loss becomes non-finite (:class:`~brainbench.errors.TrainingError`) loses; every
+    rate failing raises the last rate's error, naming the rates tried. Returns the kept network, its held-out score,
+    its loop's result, and the choice: ``{"lr": rate, "lr_val_loss": {rate as str: loss or None for a failed
+    rate}}``. Why: a step size that suits one network diverges on another (Adam moves every coordinate of z by
+    about lr per step, a parameter-space step growing as sqrt(d)), and a d curve read at one fixed rate compares
+    the rate's fit to each network rather than the networks (Li et al. 2018 tune the optimiser per network)."""
+    from ..errors import TrainingError
+
+    best: tuple[float, torch.nn.Module, float, Any, float] | None = None
+    losses: dict[str, float | None] = {}
+    error: TrainingError | None = None
+    for rate in config.rates():
+        trial = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=rate))
+        try:
+            net, score, result, _low = _fit(model, prepared, trial, d, device, progress)
+        except TrainingError as exc:
+            losses[f"{rate:g}"], error = None, exc
+            continue
+        loss = _selection_loss(result, config.train.keep)
+        losses[f"{rate:g}"] = loss
+        if best is None or loss < best[0]:
+            best = (loss, net, score, result, rate)
+    if best is None:
+        assert error is not None
+        raise TrainingError(f"every learning rate tried at d = {d} failed ({', '.join(losses)}); the last: "
+                            f"{error}") from error
+    _loss, net, score, result, rate = best
+    return net, score, result, {"lr": rate, "lr_val_loss": losses}
+
+
 def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *, name: str | None = None,
                   device: str | None = None, checkpoint: str | None = None, progress: bool = False) -> Any:
     """Tune ``model`` toward ``benchmark`` through a ``d``-dimensional Fastfood subspace (module docstring); returns
@@ -343,7 +403,8 @@ def warp(model: Any, benchmark: str, config: FastfoodConfig, *, ds: Sequence[int
          rule: ThresholdRule = ThresholdRule(), device: str | None = None, progress: bool = False,
          on_fit: Callable[[int, float], None] | None = None) -> WarpResult:
     """Sweep d over ``ds`` (default :func:`default_grid` of D), fitting :func:`tune_fastfood`'s way at each, and
-    read d_warp off the curve under ``rule`` (module docstring). ``on_fit(d, score)`` is called after each fit.
+    read d_warp off the curve under ``rule`` (module docstring). With ``config.lr_grid``, each d keeps the fit of the
+    rate with the lowest validation loss (:func:`_select_fit`). ``on_fit(d, score)`` is called after each d.
     Raises ConfigError for an empty grid, a d < 1 or a d larger than D (named, before any fit)."""
     device_name = pick_device(device)
     prepared = _prepare(model, benchmark, config, device_name)
@@ -365,9 +426,9 @@ def warp(model: Any, benchmark: str, config: FastfoodConfig, *, ds: Sequence[int
     threshold = rule.value if rule.kind == "absolute" else rule.value * float(reference)
     curve = []
     for d in grid:
-        net, score, result, _low = _fit(model, prepared, config, int(d), device_name, progress)
-        curve.append({"d": int(d), "score": score, "val_loss": min(result.curves.get("val_loss", [math.nan])),
-                      "epochs": result.epochs_run, **_cost(net, prepared, device_name)})
+        net, score, result, chosen = _select_fit(model, prepared, config, int(d), device_name, progress)
+        curve.append({"d": int(d), "score": score, "val_loss": _selection_loss(result, config.train.keep),
+                      "epochs": result.epochs_run, **chosen, **_cost(net, prepared, device_name)})
         if on_fit is not None:
             on_fit(int(d), score)
     d_warp = find_d_warp({row["d"]: row["score"] for row in curve}, threshold)

@@ -192,6 +192,15 @@ def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_
     assert (tmp_path / "warp.svg").read_text().lstrip().startswith("<?xml")
     bad = CliRunner().invoke(main, [*args, "--d", "4,x"])
     assert bad.exit_code == 2 and "--d takes whole numbers" in bad.output
+    rates = CliRunner().invoke(main, [*args, "--d", "4", "--lr", "1e-3,1e-2", "--json"])
+    assert rates.exit_code == 0, rates.output
+    data = json.loads(rates.output)
+    assert data["record"]["config"]["lr_grid"] == [1e-3, 1e-2] and set(data["curve"][0]["lr_val_loss"]) == {
+        "0.001", "0.01"}
+    table = CliRunner().invoke(main, [*args, "--d", "4", "--lr", "1e-3,1e-2"], terminal_width=200)
+    assert table.exit_code == 0 and "lr chosen" in table.output and f"{data['curve'][0]['lr']:g}" in table.output
+    bad_lr = CliRunner().invoke(main, [*args, "--d", "4", "--lr", "1e-3,x"])
+    assert bad_lr.exit_code == 2 and "--lr takes a learning rate or several" in bad_lr.output
     big = CliRunner().invoke(main, [*args, "--d", "99999"])
     assert big.exit_code == 2 and "d = 99999 is outside 1..D = 1216" in big.output
 
@@ -268,3 +277,39 @@ def test_the_warp_command_sweeps_several_models_side_by_side_on_one_grid_and_rul
     clash = CliRunner().invoke(main, ["warp", "-m", "synthetic_generator.random", "--weights", "fixed", "-b",
                                       "synthetic.late", "--layer", "block1", "--d", "4", "--epochs", "1", "-q"])
     assert clash.exit_code == 2 and "names its weights (random) and --weights gives fixed" in clash.output
+
+
+def test_a_learning_rate_grid_keeps_each_ds_fit_with_the_lowest_validation_loss():
+    import dataclasses
+
+    parent = _parent()
+    rule = ThresholdRule("absolute", 0.3)
+    # 1e4 blows the fit up (a non-finite loss, or a validation loss far above the sane rates'); it must never win
+    grid = dataclasses.replace(CONFIG, lr_grid=(1e-3, 1e-2, 1e4))
+    result = warp(parent, "synthetic.late", grid, ds=[4, 64], rule=rule)
+    for row in result.curve:
+        tried = row["lr_val_loss"]
+        assert list(tried) == ["0.001", "0.01", "10000"]
+        finite = {rate: loss for rate, loss in tried.items() if loss is not None and np.isfinite(loss)}
+        assert row["lr"] == float(min(finite, key=finite.get)) and row["lr"] != 1e4
+        assert row["val_loss"] == pytest.approx(finite[f"{row['lr']:g}"])
+        # the kept fit is the one a single-rate sweep at the chosen rate gives, exactly (seeded)
+        alone = warp(parent, "synthetic.late", dataclasses.replace(
+            CONFIG, train=dataclasses.replace(CONFIG.train, lr=row["lr"])), ds=[row["d"]], rule=rule)
+        assert alone.curve[0]["score"] == pytest.approx(row["score"], abs=1e-6)
+        assert alone.curve[0]["lr_val_loss"] == {f"{row['lr']:g}": pytest.approx(row["val_loss"])}
+    assert result.record["config"]["lr_grid"] == [1e-3, 1e-2, 1e4]
+    with pytest.raises(ConfigError, match="lr_grid names a learning rate twice"):
+        dataclasses.replace(CONFIG, lr_grid=(1e-3, 1e-3))
+    with pytest.raises(ConfigError, match="lr_grid must be one or more positive"):
+        dataclasses.replace(CONFIG, lr_grid=(1e-3, -1.0))
+
+
+def test_every_rate_failing_names_the_rates_tried():
+    import dataclasses
+
+    from brainbench.errors import TrainingError
+
+    doomed = dataclasses.replace(CONFIG, lr_grid=(1e30, 1e35))
+    with pytest.raises(TrainingError, match=r"every learning rate tried at d = 64 failed \(1e\+30, 1e\+35\)"):
+        warp(_parent(), "synthetic.late", doomed, ds=[64], rule=ThresholdRule("absolute", 0.3))
