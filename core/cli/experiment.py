@@ -28,13 +28,18 @@ def experiment() -> None:
               help="the LwF child's distillation weight (the control is lambda 0)")
 @click.option("--epochs", default=20, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True, type=float, help="Adam's learning rate")
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="the optimiser's learning rate")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+              help="Adam, or SGD with momentum 0.9 (Li & Hoiem 2017's)")
 @click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss")
 @click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="each child's weights: the lowest validation loss, the start included (a child no epoch beat "
                    "keeps its parent's weights, and the report says so), or the last epoch's")
 @click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
               help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them")
+@click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
+              help="dropout and stochastic depth while tuning: off (the network that is scored; LwF's term and its "
+                   "gradient are zero at the parent) or train (torch's train mode, as Li & Hoiem 2017)")
 @click.option("--neural-loss", type=click.Choice(["mse", "pearson"]), default="mse", show_default=True)
 @click.option("--pool", type=click.Choice(["flatten", "mean"]), default="flatten", show_default=True,
               help="readout features: every unit of the layer, or a map's spatial mean")
@@ -63,7 +68,8 @@ def experiment() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs: int, batch_size: int, lr: float,
-                  patience: int, keep: str, batchnorm: str, neural_loss: str, pool: str, split: int, task: str, task_root: str | None,
+                  optimizer: str, patience: int, keep: str, batchnorm: str, dropout: str, neural_loss: str, pool: str,
+                  split: int, task: str, task_root: str | None,
                   task_n: int | None, probe: tuple[str, ...], distance: str, k: int, n_units: int | None,
                   baseline_sets: int, permutations: int, weights: str | None, seed: int, device: str | None,
                   save: str | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:
@@ -77,8 +83,9 @@ def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs
 
     if plot_path is not None:
         file_to_write(plot_path, "--plot", {"png": "Portable Network Graphics", "svg": "Scalable Vector Graphics"})
-    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-                        keep=keep, batchnorm=batchnorm)  # type: ignore[arg-type]
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,  # type: ignore[arg-type]
+                        patience=patience, seed=seed, keep=keep, batchnorm=batchnorm,  # type: ignore[arg-type]
+                        dropout=dropout)  # type: ignore[arg-type]
     probe_set = probe_stimuli(probe) if probe else None
     net = get_model(model, weights=weights, seed=seed)
     result = run(net, benchmark, layer, lambda_=lambda_, train=train,

@@ -40,6 +40,9 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss"),
         click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
                      help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them"),
+        click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
+                     help="dropout and stochastic depth while tuning: off (the network that is scored; a loss zero at "
+                          "the parent has zero gradient there) or train (torch's train mode, as Li & Hoiem 2017)"),
         click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
                      help="end with the weights of the lowest validation loss (the start included) or the last epoch's"),
         click.option("--split", default=0, show_default=True, help="which benchmark split gives held-out stimuli"),
@@ -67,12 +70,12 @@ def _checkpoint(name: str, given: str | None) -> Path:
 
 
 def _train_config(epochs: int, batch_size: int, lr: float, optimizer: str, schedule: str, patience: int,
-                  seed: int, keep: str = "best", batchnorm: str = "frozen") -> Any:
+                  seed: int, keep: str = "best", batchnorm: str = "frozen", dropout: str = "off") -> Any:
     from ..tuning.train import TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,  # type: ignore[arg-type]
                        schedule=schedule, patience=patience, seed=seed, keep=keep,  # type: ignore[arg-type]
-                       batchnorm=batchnorm)  # type: ignore[arg-type]
+                       batchnorm=batchnorm, dropout=dropout)  # type: ignore[arg-type]
 
 
 def _patterns(text: str | None) -> tuple[str, ...] | None:
@@ -122,7 +125,8 @@ def _finish(result: Any, name: str, folder: str | None, checkpoint: Path, as_jso
 @handle_errors
 def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: str, pool: str,
                 train_parameters: str | None, epochs: int, batch_size: int, lr: float | None, optimizer: str,
-                schedule: str, patience: int, batchnorm: str, keep: str, split: int, weights: str | None, seed: int, device: str | None,
+                schedule: str, patience: int, batchnorm: str, dropout: str, keep: str, split: int,
+                weights: str | None, seed: int, device: str | None,
                 checkpoint: str | None, folder: str | None, as_json: bool, quiet: bool, lambda_: float, T: float,
                 distillation: str, no_t_squared: bool, warmup: str, augment: bool) -> None:
     """Learning without Forgetting (Li & Hoiem 2017): fine-tune MODEL so a readout from LAYER predicts BENCHMARK's
@@ -134,7 +138,8 @@ def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: 
                        t_squared=not no_t_squared, neural=neural_loss, pool=pool,  # type: ignore[arg-type]
                        train_parameters=_patterns(train_parameters), warmup=warmup,  # type: ignore[arg-type]
                        augment=augment, split=split,
-                       train=_train_config(epochs, batch_size, lr or 1e-3, optimizer, schedule, patience, seed, keep, batchnorm))
+                       train=_train_config(epochs, batch_size, lr or 1e-3, optimizer, schedule, patience, seed, keep,
+                                           batchnorm, dropout))
     path = _checkpoint(name, checkpoint)
     result = tune_lwf(get_model(model, weights=weights, seed=seed), benchmark, config, name=name, device=device,
                       checkpoint=str(path), progress=not quiet)
@@ -149,7 +154,8 @@ def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: 
 @handle_errors
 def fastfood_command(model: str, benchmark: str, layer: str, name: str, neural_loss: str, pool: str,
                      train_parameters: str | None, epochs: int, batch_size: int, lr: float | None, optimizer: str,
-                     schedule: str, patience: int, batchnorm: str, keep: str, split: int, weights: str | None, seed: int, device: str | None,
+                     schedule: str, patience: int, batchnorm: str, dropout: str, keep: str, split: int,
+                     weights: str | None, seed: int, device: str | None,
                      checkpoint: str | None, folder: str | None, as_json: bool, quiet: bool, d: int, said: bool,
                      projection_seed: int) -> None:
     """Tune MODEL toward BENCHMARK through a D-dimensional Fastfood subspace of its parameters (theta_0 + P z);
@@ -160,7 +166,8 @@ def fastfood_command(model: str, benchmark: str, layer: str, name: str, neural_l
     config = FastfoodConfig(layer=layer, neural=neural_loss, pool=pool,  # type: ignore[arg-type]
                             train_parameters=_patterns(train_parameters), said=said, projection_seed=projection_seed,
                             split=split,
-                            train=_train_config(epochs, batch_size, lr or 1e-2, optimizer, schedule, patience, seed, keep, batchnorm))
+                            train=_train_config(epochs, batch_size, lr or 1e-2, optimizer, schedule, patience, seed, keep,
+                                                batchnorm, dropout))
     path = _checkpoint(name, checkpoint)
     result = tune_fastfood(get_model(model, weights=weights, seed=seed), benchmark, d, config, name=name,
                            device=device, checkpoint=str(path), progress=not quiet)

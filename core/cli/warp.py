@@ -126,6 +126,9 @@ def _side_by_side(results: list) -> list[list]:
 @click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
               help="keep batch-norm running statistics (a pretrained network) or train them (a random-weight one, "
                    "whose initial statistics fit nothing)")
+@click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
+              help="dropout and stochastic depth while fitting: off (the network that is scored) or train (torch's "
+                   "train mode)")
 @click.option("--split", default=0, show_default=True, help="which of the benchmark's splits gives the held-out stimuli")
 @click.option("--weights", default=None,
               help="weights tag of every -m that names none; 'random' for a seeded random initialisation")
@@ -138,7 +141,8 @@ def _side_by_side(results: list) -> list[list]:
 @handle_errors
 def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None, threshold: float, rule: str,
          reference: str, said: bool, neural_loss: str, pool: str, epochs: int, batch_size: int, lr_text: str,
-         full_lr: float | None, patience: int, keep: str, batchnorm: str, split: int, weights: str | None, seed: int,
+         full_lr: float | None, patience: int, keep: str, batchnorm: str, dropout: str, split: int,
+         weights: str | None, seed: int,
          projection_seed: int, device: str | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit each MODEL to BENCHMARK through d-dimensional Fastfood subspaces for each d, and report d_warp: the smallest
     d whose held-out score reaches the threshold. With several -m, every model runs on the same grid (--d) and rule,
@@ -156,7 +160,8 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
                             projection_seed=projection_seed, split=split, full_lr=full_lr,
                             lr_grid=tuple(rates) if len(rates) > 1 else None,
                             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=rates[0], patience=patience,
-                                              seed=seed, keep=keep, batchnorm=batchnorm))  # type: ignore[arg-type]
+                                              seed=seed, keep=keep, batchnorm=batchnorm,  # type: ignore[arg-type]
+                                              dropout=dropout))  # type: ignore[arg-type]
     nets = _build_models(models, weights, seed)
     several = len(nets) > 1
 

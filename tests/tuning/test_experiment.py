@@ -277,7 +277,8 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, h
         Image.fromarray(rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)).save(probe / f"p{i:02d}.png")
     out = CliRunner().invoke(main, ["experiment", "neural-tuning", "-m", "synthetic_generator", "--weights", "random",
                                     "-b", "synthetic.late", "--layer", "block2", "--lambda", "1", "--epochs", "2",
-                                    "--lr", "1e-2", "--keep", "last", "--probe", str(probe), "--k", "3",
+                                    "--lr", "1e-2", "--keep", "last", "--optimizer", "sgd", "--dropout", "train",
+                                    "--probe", str(probe), "--k", "3",
                                     "--baseline-sets", "10",
                                     "--permutations", "100", "--json", "--plot", str(tmp_path / "fig.png"),
                                     "--save", "exp22"])
@@ -289,6 +290,8 @@ def test_the_command_reports_agreement_as_such_and_its_tests_in_json(tmp_path, h
     assert [row["task_measure"] for row in report["rows"]] == [AGREEMENT] * 3
     records = report["records"]
     assert all(r["config"]["train"]["keep"] == "last" and r["epochs_run"] == 2 for r in records.values())
+    assert all((r["config"]["train"]["optimizer"], r["config"]["train"]["dropout"]) == ("sgd", "train")
+               for r in records.values())
     assert [row["task_value"] for row in report["rows"]] == [
         1.0, records[labels[1]]["held_out"]["top1_agreement"], records[labels[2]]["held_out"]["top1_agreement"]]
     assert [row["held_out_score"] for row in report["rows"]] == [

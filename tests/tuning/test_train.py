@@ -188,3 +188,29 @@ def test_batch_norm_keeps_its_running_statistics_unless_asked_to_train_them(mode
     unchanged = bool((net[1].running_mean == 3.0).all() and (net[1].running_var == 2.0).all())
     assert unchanged == (mode == "frozen") and set(seen) == {mode == "train"}
     assert not net.training  # eval mode once trained
+
+
+@pytest.mark.parametrize("dropout", ["off", "train"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_with_dropout_off_a_loss_that_is_zero_at_the_start_leaves_the_network_where_it_was(dropout, optimizer):
+    # distilling a network onto its own outputs, as LwF's term does at step 0: the network is already the optimum
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3),
+                              torch.nn.BatchNorm1d(3)).double()
+    x, _ = _regression()
+    with torch.no_grad():
+        target = net.eval()(x)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    modes = []
+
+    def loss(i):
+        modes.append((net[2].training, net[4].training))
+        return ((net(x[i]) - target[i]) ** 2).mean()
+
+    train(net, loss, len(x), config=TrainConfig(epochs=2, batch_size=16, lr=0.01, patience=None, dropout=dropout,
+                                                optimizer=optimizer))
+    moved = max(float((v.double() - start[k].double()).abs().max()) for k, v in net.state_dict().items())
+    assert (moved == 0.0) == (dropout == "off") and (moved > 1e-3 or dropout == "off")
+    assert set(modes) == {(dropout == "train", False)}  # batch norm keeps its statistics either way (frozen)
+    with pytest.raises(ConfigError, match="dropout 'on' is not 'off'"):
+        TrainConfig(dropout="on")

@@ -27,6 +27,7 @@ def test_tune_lwf_saves_a_model_scored_by_name_and_fastfood_records_its_subspace
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["record"]["tuner"] == "lwf" and data["record"]["epochs_run"] == 2
+    assert data["record"]["config"]["train"]["dropout"] == "off"  # the default: the network that is scored
     assert not (home / "tuning-runs" / "syn-lwf.pt").exists()  # a finished run's checkpoint is removed
     assert "syn-lwf" in brainbench.list_models(where={"tuned_from": "synthetic_generator"})
     with pytest.raises(brainbench.ConfigError, match=r"syn-lwf was tuned toward synthetic.late on 240 stimuli of "
@@ -37,9 +38,10 @@ def test_tune_lwf_saves_a_model_scored_by_name_and_fastfood_records_its_subspace
                                   progress=False)
     assert features["block2"].shape == (300, 32 * 4 * 4)  # otherwise it is a model like any other
     ff = CliRunner().invoke(main, ["tune", "fastfood", *LWF[2:], "--name", "syn-ff", "--epochs", "1", "--d", "16",
-                                   "--json"])
+                                   "--dropout", "train", "--json"])
     assert ff.exit_code == 0, ff.output
     record = json.loads(ff.output)["record"]
+    assert record["config"]["train"]["dropout"] == "train"
     assert (record["tuner"], record["d"], record["D"]) == ("fastfood", 16, 16 * 3 * 25 + 16 + 32 * 16 * 9 + 32)
     listed = CliRunner().invoke(main, ["tune", "list", "--json"])
     assert sorted(row["name"] for row in json.loads(listed.output)) == ["syn-ff", "syn-lwf"]

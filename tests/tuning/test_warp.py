@@ -180,12 +180,14 @@ def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_
             "--layer", "block1", "--epochs", "1", "--batch-size", "64", "--rule", "absolute", "--threshold", "0.2",
             "-q"]
     out = CliRunner().invoke(main, [*args, "--d", "4,32", "--keep", "last", "--batchnorm", "train", "--full-lr", "1e-4",
+                                    "--dropout", "train",
                                     "--json", "--plot",
                                     str(tmp_path / "warp.svg")])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["record"]["config"]["train"]["keep"] == "last" and data["record"]["config"]["full_lr"] == 1e-4
     assert data["record"]["config"]["train"]["batchnorm"] == "train"
+    assert data["record"]["config"]["train"]["dropout"] == "train"
     assert [row["d"] for row in data["curve"]] == [4, 32] and data["D"] == 1216 and data["threshold"] == 0.2
     assert data["d_warp"] == find_d_warp({row["d"]: row["score"] for row in data["curve"]}, 0.2)
     assert data["rule"] == {"kind": "absolute", "value": 0.2, "reference": "full"}
