@@ -5,7 +5,9 @@
 - ``plot board NAME -o FILE``: a leaderboard's models as bars with intervals, of its root aggregate, a node or one
   benchmark (``--column``) (:func:`~brainbench.results.plots.plot_board`);
 - ``plot scatter NAME MODEL_A MODEL_B -o FILE``: one model against another across the leaderboard's benchmarks
-  (:func:`~brainbench.results.plots.plot_scatter`).
+  (:func:`~brainbench.results.plots.plot_scatter`);
+- ``plot warp FILE... -o FILE``: d curves of ``brainbench warp --json`` files side by side, sweeps run as separate
+  jobs (:func:`brainbench.tuning.warp.plot_warps`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _write(fig: Any, output: str) -> None:
 @click.group()
 def plot() -> None:
     """Figures from stored results: `depth` (score by layer depth), `board` (a leaderboard's bars), `scatter`
-    (model against model)."""
+    (model against model); and `warp` (d curves from `brainbench warp --json` files)."""
 
 
 @plot.command("depth")
@@ -111,3 +113,36 @@ def scatter(name: str, model_a: str, model_b: str, value: str, db: str | None, o
 
     file_to_write(output, "--output", _FORMATS)
     _write(plot_scatter(_board(name, value, db), model_a, model_b), output)
+
+
+@plot.command("warp")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@_output
+@handle_errors
+def warp_curves(files: tuple[str, ...], output: str) -> None:
+    """The d curves of the `brainbench warp --json` FILES in one figure (each model's held-out score against d, its
+    threshold and d_warp), e.g. sweeps of several models run as separate jobs. Every sweep must be on one benchmark
+    under one threshold rule; a model given twice is refused."""
+    from ..errors import ConfigError
+    from ..tuning.warp import load_warps, plot_warps
+
+    file_to_write(output, "--output", _FORMATS)
+    results = [result for path in files for result in load_warps(path)]
+    benchmarks = sorted({r.benchmark for r in results})
+    if len(benchmarks) > 1:
+        raise ConfigError(f"the sweeps are on different benchmarks ({', '.join(benchmarks)}); d curves compare "
+                          "networks on one benchmark: plot each benchmark's files apart")
+    rules = {(r.rule.kind, r.rule.value, r.rule.reference if r.rule.kind == "relative" else None) for r in results}
+    if len(rules) > 1:
+        described = "; ".join(sorted({r.rule.describe(r.reference_score).split(" (")[0] for r in results}))
+        raise ConfigError(f"the sweeps use different threshold rules ({described}): their d_warps are not "
+                          "comparable; rerun them under one --rule and --threshold")
+    seen: dict[str, int] = {}
+    for i, r in enumerate(results):
+        key = f"{r.model} {r.layer}"
+        if key in seen:
+            raise ConfigError(f"{r.model} ({r.layer}) is in the files twice; give each sweep once")
+        seen[key] = i
+    _write(plot_warps(results), output)
+    for r in results:
+        click.echo(r.summary())

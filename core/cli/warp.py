@@ -75,13 +75,6 @@ def _build_models(names: tuple[str, ...], weights: str | None, seed: int) -> lis
     return models
 
 
-def _as_json(result) -> dict:
-    return {"model": result.model, "benchmark": result.benchmark, "layer": result.layer, "D": result.D,
-            "d_warp": result.d_warp, "threshold": result.threshold, "rule": result.record["rule"],
-            "reference_score": result.reference_score, "readout_score": result.readout_score,
-            "curve": result.curve, "record": result.record}
-
-
 def _side_by_side(results: list) -> list[list]:
     """Rows of the several-model table: one per d of any grid (a model's score and, when several rates were tried, the
     one chosen; empty where its grid lacks that d),
@@ -179,7 +172,7 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
 
         plt.close(plot_warps(results, plot_path) if several else results[0].plot(plot_path))
     if as_json:
-        click.echo(json.dumps({"models": [_as_json(r) for r in results]} if several else _as_json(results[0]),
+        click.echo(json.dumps({"models": [r.as_dict() for r in results]} if several else results[0].as_dict(),
                               indent=2))
         return
     if several:

@@ -24,6 +24,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +42,7 @@ from .losses import label_free_cost, neural_loss
 from .train import TrainConfig, train
 
 __all__ = ["FASTFOOD_VERSION", "FastfoodConfig", "ThresholdRule", "WarpResult", "default_grid", "find_d_warp",
-           "plot_warps", "tune_fastfood", "warp"]
+           "load_warps", "plot_warps", "tune_fastfood", "warp"]
 
 FASTFOOD_VERSION = "1"
 
@@ -141,6 +142,36 @@ class WarpResult:
     d_warp: int | None
     record: dict[str, Any]
 
+    def as_dict(self) -> dict[str, Any]:
+        """The result as ``brainbench warp --json`` prints it (JSON-ready; :meth:`from_dict` reads it back)."""
+        return {"model": self.model, "benchmark": self.benchmark, "layer": self.layer, "D": self.D,
+                "d_warp": self.d_warp, "threshold": self.threshold, "rule": dataclasses.asdict(self.rule),
+                "reference_score": self.reference_score, "readout_score": self.readout_score,
+                "curve": self.curve, "record": self.record}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "the data") -> WarpResult:
+        """A result from :meth:`as_dict`'s form. Raises ConfigError naming ``source`` and the first missing or
+        malformed field."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source} is not a warp result (a JSON object from `brainbench warp --json`)")
+        missing = [k for k in ("model", "benchmark", "layer", "D", "d_warp", "threshold", "rule", "readout_score",
+                               "curve", "record") if k not in data]
+        if missing:
+            raise ConfigError(f"{source} is not a warp result: it lacks {', '.join(missing)} (write one with "
+                              "`brainbench warp ... --json`)")
+        curve = data["curve"]
+        if not isinstance(curve, list) or not all(isinstance(r, dict) and {"d", "score"} <= set(r) for r in curve):
+            raise ConfigError(f"{source}: its curve is not a list of {{'d', 'score', ...}} rows")
+        rule = data["rule"]
+        if not isinstance(rule, dict) or not {"kind", "value", "reference"} <= set(rule):
+            raise ConfigError(f"{source}: its rule is not {{'kind', 'value', 'reference'}}")
+        return cls(model=str(data["model"]), benchmark=str(data["benchmark"]), layer=str(data["layer"]),
+                   D=int(data["D"]), curve=curve, rule=ThresholdRule(rule["kind"], float(rule["value"]),
+                                                                     rule["reference"]),
+                   readout_score=float(data["readout_score"]), reference_score=data.get("reference_score"),
+                   threshold=float(data["threshold"]), d_warp=data["d_warp"], record=data["record"])
+
     def summary(self) -> str:
         found = f"d_warp = {self.d_warp}" if self.d_warp is not None else "d_warp not reached on the grid"
         return (f"{self.model} {self.layer} -> {self.benchmark} (D = {self.D}): {found} under "
@@ -190,11 +221,13 @@ def plot_warps(results: Sequence[WarpResult], path: str | None = None) -> Any:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    one_layer = len({r.layer for r in results}) == 1
     for i, result in enumerate(results):
         colour = colours[i % len(colours)]
         found = f"d_warp = {result.d_warp}" if result.d_warp is not None else "d_warp not reached"
+        name = result.model if one_layer else f"{result.model} {result.layer}"
         ax.plot([row["d"] for row in result.curve], [row["score"] for row in result.curve], marker="o",
-                color=colour, label=f"{result.model} (D = {result.D}; {found})")
+                color=colour, label=f"{name} (D = {result.D}; {found})")
         ax.axhline(result.threshold, color=colour, ls="--", alpha=0.7)
         if result.d_warp is not None:
             ax.axvline(result.d_warp, color=colour, ls=":", alpha=0.7)
@@ -207,7 +240,8 @@ def plot_warps(results: Sequence[WarpResult], path: str | None = None) -> Any:
     rule = first.rule
     reached = (f"score >= {rule.value:g}" if rule.kind == "absolute"
                else f"score >= {rule.value:g} x each model's {rule.reference} score")
-    ax.set_title(f"{first.layer} -> {first.benchmark}; dashed: each model's threshold ({reached})", fontsize=9)
+    where = f"{first.layer} -> {first.benchmark}" if one_layer else first.benchmark
+    ax.set_title(f"{where}; dashed: each model's threshold ({reached})", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     if path is not None:
@@ -215,6 +249,27 @@ def plot_warps(results: Sequence[WarpResult], path: str | None = None) -> Any:
 
         save_figure(fig, path)
     return fig
+
+
+def load_warps(path: str | Path) -> list[WarpResult]:
+    """The warp results in a ``brainbench warp --json`` file: one (a single ``-m``) or several (``{"models": [...]}``).
+    Raises ConfigError for a missing or unreadable file, or one that is not a warp result (naming the file)."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no warp result at {path}: write one with `brainbench warp ... --json > {path.name}`") \
+            from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not a JSON file from `brainbench warp --json` ({type(exc).__name__}: "
+                          f"{exc})") from None
+    entries = data["models"] if isinstance(data, dict) and "models" in data else [data]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path} holds no warp result")
+    return [WarpResult.from_dict(entry, source=f"{path}" + (f" (entry {i + 1})" if len(entries) > 1 else ""))
+            for i, entry in enumerate(entries)]
 
 
 @dataclass

@@ -315,3 +315,55 @@ def test_every_rate_failing_names_the_rates_tried():
     doomed = dataclasses.replace(CONFIG, lr_grid=(1e30, 1e35))
     with pytest.raises(TrainingError, match=r"every learning rate tried at d = 64 failed \(1e\+30, 1e\+35\)"):
         warp(_parent(), "synthetic.late", doomed, ds=[64], rule=ThresholdRule("absolute", 0.3))
+
+
+def test_plot_warp_draws_sweeps_run_as_separate_jobs_side_by_side(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from brainbench.cli.commands import main
+    import brainbench.tuning.warp as warp_module
+    from brainbench.tuning.warp import WarpResult, load_warps, plot_warps
+
+    base = ["warp", "--seed", "0", "-b", "synthetic.late", "--layer", "block1", "--d", "4,32", "--epochs", "1",
+            "--batch-size", "64", "--rule", "absolute", "--threshold", "0.2", "-q", "--json"]
+    files = []
+    for name in ("synthetic_generator", "synthetic_generator.random"):
+        out = CliRunner().invoke(main, [*base, "-m", name])
+        assert out.exit_code == 0, out.output
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(out.output)
+    drawn = []
+    monkeypatch.setattr(warp_module, "plot_warps", lambda results: drawn.append(results) or plot_warps(results))
+    out = CliRunner().invoke(main, ["plot", "warp", *map(str, files), "-o", str(tmp_path / "warps.png")])
+    assert out.exit_code == 0, out.output
+    assert Image.open(tmp_path / "warps.png").format == "PNG"
+    written = [json.loads(f.read_text()) for f in files]
+    assert [r.as_dict() for r in drawn[0]] == written  # each file's sweep, read back whole, in the order given
+    assert [line for line in out.output.splitlines() if "d_warp" in line] == [r.summary() for r in drawn[0]]
+    assert [r.model for r in load_warps(files[1])] == ["synthetic_generator[random]"]
+
+    def variant(name, change):
+        data = json.loads(files[1].read_text())
+        change(data)
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        return str(path)
+
+    def refused(*paths):
+        result = CliRunner().invoke(main, ["plot", "warp", str(files[0]), *paths, "-o", str(tmp_path / "x.png")])
+        assert result.exit_code == 2 and not (tmp_path / "x.png").exists()
+        return result.output
+
+    assert "different benchmarks (synthetic.early, synthetic.late)" in refused(
+        variant("bench.json", lambda d: d.update(benchmark="synthetic.early")))
+    assert "different threshold rules" in refused(
+        variant("rule.json", lambda d: d["rule"].update(value=0.3)))
+    assert "synthetic_generator (block1) is in the files twice" in refused(str(files[0]))
+    assert "lacks curve" in refused(variant("cut.json", lambda d: d.pop("curve")))
+    assert "no warp result at" in refused(str(tmp_path / "absent.json"))
+    (tmp_path / "junk.json").write_text("{not json")
+    assert "is not a JSON file from `brainbench warp --json`" in refused(str(tmp_path / "junk.json"))
+    with pytest.raises(ConfigError, match="is not a warp result"):
+        WarpResult.from_dict([1, 2])
