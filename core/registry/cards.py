@@ -152,7 +152,8 @@ class LeaderboardSpec(BaseModel):
     ``"average"``), is the mean of the nodes no other node names (of every benchmark when there are none).
     ``missing`` is the rule for a node with a missing or failed member: ``"incomplete"`` (default) shows the node as
     missing with the members it lacks, never a number averaged over the rest; ``"partial"`` shows the mean of the
-    members present, always flagged with how many of how many it covers. Raises ValidationError for a node naming
+    members present, always flagged with how many of how many it covers, and a node whose members are all present
+    but one of whose member nodes is partial is flagged as partial too, naming it. Raises ValidationError for a node naming
     itself (directly or through others), a node named like the root, or an empty node."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

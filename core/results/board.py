@@ -55,7 +55,9 @@ class Cell:
 @dataclass(frozen=True)
 class Aggregate:
     """A node of the aggregation tree for one model: the mean of its members' values (``None`` when the rule leaves
-    it missing), over ``n`` of its ``of`` members (leaf benchmarks, or nodes); ``reason`` names missing members."""
+    it missing), over ``n`` of its ``of`` members (leaf benchmarks, or nodes); ``partial_below`` names member nodes
+    whose own value is partial (the ``partial`` rule), so a node with all its members can still rest on fewer
+    benchmarks than it covers; ``reason`` names missing members and partial ones."""
 
     node: str
     model: str
@@ -63,6 +65,12 @@ class Aggregate:
     n: int
     of: int
     reason: str | None = None
+    partial_below: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every benchmark under the node has a value in it (all members, and no partial member node)."""
+        return self.value is not None and self.n == self.of and not self.partial_below
 
 
 @dataclass
@@ -88,11 +96,14 @@ class Board:
         """The node's (default: the root's) aggregate for ``model``, under the board's missing rule."""
         node = node or self.root
         members = self.nodes[node]
-        values, lacking = [], []
+        values, lacking, partial, partial_names = [], [], [], []
         for member in members:
             if member in self.nodes:
                 sub = self.aggregate(model, member)
                 ok, value, why = sub.value is not None, sub.value, sub.reason
+                if ok and not sub.complete:
+                    partial.append(f"{member} ({sub.n} of {sub.of}{', partial below' if sub.partial_below else ''})")
+                    partial_names.append(member)
             else:
                 c = self.cell(model, member)
                 ok, value, why = c.status in VALUED and c.value is not None, c.value, c.reason or c.status
@@ -103,8 +114,10 @@ class Board:
         mean = sum(values) / len(values) if values else None
         if lacking and self.missing == "incomplete":
             return Aggregate(node, model, None, len(values), len(members), f"missing {', '.join(lacking)}")
-        reason = f"{len(values)} of {len(members)}; missing {', '.join(lacking)}" if lacking else None
-        return Aggregate(node, model, mean, len(values), len(members), reason)
+        reasons = ([f"{len(values)} of {len(members)}; missing {', '.join(lacking)}"] if lacking else []) + \
+            ([f"partial: {', '.join(partial)}"] if partial else [])
+        return Aggregate(node, model, mean, len(values), len(members), "; ".join(reasons) or None,
+                         tuple(partial_names))
 
     def aggregates(self, model: str) -> dict[str, Aggregate]:
         """Every node's aggregate for ``model``, root first."""

@@ -60,10 +60,13 @@ def cell_text(cell: Cell) -> str:
 
 
 def aggregate_text(agg: Aggregate) -> str:
-    """A node's aggregate as text: ``0.5000``, ``0.5000 (1 of 2)`` under the ``partial`` rule, or ``missing``."""
+    """A node's aggregate as text: ``0.5000``; under the ``partial`` rule ``0.5000 (1 of 2)`` (members present) or
+    ``0.5000 (partial: X)`` (every member present, but member node X is partial); or ``missing``."""
     if agg.value is None:
         return "missing"
-    return _number(agg.value) + (f" ({agg.n} of {agg.of})" if agg.n < agg.of else "")
+    if agg.n < agg.of:
+        return _number(agg.value) + f" ({agg.n} of {agg.of})"
+    return _number(agg.value) + (f" (partial: {', '.join(agg.partial_below)})" if agg.partial_below else "")
 
 
 def _node_order(board: Board) -> list[str]:
@@ -87,14 +90,14 @@ def ranks(board: Board) -> dict[str, int | None]:
 
 def records(board: Board) -> list[dict[str, Any]]:
     """The long table: per model (ranked), one record per aggregation node (root first; ``kind`` ``node``, status
-    ``ok``, ``partial`` (fewer members than the node has) or ``missing``) and per benchmark (``kind`` ``benchmark``,
-    the cell's fields). Keys: :data:`RECORD_FIELDS`; absent numbers are ``None``."""
+    ``ok``, ``partial`` (fewer members than the node has, or a partial member node) or ``missing``) and per benchmark
+    (``kind`` ``benchmark``, the cell's fields). Keys: :data:`RECORD_FIELDS`; absent numbers are ``None``."""
     out = []
     rank = ranks(board)
     for model in board.ranking():
         for node in _node_order(board):
             agg = board.aggregate(model, node)
-            status = "missing" if agg.value is None else ("partial" if agg.n < agg.of else "ok")
+            status = "missing" if agg.value is None else ("ok" if agg.complete else "partial")
             out.append(dict.fromkeys(RECORD_FIELDS) | {
                 "rank": rank[model], "model": model, "kind": "node", "name": node, "status": status,
                 "value": agg.value, "n": agg.n, "of": agg.of, "reason": agg.reason})

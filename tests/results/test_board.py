@@ -85,3 +85,21 @@ def test_a_cell_is_stored_once_per_run(generator_results, store):
     second, written = store.add_cell(early, run_id=other, cell_key="abc")  # a later run may recompute (--force)
     assert written and second != first
     store.finish_run(run)
+
+
+def test_under_the_partial_rule_a_node_says_when_a_node_below_it_is_partial():
+    from brainbench.results.board import Cell
+
+    # root -> (A, c); A -> (B, a); B -> (b1, b2) and b2 never scored: B is 1 of 2, A and the root have all members
+    nodes = {"root": ["A", "c"], "A": ["B", "a"], "B": ["b1", "b2"]}
+    cells = {("m", b): Cell("m", b, "ok", value=v) for b, v in (("b1", 0.2), ("a", 0.4), ("c", 0.9))}
+    board = Board(name="t", description="", value="raw", models=["m"], benchmarks=["b1", "b2", "a", "c"],
+                  nodes=nodes, root="root", missing="partial", cells=cells)
+    b, a, root = (board.aggregate("m", n) for n in ("B", "A", "root"))
+    assert (b.value, b.n, b.of, b.complete) == (pytest.approx(0.2), 1, 2, False)
+    assert (a.value, a.n, a.of, a.partial_below, a.complete) == (pytest.approx(0.3), 2, 2, ("B",), False)
+    assert a.reason == "partial: B (1 of 2)"
+    assert root.partial_below == ("A",) and root.reason == "partial: A (2 of 2, partial below)"
+    assert root.value == pytest.approx((0.3 + 0.9) / 2) and not root.complete
+    full = Board(**{**board.__dict__, "cells": {**cells, ("m", "b2"): Cell("m", "b2", "ok", value=0.6)}})
+    assert full.aggregate("m").complete and full.aggregate("m").reason is None

@@ -33,7 +33,9 @@ def test_wide_table_and_notes():
     assert "b X: missing x.two (RuntimeError: boom)" in found and found[-1] == "a board note"
     assert not [n for n in found[:-1] if n.startswith("a ")]  # every cell of a is ok
     _, partial = table_rows(hand_board("partial"))
-    assert partial[0][:5] == ["1", "b", "0.7000", "0.5000 (1 of 2)", "0.9000"]  # the root has both its nodes
+    # the root has both its nodes, but node X rests on one of its two benchmarks: the root says so
+    assert partial[0][:5] == ["1", "b", "0.7000 (partial: X)", "0.5000 (1 of 2)", "0.9000"]
+    assert "b average: partial: X (1 of 2)" in notes(hand_board("partial"))
     assert partial[1][:3] == ["2", "a", "0.6500"]
     assert ranks(hand_board("partial")) == {"b": 1, "a": 2, "c": None}
 
@@ -69,6 +71,7 @@ def test_csv_is_the_long_table():
     assert by["c", "x.one"]["status"] == "untrusted" and float(by["c", "x.one"]["raw"]) == 0.1
     partial = {(r["model"], r["name"]): r for r in csv.DictReader(io.StringIO(to_csv(hand_board("partial"))))}
     assert partial["b", "X"]["status"] == "partial" and float(partial["b", "average"]["value"]) == pytest.approx(0.7)
+    assert partial["b", "average"]["status"] == "partial" and partial["a", "average"]["status"] == "ok"
 
 
 def test_json_report():
