@@ -46,9 +46,9 @@ class TrainConfig:
     (``"off"``, the default: dropout, stochastic depth and every other train-mode behaviour but batch norm's stay
     off, so the network computes during training what it computes when scored, and a loss that is zero at the
     parent's weights, such as LwF's distillation term, has a zero gradient there; ``"train"``: torch's train mode for
-    them, as Li & Hoiem 2017 trained; with few stimuli their noise alone moves the network: distilling
-    efficientnet_lite0 onto its own outputs for 12 SGD steps drifted it to a KL of 0.26 from the parent with
-    dropout, 2e-8 without), ``seed``."""
+    them, as Li & Hoiem 2017 trained; their noise alone moves the network: 12 SGD steps distilling efficientnet_lite0
+    onto its own outputs drifted it to a KL of 0.26 from the parent with dropout, 2e-8 without, ``tools/lwf_drift.py``),
+    ``seed``."""
 
     epochs: int = 20
     batch_size: int = 32
