@@ -193,5 +193,10 @@ def warp(models: tuple[str, ...], benchmark: str, layer: str, d_grid: str | None
                                        else [])]
                                     for row in result.curve]))
         click.echo(result.summary())
+    edges = [(r.model, row["d"], row["lr"], row["lr_at_edge"]) for r in results for row in r.curve
+             if row.get("lr_at_edge")]
+    for model, d, rate, edge in edges:
+        click.echo(f"note: {model} at d = {d} chose lr {rate:g}, the {edge} of --lr; a rate beyond it may fit better "
+                   f"(widen --lr that way)")
     if plot_path is not None:
         click.echo(f"wrote {plot_path}")

@@ -395,7 +395,8 @@ def _select_fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int,
     enter the choice. A rate whose loss becomes non-finite (:class:`~brainbench.errors.TrainingError`) loses; every
     rate failing raises the last rate's error, naming the rates tried. Returns the kept network, its held-out score,
     its loop's result, and the choice: ``{"lr": rate, "lr_val_loss": {rate as str: loss or None for a failed
-    rate}}``. Why: a step size that suits one network diverges on another (Adam moves every coordinate of z by
+    rate}, "lr_at_edge": "smallest" | "largest" | None}`` (a rate at the grid's edge: one beyond it may fit
+    better, so widen the grid that way). Why: a step size that suits one network diverges on another (Adam moves every coordinate of z by
     about lr per step, a parameter-space step growing as sqrt(d)), and a d curve read at one fixed rate compares
     the rate's fit to each network rather than the networks (Li et al. 2018 tune the optimiser per network)."""
     from ..errors import TrainingError
@@ -419,7 +420,11 @@ def _select_fit(model: Any, prepared: _Prepared, config: FastfoodConfig, d: int,
         raise TrainingError(f"every learning rate tried at d = {d} failed ({', '.join(losses)}); the last: "
                             f"{error}") from error
     _loss, net, score, result, rate = best
-    return net, score, result, {"lr": rate, "lr_val_loss": losses}
+    rates = config.rates()
+    edge = None
+    if len(rates) > 1 and rate in (min(rates), max(rates)):
+        edge = "smallest" if rate == min(rates) else "largest"
+    return net, score, result, {"lr": rate, "lr_val_loss": losses, "lr_at_edge": edge}
 
 
 def tune_fastfood(model: Any, benchmark: str, d: int, config: FastfoodConfig, *, name: str | None = None,

@@ -201,6 +201,9 @@ def test_the_warp_command_prints_the_curve_and_d_warp_and_refuses_bad_grids(tmp_
         "0.001", "0.01"}
     table = CliRunner().invoke(main, [*args, "--d", "4", "--lr", "1e-3,1e-2"], terminal_width=200)
     assert table.exit_code == 0 and "lr chosen" in table.output and f"{data['curve'][0]['lr']:g}" in table.output
+    edge = data["curve"][0]["lr_at_edge"]  # a two-rate grid: whichever wins is at an edge, and the note says so
+    assert edge == ("smallest" if data["curve"][0]["lr"] == 1e-3 else "largest")
+    assert f"chose lr {data['curve'][0]['lr']:g}, the {edge} of --lr" in table.output
     bad_lr = CliRunner().invoke(main, [*args, "--d", "4", "--lr", "1e-3,x"])
     assert bad_lr.exit_code == 2 and "--lr takes a learning rate or several" in bad_lr.output
     big = CliRunner().invoke(main, [*args, "--d", "99999"])
@@ -295,6 +298,7 @@ def test_a_learning_rate_grid_keeps_each_ds_fit_with_the_lowest_validation_loss(
         finite = {rate: loss for rate, loss in tried.items() if loss is not None and np.isfinite(loss)}
         assert row["lr"] == float(min(finite, key=finite.get)) and row["lr"] != 1e4
         assert row["val_loss"] == pytest.approx(finite[f"{row['lr']:g}"])
+        assert row["lr_at_edge"] == {1e-3: "smallest", 1e-2: None}[row["lr"]]
         # the kept fit is the one a single-rate sweep at the chosen rate gives, exactly (seeded)
         alone = warp(parent, "synthetic.late", dataclasses.replace(
             CONFIG, train=dataclasses.replace(CONFIG.train, lr=row["lr"])), ds=[row["d"]], rule=rule)
