@@ -40,6 +40,9 @@ def experiment() -> None:
 @click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
               help="dropout and stochastic depth while tuning: off (the network that is scored; LwF's term and its "
                    "gradient are zero at the parent) or train (torch's train mode, as Li & Hoiem 2017)")
+@click.option("--head", type=click.Choice(["train", "frozen"]), default="train", show_default=True,
+              help="the layers after --layer, which only the distillation term reaches: train them too when lambda > 0 (Li & "
+                   "Hoiem) or keep them frozen (both settings of lambda then train the same parameters)")
 @click.option("--neural-loss", type=click.Choice(["mse", "pearson"]), default="mse", show_default=True)
 @click.option("--pool", type=click.Choice(["flatten", "mean"]), default="flatten", show_default=True,
               help="readout features: every unit of the layer, or a map's spatial mean")
@@ -68,7 +71,8 @@ def experiment() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @handle_errors
 def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs: int, batch_size: int, lr: float,
-                  optimizer: str, patience: int, keep: str, batchnorm: str, dropout: str, neural_loss: str, pool: str,
+                  optimizer: str, patience: int, keep: str, batchnorm: str, dropout: str, head: str, neural_loss: str,
+                  pool: str,
                   split: int, task: str, task_root: str | None,
                   task_n: int | None, probe: tuple[str, ...], distance: str, k: int, n_units: int | None,
                   baseline_sets: int, permutations: int, weights: str | None, seed: int, device: str | None,
@@ -89,7 +93,7 @@ def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs
     probe_set = probe_stimuli(probe) if probe else None
     net = get_model(model, weights=weights, seed=seed)
     result = run(net, benchmark, layer, lambda_=lambda_, train=train,
-                 lwf={"neural": neural_loss, "pool": pool, "split": split}, task=task, task_root=task_root,
+                 lwf={"neural": neural_loss, "pool": pool, "split": split, "head": head}, task=task, task_root=task_root,
                  task_n=task_n, probe=probe_set, distance=distance, k=k, n_units=n_units, baseline_sets=baseline_sets,
                  n_permutations=permutations, seed=seed, save=save, device=device, progress=not quiet and not as_json)
     if plot_path is not None:

@@ -122,13 +122,16 @@ def _finish(result: Any, name: str, folder: str | None, checkpoint: Path, as_jso
 @click.option("--warmup", type=click.Choice(["ridge", "none"]), default="ridge", show_default=True,
               help="fit the readout by ridge on the frozen network first")
 @click.option("--augment", is_flag=True, help="random flips and small translations (torch ops)")
+@click.option("--head", type=click.Choice(["train", "frozen"]), default="train", show_default=True,
+              help="the layers after --layer, which only the distillation term reaches: train them too when lambda > 0 (Li & "
+                   "Hoiem) or keep them frozen (both settings of lambda then train the same parameters)")
 @handle_errors
 def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: str, pool: str,
                 train_parameters: str | None, epochs: int, batch_size: int, lr: float | None, optimizer: str,
                 schedule: str, patience: int, batchnorm: str, dropout: str, keep: str, split: int,
                 weights: str | None, seed: int, device: str | None,
                 checkpoint: str | None, folder: str | None, as_json: bool, quiet: bool, lambda_: float, T: float,
-                distillation: str, no_t_squared: bool, warmup: str, augment: bool) -> None:
+                distillation: str, no_t_squared: bool, warmup: str, augment: bool, head: str) -> None:
     """Learning without Forgetting (Li & Hoiem 2017): fine-tune MODEL so a readout from LAYER predicts BENCHMARK's
     responses while its outputs stay near the parent's; saved as NAME."""
     from ..registry.entries import get_model
@@ -137,7 +140,7 @@ def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: 
     config = LwFConfig(layer=layer, lambda_=lambda_, T=T, distillation=distillation,  # type: ignore[arg-type]
                        t_squared=not no_t_squared, neural=neural_loss, pool=pool,  # type: ignore[arg-type]
                        train_parameters=_patterns(train_parameters), warmup=warmup,  # type: ignore[arg-type]
-                       augment=augment, split=split,
+                       augment=augment, split=split, head=head,  # type: ignore[arg-type]
                        train=_train_config(epochs, batch_size, lr or 1e-3, optimizer, schedule, patience, seed, keep,
                                            batchnorm, dropout))
     path = _checkpoint(name, checkpoint)

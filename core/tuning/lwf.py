@@ -17,8 +17,8 @@ neural validation loss (:mod:`.data`); the readout warmed up by ridge on the fro
 augmentation; with ``augment``, on the same augmented images at every step); then :func:`~.train.train`. The
 parameters that train are those whose names match ``train_parameters`` (fnmatch; default: every parameter of
 the modules that run before and at the readout layer, i.e. those the neural loss reaches, plus all the rest when
-λ > 0). Reported on the held-out stimuli: the readout's mean Pearson r of the tuned network and of the parent
-(with its warm-up readout), and the cost on the original task measured without labels: the distillation KL
+λ > 0 and ``head`` is ``"train"``). Reported on the held-out stimuli: the readout's mean Pearson r of the tuned
+network and of the parent (with its warm-up readout), and the cost on the original task measured without labels: the distillation KL
 (T = 1) of the tuned outputs from the parent's and the fraction of images whose top-1 class is unchanged.
 """
 
@@ -50,7 +50,12 @@ LWF_VERSION = "1"
 @dataclass(frozen=True)
 class LwFConfig:
     """Learning without Forgetting's settings (module docstring); ``train`` holds the loop's
-    (:class:`~.train.TrainConfig`: epochs, batch size, learning rate, optimiser, schedule, patience, seed)."""
+    (:class:`~.train.TrainConfig`: epochs, batch size, learning rate, optimiser, schedule, patience, seed).
+    ``head``: the parameters after the readout layer, which only the distillation term reaches (the original task's
+    head), ``"train"`` with the rest when lambda > 0 (Li & Hoiem) or stay ``"frozen"``, so that both children of
+    the neural-tuning experiment train the same parameters and lambda changes the loss alone (with Adam, which
+    rescales the term's near-zero gradients on the head to steps of about the learning rate, a trained head drifts
+    from the parent: README, "Experiments: neural tuning"). ``train_parameters`` overrides both."""
 
     layer: str
     lambda_: float = 1.0
@@ -60,6 +65,7 @@ class LwFConfig:
     neural: Literal["mse", "pearson"] = "mse"
     pool: Literal["flatten", "mean"] = "flatten"
     train_parameters: tuple[str, ...] | None = None
+    head: Literal["train", "frozen"] = "train"
     warmup: Literal["ridge", "none"] = "ridge"
     augment: bool = False
     split: int = 0
@@ -73,7 +79,8 @@ class LwFConfig:
             raise ConfigError(f"the temperature T must be a positive number; got {self.T!r}")
         for name, value, allowed in (("distillation", self.distillation, ("kl", "ce")),
                                      ("neural loss", self.neural, ("mse", "pearson")),
-                                     ("pool", self.pool, ("flatten", "mean")), ("warmup", self.warmup, ("ridge", "none"))):
+                                     ("pool", self.pool, ("flatten", "mean")), ("warmup", self.warmup, ("ridge", "none")),
+                                     ("head", self.head, ("train", "frozen"))):
             if value not in allowed:
                 raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}")
 
@@ -151,7 +158,7 @@ def tune_lwf(model: Any, benchmark: str, config: LwFConfig, *, name: str | None 
                                data.responses[data.test])
 
     reached = modules_run_before(student, info, inputs[:1].to(device_name))
-    if config.lambda_ > 0 and config.train_parameters is None:
+    if config.lambda_ > 0 and config.train_parameters is None and config.head == "train":
         reached = {n for n, _ in student.named_modules()}  # the distillation reaches every parameter
     chosen = set(chosen_parameters(student, config.train_parameters, reached))
     for n, p in student.named_parameters():

@@ -67,6 +67,23 @@ def test_lambda_zero_trains_only_what_the_neural_loss_reaches_and_is_reproducibl
         brainbench.score(first.model, "synthetic.late", layers=["block2"], progress=False)  # tuned on its stimuli
 
 
+def test_with_the_head_frozen_lwf_trains_what_lambda_zero_trains_and_leaves_the_head_as_it_was():
+    parent = _parent()
+    settings = TrainConfig(epochs=2, lr=1e-3, seed=4, keep="last")
+    frozen = tune_lwf(parent, "synthetic.late", _config(lambda_=1.0, head="frozen", train=settings))
+    trained = tune_lwf(parent, "synthetic.late", _config(lambda_=1.0, train=settings))  # head "train", the default
+    reached = ["block1.0.bias", "block1.0.weight", "block2.0.bias", "block2.0.weight"]
+    assert frozen.record["trained_parameters"] == reached and frozen.record["config"]["head"] == "frozen"
+    assert set(trained.record["trained_parameters"]) > set(reached)  # the layers after block2 train too
+    old = parent.module.state_dict()
+    after_frozen, after_trained = frozen.model.module.state_dict(), trained.model.module.state_dict()
+    head = [k for k in old if not k.startswith(("block1", "block2"))]
+    assert head and all(torch.equal(old[k], after_frozen[k]) for k in head)
+    assert any(not torch.equal(old[k], after_trained[k]) for k in head)
+    with pytest.raises(ConfigError, match="head 'free' is not one of train, frozen"):
+        _config(head="free")
+
+
 def test_bad_settings_are_refused_before_training():
     with pytest.raises(ConfigError, match="lambda must be a number >= 0"):
         _config(lambda_=-1.0)
