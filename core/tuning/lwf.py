@@ -52,10 +52,12 @@ class LwFConfig:
     """Learning without Forgetting's settings (module docstring); ``train`` holds the loop's
     (:class:`~.train.TrainConfig`: epochs, batch size, learning rate, optimiser, schedule, patience, seed).
     ``head``: the parameters after the readout layer, which only the distillation term reaches (the original task's
-    head), ``"train"`` with the rest when lambda > 0 (Li & Hoiem) or stay ``"frozen"``, so that both children of
-    the neural-tuning experiment train the same parameters and lambda changes the loss alone (with Adam, which
-    rescales the term's near-zero gradients on the head to steps of about the learning rate, a trained head drifts
-    from the parent: README, "Experiments: neural tuning"). ``train_parameters`` overrides both."""
+    head), ``"train"`` with the rest when lambda > 0 (Li & Hoiem; the head can then follow the shared layers'
+    changes, which is how LwF keeps the outputs while the representation moves) or stay ``"frozen"``, so that both
+    children of the neural-tuning experiment train the same parameters and lambda changes the loss alone. Under
+    Adam a trained head drifts from the parent, since Adam rescales the term's near-zero gradients on it to steps of
+    about the learning rate (README, "Experiments: neural tuning": use SGD, or ``"frozen"``). ``train_parameters``
+    overrides both."""
 
     layer: str
     lambda_: float = 1.0
