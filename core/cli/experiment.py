@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .output import console, file_to_write, handle_errors, rich_table
+from .tuners import BATCHNORM_OPTION, DROPOUT_OPTION, HEAD_OPTION
 
 __all__ = ["experiment", "print_report"]
 
@@ -35,14 +36,9 @@ def experiment() -> None:
 @click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="each child's weights: the lowest validation loss, the start included (a child no epoch beat "
                    "keeps its parent's weights, and the report says so), or the last epoch's")
-@click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
-              help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them")
-@click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
-              help="dropout and stochastic depth while tuning: off (the network that is scored; LwF's term and its "
-                   "gradient are zero at the parent) or train (torch's train mode, as Li & Hoiem 2017)")
-@click.option("--head", type=click.Choice(["train", "frozen"]), default="train", show_default=True,
-              help="the layers after --layer, which only the distillation term reaches: train them too when lambda > 0 (Li & "
-                   "Hoiem) or keep them frozen (both settings of lambda then train the same parameters)")
+@BATCHNORM_OPTION
+@DROPOUT_OPTION
+@HEAD_OPTION
 @click.option("--neural-loss", type=click.Choice(["mse", "pearson"]), default="mse", show_default=True)
 @click.option("--pool", type=click.Choice(["flatten", "mean"]), default="flatten", show_default=True,
               help="readout features: every unit of the layer, or a map's spatial mean")

@@ -17,7 +17,20 @@ import click
 from ..errors import ConfigError
 from .output import console, handle_errors
 
-__all__ = ["fastfood_command", "lwf_command"]
+__all__ = ["BATCHNORM_OPTION", "DROPOUT_OPTION", "HEAD_OPTION", "fastfood_command", "lwf_command"]
+
+# The training loop's modes (brainbench.tuning.train.TrainConfig), shared by tune, warp and experiment neural-tuning.
+BATCHNORM_OPTION = click.option(
+    "--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
+    help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them")
+DROPOUT_OPTION = click.option(
+    "--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
+    help="dropout and stochastic depth while tuning: off (the network that is scored; a loss zero at the parent, "
+         "such as LwF's term, has zero gradient there) or train (torch's train mode, as Li & Hoiem 2017)")
+HEAD_OPTION = click.option(
+    "--head", type=click.Choice(["train", "frozen"]), default="train", show_default=True,
+    help="the layers after --layer, which only the distillation term reaches: train them too when lambda > 0 (Li & "
+         "Hoiem) or keep them frozen (both settings of lambda then train the same parameters)")
 
 
 def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,11 +51,8 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True),
         click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True),
         click.option("--patience", default=5, show_default=True, help="epochs without a better validation loss"),
-        click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
-                     help="keep batch-norm running statistics (fine-tuning a pretrained network) or train them"),
-        click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
-                     help="dropout and stochastic depth while tuning: off (the network that is scored; a loss zero at "
-                          "the parent has zero gradient there) or train (torch's train mode, as Li & Hoiem 2017)"),
+        BATCHNORM_OPTION,
+        DROPOUT_OPTION,
         click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
                      help="end with the weights of the lowest validation loss (the start included) or the last epoch's"),
         click.option("--split", default=0, show_default=True, help="which benchmark split gives held-out stimuli"),
@@ -122,9 +132,7 @@ def _finish(result: Any, name: str, folder: str | None, checkpoint: Path, as_jso
 @click.option("--warmup", type=click.Choice(["ridge", "none"]), default="ridge", show_default=True,
               help="fit the readout by ridge on the frozen network first")
 @click.option("--augment", is_flag=True, help="random flips and small translations (torch ops)")
-@click.option("--head", type=click.Choice(["train", "frozen"]), default="train", show_default=True,
-              help="the layers after --layer, which only the distillation term reaches: train them too when lambda > 0 (Li & "
-                   "Hoiem) or keep them frozen (both settings of lambda then train the same parameters)")
+@HEAD_OPTION
 @handle_errors
 def lwf_command(model: str, benchmark: str, layer: str, name: str, neural_loss: str, pool: str,
                 train_parameters: str | None, epochs: int, batch_size: int, lr: float | None, optimizer: str,

@@ -10,6 +10,7 @@ import click
 
 from ..errors import ConfigError
 from .output import console, file_to_write, handle_errors, rich_table
+from .tuners import BATCHNORM_OPTION, DROPOUT_OPTION
 
 __all__ = ["warp"]
 
@@ -116,12 +117,8 @@ def _side_by_side(results: list) -> list[list]:
 @click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="each fit's weights: the lowest validation loss, the start included (a fit no epoch beat scores "
                    "as the frozen readout), or the last epoch's")
-@click.option("--batchnorm", type=click.Choice(["frozen", "train"]), default="frozen", show_default=True,
-              help="keep batch-norm running statistics (a pretrained network) or train them (a random-weight one, "
-                   "whose initial statistics fit nothing)")
-@click.option("--dropout", type=click.Choice(["off", "train"]), default="off", show_default=True,
-              help="dropout and stochastic depth while fitting: off (the network that is scored) or train (torch's "
-                   "train mode)")
+@BATCHNORM_OPTION
+@DROPOUT_OPTION
 @click.option("--split", default=0, show_default=True, help="which of the benchmark's splits gives the held-out stimuli")
 @click.option("--weights", default=None,
               help="weights tag of every -m that names none; 'random' for a seeded random initialisation")
