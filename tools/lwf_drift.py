@@ -25,42 +25,42 @@ import copy
 def drift(model_name: str, benchmark: str, *, steps: int, batch_size: int, settings: list[tuple[str, float, str]],
           seed: int = 0) -> list[dict]:
     """For each (optimizer, lr, dropout) in ``settings``: ``steps`` steps of the distillation term alone from the
-    parent's weights (batch-norm statistics frozen, as the tuners' default); returns rows with the gradient norm at
-    step 0 and the held-out KL from the parent and top-1 agreement."""
+    parent's weights, through the tuners' training loop (:func:`brainbench.tuning.train.train`; batch-norm statistics
+    frozen, its default); returns rows with the gradient norm at the parent's weights and the held-out KL from the
+    parent and top-1 agreement."""
+    import numpy as np
     import torch
 
     import brainbench
     from brainbench.tuning.data import load_tuning_data, model_inputs
     from brainbench.tuning.losses import distillation_loss, label_free_cost
-    from brainbench.tuning.train import TrainConfig, _optimiser, _training_mode
+    from brainbench.tuning.train import TrainConfig, train, training_mode
 
     model = brainbench.get_model(model_name)
     data = load_tuning_data(benchmark, seed=seed)
     inputs = model_inputs(model, data.stimuli, data.ids)
-    train_x, test_x = inputs[data.train[:steps * batch_size]], inputs[data.test[:64]]
+    n = steps * batch_size
+    train_x, test_x = inputs[data.train[:n]], inputs[data.test[:64]]
     parent = copy.deepcopy(model.module).eval()
     with torch.no_grad():
         parent_train, parent_test = parent(train_x), parent(test_x)
     rows = []
     for optimizer, lr, dropout in settings:
-        torch.manual_seed(seed)
         student = copy.deepcopy(parent)
-        config = TrainConfig(optimizer=optimizer, lr=lr, dropout=dropout)  # type: ignore[arg-type]
-        opt = _optimiser([p for p in student.parameters() if p.requires_grad], config)
-        grad0 = None
-        for step in range(steps):
-            _training_mode(student, config)
-            rows_ = slice(step * batch_size, (step + 1) * batch_size)
-            opt.zero_grad(set_to_none=True)
-            loss = distillation_loss(student(train_x[rows_]), parent_train[rows_], T=2.0, form="kl", t_squared=True)
-            loss.backward()
-            if grad0 is None:
-                grad0 = float(sum(p.grad.double().norm() ** 2 for p in student.parameters()
-                                  if p.grad is not None) ** 0.5)
-            opt.step()
-        student.eval()
+        config = TrainConfig(epochs=1, batch_size=batch_size, optimizer=optimizer, lr=lr,  # type: ignore[arg-type]
+                             dropout=dropout, patience=None, keep="last", seed=seed)  # type: ignore[arg-type]
+
+        def batch_loss(indices: np.ndarray) -> torch.Tensor:
+            rows_ = torch.from_numpy(np.asarray(indices))
+            return distillation_loss(student(train_x[rows_]), parent_train[rows_], T=2.0, form="kl", t_squared=True)
+
+        training_mode(student, config)  # the gradient at the parent's weights, in the mode the steps run in
+        torch.manual_seed(seed)
+        grads = torch.autograd.grad(batch_loss(np.arange(batch_size)), list(student.parameters()), allow_unused=True)
+        grad0 = float(sum(g.double().norm() ** 2 for g in grads if g is not None) ** 0.5)
+        train(student, batch_loss, n, config=config)  # the tuners' own loop: one epoch of ``steps`` steps
         with torch.no_grad():
-            cost = label_free_cost(student(test_x), parent_test)
+            cost = label_free_cost(student.eval()(test_x), parent_test)
         rows.append({"optimizer": optimizer, "lr": lr, "dropout": dropout, "grad_norm_step0": grad0, **cost})
     return rows
 

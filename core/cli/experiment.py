@@ -68,8 +68,7 @@ def experiment() -> None:
 @handle_errors
 def neural_tuning(model: str, benchmark: str, layer: str, lambda_: float, epochs: int, batch_size: int, lr: float,
                   optimizer: str, patience: int, keep: str, batchnorm: str, dropout: str, head: str, neural_loss: str,
-                  pool: str,
-                  split: int, task: str, task_root: str | None,
+                  pool: str, split: int, task: str, task_root: str | None,
                   task_n: int | None, probe: tuple[str, ...], distance: str, k: int, n_units: int | None,
                   baseline_sets: int, permutations: int, weights: str | None, seed: int, device: str | None,
                   save: str | None, plot_path: str | None, as_json: bool, quiet: bool) -> None:

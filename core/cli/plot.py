@@ -132,17 +132,17 @@ def warp_curves(files: tuple[str, ...], output: str) -> None:
     if len(benchmarks) > 1:
         raise ConfigError(f"the sweeps are on different benchmarks ({', '.join(benchmarks)}); d curves compare "
                           "networks on one benchmark: plot each benchmark's files apart")
-    rules = {(r.rule.kind, r.rule.value, r.rule.reference if r.rule.kind == "relative" else None) for r in results}
+    # an absolute rule has no reference score, so its ``reference`` field does not tell rules apart
+    rules = {f"{r.rule.kind} {r.rule.value:g}" + (f" x {r.rule.reference}" if r.rule.kind == "relative" else "")
+             for r in results}
     if len(rules) > 1:
-        described = "; ".join(sorted({r.rule.describe(r.reference_score).split(" (")[0] for r in results}))
-        raise ConfigError(f"the sweeps use different threshold rules ({described}): their d_warps are not "
-                          "comparable; rerun them under one --rule and --threshold")
-    seen: dict[str, int] = {}
-    for i, r in enumerate(results):
-        key = f"{r.model} {r.layer}"
-        if key in seen:
+        raise ConfigError(f"the sweeps use different threshold rules ({'; '.join(sorted(rules))}): their d_warps are "
+                          "not comparable; rerun them under one --rule and --threshold")
+    seen: set[tuple[str, str]] = set()
+    for r in results:
+        if (r.model, r.layer) in seen:
             raise ConfigError(f"{r.model} ({r.layer}) is in the files twice; give each sweep once")
-        seen[key] = i
+        seen.add((r.model, r.layer))
     _write(plot_warps(results), output)
     for r in results:
         click.echo(r.summary())

@@ -30,7 +30,7 @@ import torch
 from ..checks import check_count, check_seed
 from ..errors import ConfigError, TrainingError
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["TrainConfig", "TrainResult", "train", "training_mode"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TrainConfig:
     off, so the network computes during training what it computes when scored, and a loss that is zero at the
     parent's weights, such as LwF's distillation term, has a zero gradient there; ``"train"``: torch's train mode for
     them, as Li & Hoiem 2017 trained; their noise alone moves the network: 12 SGD steps distilling efficientnet_lite0
-    onto its own outputs drifted it to a KL of 0.26 from the parent with dropout, 2e-8 without, ``tools/lwf_drift.py``),
+    onto its own outputs drifted it to a KL of 0.25 from the parent with dropout, 1e-8 without, ``tools/lwf_drift.py``),
     ``seed``."""
 
     epochs: int = 20
@@ -167,7 +167,7 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
 
         while result.epochs_run < config.epochs and not result.stopped_early:
             epoch = result.epochs_run + 1
-            _training_mode(module, config)
+            training_mode(module, config)
             order = _order(n_train, config.seed, epoch)
             total = 0.0
             batches = range(steps_per_epoch)
@@ -228,7 +228,7 @@ def train(module: torch.nn.Module, batch_loss: Callable[[np.ndarray], torch.Tens
     return result
 
 
-def _training_mode(module: torch.nn.Module, config: TrainConfig) -> None:
+def training_mode(module: torch.nn.Module, config: TrainConfig) -> None:
     """Put ``module`` in the mode its training steps run in (:class:`TrainConfig`'s ``batchnorm`` and ``dropout``)."""
     module.train(config.dropout == "train")
     for sub in module.modules():
